@@ -1,0 +1,63 @@
+/**
+ * What every phase of `npm run bench` shares: the environment switches (parsed once, here), the
+ * JSON-line output, the payload, and the cleanups that run on success, failure and Ctrl-C alike.
+ */
+import { loadavg } from "node:os";
+import pg from "pg";
+import { round } from "./load.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export const QUICK = process.env.BENCH_QUICK === "1";
+export const DIALECTS = (process.env.BENCH_DIALECTS ?? "sqlite,postgres").split(",").filter((d): d is Dialect => d === "sqlite" || d === "postgres");
+/** In-flight requests: the load generator's, and the gateway's towards one destination. */
+export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+export const PROFILE = process.env.BENCH_PROFILE === "1";
+export const PG_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const PHASES = new Set((process.env.BENCH_PHASES ?? "raw,e2e,ingest,rss,agent").split(","));
+/** Open-loop latency runs last this long. */
+export const LATENCY_SECONDS = QUICK ? 3 : 10;
+/** A fixed rate (req/s or msg/s) for the latency runs instead of half the measured peak. */
+export const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 0) || undefined;
+
+const startedAt = Date.now();
+/** Progress on stderr, with the seconds since the run started (the whole run should stay under ~6 min). */
+export const log = (msg: string): void => void process.stderr.write(`[bench +${Math.round((Date.now() - startedAt) / 1000)}s] ${msg}\n`);
+export const emit = (line: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...line, loadavg_1m: round(loadavg()[0]!, 2) })}\n`);
+
+/** A ~1 KB event, the same bytes for a raw client and the gateway. */
+export function eventPayload(i: number): Record<string, unknown> {
+  return {
+    id: `evt_${String(i).padStart(8, "0")}`,
+    type: "invoice.paid",
+    created: 1_700_000_000 + i,
+    data: { customer: "cus_8f2kQ0aLm3", amount: 1999, currency: "eur", lines: [{ sku: "plan-pro", qty: 1 }], note: "x".repeat(840) },
+  };
+}
+
+/** Run in reverse order of registration by `runCleanups`; a phase removes its own once done. */
+export const cleanups: (() => Promise<void>)[] = [];
+
+export async function runCleanups(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c().catch((err: unknown) => log(`cleanup failed: ${String(err)}`));
+}
+
+/** Registers `cleanup`, runs `fn`, then always runs and unregisters `cleanup`. */
+export async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  cleanups.push(cleanup);
+  try {
+    return await fn();
+  } finally {
+    const at = cleanups.indexOf(cleanup);
+    if (at >= 0) {
+      cleanups.splice(at, 1);
+      await cleanup();
+    }
+  }
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`drop schema if exists ${schema} cascade`).finally(() => client.end());
+}

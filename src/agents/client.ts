@@ -1,0 +1,245 @@
+import { request } from "undici";
+import WebSocket from "ws";
+import type { Logger } from "../logger/index.js";
+import type { SecretValue } from "../vault/secret-value.js";
+import { AGENT_PATH, CLOSE, HEARTBEAT_MS, helloSchema, maxFrameBytes, requestSchema, type AckFrame, type RequestFrame } from "./protocol.js";
+
+export interface AgentRoute {
+  bucket: string;
+  forwardTo: string;
+}
+
+export interface AgentOptions {
+  server: string;
+  key: string;
+  secret: SecretValue;
+  routes: AgentRoute[];
+  logger: Logger;
+  maxConcurrency?: number;
+  requestTimeoutMs?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  heartbeatMs?: number;
+  maxPayloadSize?: number;
+}
+
+const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
+
+/**
+ * The agent: runs inside a private network, connects OUT to Hookwarden (nothing listens), and
+ * delivers what it is pushed to the destinations in its own configuration only: the server
+ * names a bucket, never a URL. Acks carry the local result (and, for tunnel tokens, the answer).
+ * Reconnects with exponential backoff and jitter; pings the server and drops a silent connection.
+ */
+export class AgentClient {
+  readonly #opts: Required<Omit<AgentOptions, "routes">> & { routes: Map<string, URL> };
+  #ws: WebSocket | undefined;
+  #mode: "forward" | "tunnel" = "forward";
+  #attempt = 0;
+  #stopped = false;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #active = 0;
+  #connected = false;
+  readonly #waiters: (() => void)[] = [];
+  readonly #slots: (() => void)[] = [];
+  readonly #byName = new Map<string, URL>();
+  readonly #heartbeatFixed: boolean;
+
+  constructor(opts: AgentOptions) {
+    const routes = new Map<string, URL>();
+    for (const r of opts.routes) {
+      const u = new URL(r.forwardTo);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`forwardTo for ${r.bucket} must be an http(s) URL`);
+      routes.set(r.bucket, u);
+    }
+    this.#heartbeatFixed = opts.heartbeatMs !== undefined;
+    this.#opts = {
+      maxConcurrency: 32,
+      requestTimeoutMs: 30_000,
+      reconnectMinMs: 500,
+      reconnectMaxMs: 30_000,
+      heartbeatMs: HEARTBEAT_MS,
+      maxPayloadSize: 1024 * 1024,
+      ...opts,
+      routes,
+    };
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Resolves once the agent is connected and has its hello (for tests and startup logs). */
+  ready(): Promise<void> {
+    return this.#connected ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close(CLOSE.normal, "agent stopping");
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+  }
+
+  #connect(): void {
+    const { server, key, secret, routes, logger } = this.#opts;
+    const url = new URL(AGENT_PATH, server.replace(/^http/, "ws"));
+    url.searchParams.set("buckets", [...routes.keys()].join(","));
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Basic ${Buffer.from(`${key}:${secret.reveal()}`).toString("base64")}` },
+      maxPayload: maxFrameBytes(this.#opts.maxPayloadSize),
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
+    this.#ws = ws;
+    let lastPong = Date.now();
+    ws.on("unexpected-response", (_req, res) => {
+      logger.error({ status: res.statusCode }, res.statusCode === 401 ? "the server refused this agent's key or secret" : "the server refused the agent connection");
+      ws.terminate();
+    });
+    const beat = (every: number) => {
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#heartbeat = setInterval(() => {
+        if (Date.now() - lastPong > every * 2) {
+          logger.warn("no heartbeat from the server; reconnecting");
+          ws.terminate();
+          return;
+        }
+        ws.ping();
+      }, every);
+      this.#heartbeat.unref();
+    };
+    ws.on("open", () => {
+      this.#attempt = 0;
+      lastPong = Date.now();
+      beat(this.#opts.heartbeatMs);
+    });
+    ws.on("pong", () => (lastPong = Date.now()));
+    ws.on("ping", () => (lastPong = Date.now()));
+    ws.on("message", (data) => {
+      lastPong = Date.now();
+      let frame: unknown;
+      try {
+        frame = JSON.parse(String(data));
+      } catch {
+        ws.close(CLOSE.invalid, "frames are JSON text");
+        return;
+      }
+      const hello = helloSchema.safeParse(frame);
+      if (hello.success) {
+        this.#mode = hello.data.mode;
+        this.#connected = true;
+        // Unless set here, the server's interval: one setting makes both sides notice a dead
+        // connection equally fast (the hello used to announce it, and the agent ignored it).
+        if (!this.#heartbeatFixed) beat(Math.max(50, hello.data.heartbeatMs));
+        // Frames name the bucket; a route may have been configured by its id.
+        this.#byName.clear();
+        for (const b of hello.data.buckets) {
+          const route = routes.get(b.name) ?? routes.get(b.id);
+          if (route) this.#byName.set(b.name, route);
+        }
+        const missing = hello.data.buckets.filter((b) => !routes.has(b.name) && !routes.has(b.id)).map((b) => b.name);
+        logger.info({ agentId: hello.data.agentId, mode: hello.data.mode, buckets: hello.data.buckets.map((b) => b.name) }, "agent connected");
+        if (missing.length > 0) logger.warn({ missing }, "subscribed buckets without a local route: their requests will be refused");
+        for (const w of this.#waiters.splice(0)) w();
+        return;
+      }
+      const req = requestSchema.safeParse(frame);
+      if (!req.success) {
+        ws.close(CLOSE.policy, "unexpected frame");
+        return;
+      }
+      void this.#handle(ws, req.data);
+    });
+    ws.on("close", (code, reason) => {
+      this.#connected = false;
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      if (this.#stopped) return;
+      const delay = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectMinMs * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
+      logger.warn({ code, reason: reason.toString(), retryInMs: Math.round(delay) }, "agent disconnected; reconnecting");
+      // Not unref'd: between a close and the next attempt this timer is all that keeps the
+      // process alive; unref'd, `hookwarden agent` exited (code 0) the first time it lost the server.
+      this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    });
+    ws.on("error", (err) => logger.debug({ err }, "agent connection error"));
+  }
+
+  async #handle(ws: WebSocket, frame: RequestFrame): Promise<void> {
+    const started = performance.now();
+    const ack = (a: Omit<AckFrame, "type" | "id">) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", id: frame.id, ...a, durationMs: Math.round(performance.now() - started) }));
+    };
+    const base = this.#byName.get(frame.bucket);
+    if (!base) return ack({ ok: false, status: 0, error: `this agent has no route for bucket ${frame.bucket}` });
+    // Over the limit a request waits for a slot instead of being refused. The server bounds what
+    // it pushes per output (its endpoint concurrency), but an agent serving several buckets gets
+    // several outputs' worth, and each "agent busy" counted as a failed attempt at the internal
+    // service and put the webhook on the retry schedule (5 s, then 5 min).
+    if (this.#active < this.#opts.maxConcurrency) this.#active++;
+    else {
+      await new Promise<void>((resolve) => this.#slots.push(resolve));
+      // Gone while waiting: the server re-sends it after the reconnect; sending now only duplicates.
+      if (ws.readyState !== WebSocket.OPEN) return this.#freeSlot();
+    }
+    try {
+      const url = new URL(base);
+      if (frame.path) {
+        // The path comes from the public caller. Dot segments (also written %2e) are resolved
+        // inside it alone, clamped at its root: appended as they came, URL parsing resolved
+        // `/../../admin` against the route's own path and let any caller reach every path of
+        // the internal host (as src/ingress/forward.ts does for URL outputs).
+        const scratch = new URL("http://suffix.invalid/");
+        scratch.pathname = frame.path;
+        url.pathname = `${url.pathname.replace(/\/+$/, "")}/${scratch.pathname.replace(/^\/+/, "")}`;
+      }
+      // As received: re-serialising (URLSearchParams) turned `%20` into `+` and `flag` into `flag=`.
+      if (frame.query) url.search = url.search.length > 1 ? `${url.search.slice(1)}&${frame.query}` : frame.query;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of frame.headers) if (!DROP.has(k.toLowerCase())) headers[k] = v;
+      const body = Buffer.from(frame.body, "base64");
+      const res = await request(url, {
+        method: frame.method as "POST",
+        headers,
+        body: frame.method === "GET" || frame.method === "HEAD" ? null : body,
+        headersTimeout: this.#opts.requestTimeoutMs,
+        bodyTimeout: this.#opts.requestTimeoutMs,
+      });
+      const answer = Buffer.from(await res.body.arrayBuffer()).subarray(0, this.#opts.maxPayloadSize);
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      if (this.#mode === "tunnel") {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !DROP.has(k)) out[k] = Array.isArray(v) ? v.join(", ") : v;
+        ack({ ok, status: res.statusCode, headers: out, body: answer.toString("base64") });
+      } else {
+        ack({ ok, status: res.statusCode });
+      }
+    } catch (err) {
+      ack({ ok: false, status: 0, error: `local destination failed: ${(err as Error).message}`.slice(0, 1000) });
+    } finally {
+      this.#freeSlot();
+    }
+  }
+
+  /** Hands the slot to the next waiting request, if any (so none can overtake it), or frees it. */
+  #freeSlot(): void {
+    const next = this.#slots.shift();
+    if (next) next();
+    else this.#active--;
+  }
+}

@@ -1,0 +1,56 @@
+import type { Context } from "../context/index.js";
+import type { SendResult } from "../delivery/http-sender.js";
+import { forwardAttempt, forwardedHeaders, forwardedQuery, type ForwardTarget } from "../ingress/forward.js";
+import type { StoredRequest } from "../ingress/stored-request.js";
+import type { AttemptInsert } from "../queue/complete-jobs.js";
+import type { JobRow } from "../queue/types.js";
+import type { AgentHub } from "./hub.js";
+
+/**
+ * One delivery of an inbound request through an agent: the same request a URL output would get
+ * (hop-by-hop headers and the bucket's credentials removed, body byte for byte), pushed over the
+ * agent's WebSocket; the agent's ack is the attempt's result.
+ */
+export async function performAgentForward(
+  ctx: Context,
+  hub: AgentHub,
+  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  target: ForwardTarget,
+  stored: StoredRequest,
+  signal?: AbortSignal,
+): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+  const { config, clock } = ctx;
+  const { result, via } = await hub.deliver(
+    target.bucket.id,
+    {
+      requestId: job.msg_id,
+      bucket: target.bucket.name,
+      method: stored.method,
+      path: stored.suffix,
+      query: forwardedQuery(target, stored).toString(),
+      headers: Object.entries(forwardedHeaders(target, stored)),
+      body: stored.body,
+    },
+    { broadcast: target.output.broadcast === 1, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}) },
+  );
+  return { result, attempt: forwardAttempt(job, target, result, via, true, clock.now()) };
+}
+
+/**
+ * Makes the bucket's unacknowledged agent deliveries due now (an agent just connected), going
+ * back `resendWindow`; older ones are expired by the worker when it meets them.
+ */
+export async function resendToAgents(ctx: Context, bucketIds: string[]): Promise<number> {
+  if (bucketIds.length === 0) return 0;
+  const now = ctx.clock.now();
+  const res = await ctx.store.db
+    .updateTable("jobs")
+    .set({ run_at: now })
+    .where("kind", "=", "forward")
+    .where("locked_by", "is", null)
+    .where("run_at", ">", now)
+    .where("created_at", ">=", now - ctx.config.resendWindow)
+    .where("endpoint_id", "in", (eb) => eb.selectFrom("outputs").select("id").where("bucket_id", "in", bucketIds).where("type", "=", "agent"))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}

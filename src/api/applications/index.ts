@@ -1,0 +1,83 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import {
+  createApplication,
+  deleteApplication,
+  findApplication,
+  listApplications,
+  updateApplication,
+  type ApplicationRow,
+} from "../../applications/index.js";
+import type { ApplicationCache } from "../../applications/cache.js";
+import type { Context } from "../../context/index.js";
+import { listResponse, parsePage } from "../pagination.js";
+import { iso, metadata, rateLimit, uid } from "../schemas.js";
+import { parse } from "../validate.js";
+
+const applicationIn = z.object({
+  name: z.string().min(1).max(256),
+  uid: uid.nullish(),
+  rateLimit: rateLimit.nullish(),
+  throttleRate: rateLimit.nullish(),
+  metadata: metadata.optional(),
+});
+const applicationPatch = applicationIn.partial();
+
+export function applicationOut(row: ApplicationRow) {
+  return {
+    id: row.id,
+    uid: row.uid,
+    name: row.name,
+    rateLimit: row.rate_limit,
+    throttleRate: row.rate_limit,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+function normalise(input: z.output<typeof applicationPatch>) {
+  const { throttleRate, rateLimit: rl, ...rest } = input;
+  const rate = rl !== undefined ? rl : throttleRate;
+  return { ...rest, ...(rate !== undefined ? { rateLimit: rate } : {}) };
+}
+
+/** `/api/v1/app`: Svix's application resource. */
+export function applicationRoutes(app: FastifyInstance, ctx: Context, apps: ApplicationCache): void {
+  app.get("/api/v1/app", async (req) => {
+    const page = parsePage(req.query, "ascending");
+    const rows = await listApplications(ctx, req.orgId, page);
+    return listResponse(rows.map(applicationOut), page);
+  });
+
+  app.post("/api/v1/app", async (req, reply) => {
+    const input = normalise(parse(applicationIn, req.body));
+    const getIfExists = parse(z.object({ get_if_exists: z.enum(["true", "false"]).optional() }), req.query, "query").get_if_exists === "true";
+    const { row, created } = await createApplication(ctx, req.orgId, { ...input, name: input.name! }, getIfExists);
+    return reply.status(created ? 201 : 200).send(applicationOut(row));
+  });
+
+  app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req) => {
+    return applicationOut(await findApplication(ctx, req.orgId, req.params.app_id));
+  });
+
+  app.put<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req) => {
+    const input = normalise(parse(applicationIn, req.body));
+    const row = await updateApplication(ctx, req.orgId, req.params.app_id, { uid: null, rateLimit: null, metadata: {}, ...input });
+    apps.invalidate(req.orgId);
+    return applicationOut(row);
+  });
+
+  app.patch<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req) => {
+    const input = normalise(parse(applicationPatch, req.body));
+    const row = await updateApplication(ctx, req.orgId, req.params.app_id, input);
+    apps.invalidate(req.orgId);
+    return applicationOut(row);
+  });
+
+  app.delete<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req, reply) => {
+    await deleteApplication(ctx, req.orgId, req.params.app_id);
+    apps.invalidate(req.orgId);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,69 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { findApplication } from "../../applications/index.js";
+import { findAttempt, listAttempts, type AttemptRow } from "../../attempts/index.js";
+import type { Context } from "../../context/index.js";
+import { findEndpoint } from "../../endpoints/index.js";
+import { findMessage } from "../../messages/index.js";
+import { listResponse, parsePage } from "../pagination.js";
+import { iso } from "../schemas.js";
+import { parse } from "../validate.js";
+
+const STATUS_TEXT = ["success", "pending", "fail", "sending"] as const;
+
+export function attemptOut(row: AttemptRow) {
+  return {
+    id: row.id,
+    msgId: row.msg_id,
+    endpointId: row.endpoint_id,
+    url: row.url,
+    response: row.response,
+    responseStatusCode: row.response_status_code,
+    responseDurationMs: row.duration_ms,
+    status: row.status,
+    statusText: STATUS_TEXT[row.status] ?? "fail",
+    triggerType: row.trigger_type,
+    timestamp: iso(row.created_at),
+    errorCode: row.error_code,
+    tlsVerify: row.tls_verify === 1,
+    /** The request as sent (templated endpoints), every secret masked. */
+    request: row.request === null ? null : (JSON.parse(row.request) as unknown),
+  };
+}
+
+const filters = z
+  .object({
+    status: z.coerce.number().int().min(0).max(3).optional(),
+    before: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+    after: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+    endpoint_id: z.string().optional(),
+  })
+  .passthrough();
+
+/** `/api/v1/app/{app_id}/attempt/...`: every attempt, by message or by endpoint. */
+export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
+  app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/attempt/msg/:msg_id", async (req) => {
+    const page = parsePage(req.query, "descending");
+    const q = parse(filters, req.query, "query");
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const msg = await findMessage(ctx, application, req.params.msg_id);
+    const endpointId = q.endpoint_id === undefined ? undefined : (await findEndpoint(ctx, application, q.endpoint_id)).id;
+    const rows = await listAttempts(ctx, application.id, page, { msgId: msg.id, ...(endpointId ? { endpointId } : {}), status: q.status, before: q.before, after: q.after });
+    return listResponse(rows.map(attemptOut), page);
+  });
+
+  app.get<{ Params: { app_id: string; endpoint_id: string } }>("/api/v1/app/:app_id/attempt/endpoint/:endpoint_id", async (req) => {
+    const page = parsePage(req.query, "descending");
+    const q = parse(filters, req.query, "query");
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const rows = await listAttempts(ctx, application.id, page, { endpointId: ep.id, status: q.status, before: q.before, after: q.after });
+    return listResponse(rows.map(attemptOut), page);
+  });
+
+  app.get<{ Params: { app_id: string; msg_id: string; attempt_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id", async (req) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const msg = await findMessage(ctx, application, req.params.msg_id);
+    return attemptOut(await findAttempt(ctx, application, msg.id, req.params.attempt_id));
+  });
+}

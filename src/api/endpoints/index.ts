@@ -1,0 +1,267 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { findApplication } from "../../applications/index.js";
+import type { Context } from "../../context/index.js";
+import { headersOut } from "../../endpoints/headers.js";
+import {
+  createEndpoint,
+  deleteEndpoint,
+  endpointWarnings,
+  findEndpoint,
+  listEndpoints,
+  patchHeaders,
+  readHeaders,
+  replaceHeaders,
+  rotateEndpointSecret,
+  updateEndpoint,
+  integrationOf,
+  type EndpointRow,
+} from "../../endpoints/index.js";
+import { currentSecret } from "../../endpoints/secrets.js";
+import { HookwardenError } from "../../errors/index.js";
+import { signingKeyFrom } from "../../signing/endpoint-secret.js";
+import { ed25519PublicKeyText } from "../../signing/standard-webhooks.js";
+import { listResponse, parsePage } from "../pagination.js";
+import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
+import { parse } from "../validate.js";
+import { attemptOut } from "../attempts/index.js";
+import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
+import type { HttpSender } from "../../delivery/http-sender.js";
+
+const secretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "a vault secret name like CRM_TOKEN");
+const templateIn = z
+  .object({
+    method: z.enum(["POST", "PUT", "PATCH", "GET", "DELETE"]).optional(),
+    url: z.string().min(1).max(8192).optional(),
+    query: z.record(z.string(), z.string()).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+    contentType: z.string().min(1).max(256).optional(),
+  })
+  .strict();
+const authIn = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("basic"), username: z.string().min(1).max(256), passwordSecret: secretName }).strict(),
+  z.object({ type: z.literal("bearer"), tokenSecret: secretName }).strict(),
+  z.object({ type: z.literal("header"), name: z.string().min(1).max(256), valueSecret: secretName }).strict(),
+  z.object({ type: z.literal("query"), name: z.string().min(1).max(256), valueSecret: secretName }).strict(),
+]);
+const encryptionIn = z
+  .object({
+    cipher: z.enum(["aes-256-gcm", "chacha20-poly1305", "aes-256-cbc", "aes-128-cbc"]),
+    keySecret: secretName,
+    randomIv: z.boolean().default(true),
+  })
+  .strict();
+
+const endpointFields = {
+  url: z.string().min(1).max(65536),
+  description: z.string().max(4096).optional(),
+  version: z.number().int().min(1).max(65535).optional(),
+  filterTypes: z.array(eventTypeName).min(1, "filterTypes can't be empty, it must have at least one item").max(1000).nullish(),
+  channels: z.array(channel).min(1).max(10, "Channels must have at least 1 and at most 10 items, or be set to null").nullish(),
+  rateLimit: rateLimit.nullish(),
+  throttleRate: rateLimit.nullish(),
+  disabled: z.boolean().optional(),
+  metadata: metadata.optional(),
+  uid: uid.nullish(),
+  signatureScheme: z.enum(["hmac-sha256", "ed25519", "none"]).optional(),
+  tlsVerify: z.boolean().optional(),
+  template: templateIn.nullish(),
+  auth: authIn.nullish(),
+  encryption: encryptionIn.nullish(),
+  redactResponses: z.boolean().optional(),
+  timeoutMs: z.number().int().min(1).max(30_000).nullish(),
+};
+const endpointIn = z.object({
+  ...endpointFields,
+  secret: z.string().max(256).nullish(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+const endpointUpdate = z.object(endpointFields);
+const endpointPatch = z.object({ ...endpointFields, secret: z.string().max(256).nullish() }).partial();
+
+type Params = { app_id: string; endpoint_id: string };
+
+export function endpointOut(row: EndpointRow) {
+  const warnings = endpointWarnings(row);
+  return {
+    id: row.id,
+    uid: row.uid,
+    url: row.url,
+    description: row.description,
+    version: row.version,
+    filterTypes: jsonOrNull<string[]>(row.filter_types),
+    channels: jsonOrNull<string[]>(row.channels),
+    rateLimit: row.rate_limit,
+    throttleRate: row.rate_limit,
+    disabled: row.disabled === 1,
+    disabledReason: row.disabled_reason,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    signatureScheme: row.signature_scheme,
+    tlsVerify: row.tls_verify === 1,
+    ...integrationOut(row),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+function integrationOut(row: EndpointRow) {
+  const i = integrationOf(row);
+  return { template: i.template, auth: i.auth, encryption: i.encryption, redactResponses: i.redactResponses, timeoutMs: i.timeoutMs };
+}
+
+function normalise<T extends { rateLimit?: number | null | undefined; throttleRate?: number | null | undefined; secret?: string | null | undefined }>(input: T) {
+  const { throttleRate, rateLimit: rl, secret, ...rest } = input;
+  const rate = rl !== undefined ? rl : throttleRate;
+  return { ...rest, ...(rate !== undefined ? { rateLimit: rate } : {}), ...(secret != null ? { secret } : {}) };
+}
+
+/** `/api/v1/app/{app_id}/endpoint`: Svix's endpoint resource, its secret and its headers. */
+const callIn = z.object({
+  eventType: eventTypeName,
+  payload: z.record(z.string(), z.unknown(), { error: "Payload must be an object" }),
+  eventId: uid.nullish(),
+});
+const testIn = callIn.partial();
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
+
+export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender): void {
+  app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req) => {
+    const page = parsePage(req.query, "ascending");
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    return listResponse((await listEndpoints(ctx, application, page)).map(endpointOut), page);
+  });
+
+  app.post<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req, reply) => {
+    const input = normalise(parse(endpointIn, req.body));
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const { row, generatedSecret } = await createEndpoint(ctx, application, input);
+    const body: Record<string, unknown> = endpointOut(row);
+    // Shown once, here: no later call returns it (GET .../secret answers E_SECRET_WRITE_ONLY).
+    if (generatedSecret) body.secret = generatedSecret.reveal();
+    if (row.signature_scheme === "ed25519") {
+      const secret = generatedSecret ?? (await currentSecret(ctx, row.id));
+      if (secret) body.publicKey = ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key);
+    }
+    return reply.status(201).send(body);
+  });
+
+  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    return endpointOut(await findEndpoint(ctx, application, req.params.endpoint_id));
+  });
+
+  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
+    const input = normalise(parse(endpointUpdate, req.body));
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const full = { description: "", version: 1, filterTypes: null, channels: null, rateLimit: null, metadata: {}, uid: null, disabled: false, ...input };
+    return endpointOut(await updateEndpoint(ctx, application, req.params.endpoint_id, full));
+  });
+
+  app.patch<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
+    const input = normalise(parse(endpointPatch, req.body));
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    return endpointOut(await updateEndpoint(ctx, application, req.params.endpoint_id, input));
+  });
+
+  app.delete<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req, reply) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    await deleteEndpoint(ctx, application, req.params.endpoint_id);
+    return reply.status(204).send();
+  });
+
+  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret", async (req) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const row = await findEndpoint(ctx, application, req.params.endpoint_id);
+    if (row.signature_scheme === "ed25519") {
+      // A public key is not a secret: receivers need it to verify v1a signatures.
+      const secret = await currentSecret(ctx, row.id);
+      if (secret) return { key: ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key) };
+    }
+    if (!ctx.config.allowSecretReveal) {
+      throw new HookwardenError(
+        "E_SECRET_WRITE_ONLY",
+        403,
+        "Signing secrets are write-only: they are shown once when created or rotated. Rotate the secret to get a new one (or start the server with --allow-secret-reveal)",
+      );
+    }
+    const secret = await currentSecret(ctx, row.id);
+    if (!secret) throw HookwardenError.notFound("Secret");
+    return { key: secret.reveal() };
+  });
+
+  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret/rotate", async (req) => {
+    const input = parse(
+      z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() }),
+      req.body ?? {},
+    );
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const overlap = input.gracePeriodSeconds == null ? undefined : input.gracePeriodSeconds * 1000;
+    const generated = await rotateEndpointSecret(ctx, application, req.params.endpoint_id, input.key ?? undefined, overlap);
+    // Svix answers 204; we answer 200 with the generated secret, its only appearance.
+    return generated ? { key: generated.reveal() } : {};
+  });
+
+  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    return headersOut(readHeaders(ctx, await findEndpoint(ctx, application, req.params.endpoint_id)));
+  });
+
+  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req, reply) => {
+    const input = parse(z.object({ headers: z.record(z.string(), z.string()) }), req.body);
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    await replaceHeaders(ctx, application, req.params.endpoint_id, input.headers);
+    return reply.status(204).send();
+  });
+
+  app.patch<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req, reply) => {
+    const input = parse(
+      z.object({ headers: z.record(z.string(), z.string().nullable()), deleteHeaders: z.array(z.string()).optional() }),
+      req.body,
+    );
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    await patchHeaders(ctx, application, req.params.endpoint_id, input.headers, input.deleteHeaders);
+    return reply.status(204).send();
+  });
+
+  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/preview", async (req) => {
+    const input = parse(callIn, req.body);
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const built = await previewRequest(ctx, application, ep, input);
+    return { method: built.method, url: built.url, headers: built.headers, body: built.body, encrypted: integrationOf(ep).encryption !== null };
+  });
+
+  // Synchronous delivery for IVR-style decisions: the endpoint's answer comes back to the caller.
+  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/call", async (req, reply) => {
+    const input = parse(callIn, req.body);
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input);
+    if (result.statusCode === 0) {
+      const status = result.errorCode === "E_TIMEOUT" ? 504 : result.errorCode === "E_TEMPLATE_RENDER" || result.errorCode === "E_TEMPLATE_OUTPUT_TOO_LARGE" ? 422 : 502;
+      return reply.status(status).send({ code: result.errorCode, detail: attempt.response, attemptId: attempt.id, msgId: msg.id });
+    }
+    // The answer is returned as received, like the stored attempt; an endpoint that asked for
+    // redactResponses (a platform echoing credentials) gets the same masking here, or this
+    // response would hand back the very secret the stored attempt hides.
+    const mask = integrationOf(ep).redactResponses && built ? (s: string) => built.redactor.redact(s) : (s: string) => s;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(result.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = mask(v);
+    return { status: result.statusCode, headers, body: mask(result.body), durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
+  });
+
+  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/test", async (req) => {
+    const input = parse(testIn, req.body ?? {});
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const { attempt } = await callEndpoint(ctx, sender, application, ep, {
+      eventType: input.eventType ?? "hookwarden.test",
+      payload: input.payload ?? { test: true, sentAt: new Date(ctx.clock.now()).toISOString() },
+      eventId: input.eventId,
+    });
+    return attemptOut({ ...attempt, error_code: attempt.error_code ?? null, request: attempt.request ?? null });
+  });
+}

@@ -1,0 +1,31 @@
+import { z } from "zod";
+import { parse } from "./validate.js";
+
+export interface Page {
+  limit: number;
+  iterator: string | undefined;
+  order: "ascending" | "descending";
+}
+
+const schema = z.object({
+  limit: z.coerce.number().int().min(1).max(250).default(50),
+  iterator: z.string().max(256).optional(),
+  order: z.enum(["ascending", "descending"]).optional(),
+});
+
+export function parsePage(query: unknown, defaultOrder: Page["order"]): Page {
+  const q = parse(schema, query, "query");
+  return { limit: q.limit, iterator: q.iterator, order: q.order ?? defaultOrder };
+}
+
+/** Svix's list envelope. Callers fetch `limit + 1` rows so `done` is known without a count. */
+export function listResponse<T>(
+  rows: T[],
+  page: Page,
+  cursor: (row: T) => string = (row) => (row as { id: string }).id,
+): { data: T[]; iterator: string | null; prevIterator: string | null; done: boolean } {
+  const done = rows.length <= page.limit;
+  const data = done ? rows : rows.slice(0, page.limit);
+  const last = data.at(-1);
+  return { data, iterator: last === undefined ? null : cursor(last), prevIterator: null, done };
+}

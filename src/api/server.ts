@@ -1,0 +1,58 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import type { Context } from "../context/index.js";
+import type { HttpSender } from "../delivery/http-sender.js";
+import type { Publisher } from "../messages/publisher.js";
+import { applicationRoutes } from "./applications/index.js";
+import { ApplicationCache } from "../applications/cache.js";
+import { attemptRoutes } from "./attempts/index.js";
+import { bearerAuth } from "./auth.js";
+import { endpointRoutes } from "./endpoints/index.js";
+import { installErrorHandlers } from "./errors.js";
+import { eventTypeRoutes } from "./event-types/index.js";
+import { healthRoutes } from "./health/index.js";
+import { messageRoutes } from "./messages/index.js";
+import { secretRoutes } from "./secrets/index.js";
+import { bucketRoutes } from "./buckets/index.js";
+import { agentTokenRoutes } from "./agent-tokens/index.js";
+import type { AgentHub } from "../agents/hub.js";
+import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
+
+/** The HTTP edge: Svix-compatible admin API under `/api/v1` plus health and metrics. */
+export interface ApiDeps {
+  publisher: Publisher;
+  registry: Registry;
+  sender: HttpSender;
+  ingress: IngressDeps;
+  /** The base URL providers use to reach `/in/...` (for input URLs in responses). */
+  publicUrl: () => string;
+  agents: AgentHub;
+}
+
+export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
+    // No line per request: publishes are counted in /metrics; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.maxPayloadSize,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  installErrorHandlers(app);
+  healthRoutes(app, ctx, deps.registry);
+  const apps = new ApplicationCache(ctx);
+  await app.register(async (api) => {
+    api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock));
+    applicationRoutes(api, ctx, apps);
+    eventTypeRoutes(api, ctx);
+    endpointRoutes(api, ctx, deps.sender);
+    messageRoutes(api, ctx, deps.publisher, apps);
+    attemptRoutes(api, ctx);
+    secretRoutes(api, ctx);
+    agentTokenRoutes(api, ctx, deps.agents);
+    bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
+  });
+  // Public ingress: raw bodies, its own error handling, no token.
+  await app.register(async (pub) => ingressRoutes(pub, ctx, deps.ingress));
+  return app;
+}

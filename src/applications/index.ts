@@ -1,0 +1,95 @@
+import type { Selectable } from "kysely";
+import type { Context } from "../context/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { newId } from "../ids/index.js";
+import { isUniqueViolation } from "../store/errors.js";
+import type { ApplicationsTable } from "../store/schema.js";
+import type { Page } from "../api/pagination.js";
+import type { Patch } from "../util/patch.js";
+
+export type ApplicationRow = Selectable<ApplicationsTable>;
+
+export interface ApplicationInput {
+  name: string;
+  uid?: string | null | undefined;
+  rateLimit?: number | null | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+/** Finds an application of `orgId` by id (`app_...`) or uid; another organisation's is a 404. */
+export async function findApplication(ctx: Context, orgId: string, idOrUid: string): Promise<ApplicationRow> {
+  const row = await ctx.store.db
+    .selectFrom("applications")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where((eb) => eb.or([eb("id", "=", idOrUid), eb("uid", "=", idOrUid)]))
+    .executeTakeFirst();
+  if (!row) throw HookwardenError.notFound("Application");
+  return row;
+}
+
+export async function createApplication(
+  ctx: Context,
+  orgId: string,
+  input: ApplicationInput,
+  getIfExists = false,
+): Promise<{ row: ApplicationRow; created: boolean }> {
+  const now = ctx.clock.now();
+  const row: ApplicationRow = {
+    id: newId("app"),
+    org_id: orgId,
+    uid: input.uid ?? null,
+    name: input.name,
+    rate_limit: input.rateLimit ?? null,
+    metadata: JSON.stringify(input.metadata ?? {}),
+    created_at: now,
+    updated_at: now,
+  };
+  try {
+    await ctx.store.db.insertInto("applications").values(row).execute();
+    return { row, created: true };
+  } catch (err) {
+    if (!isUniqueViolation(err) || row.uid === null) throw err;
+    if (getIfExists) return { row: await findApplication(ctx, orgId, row.uid), created: false };
+    throw new HookwardenError("E_CONFLICT", 409, "An application with this uid already exists");
+  }
+}
+
+export async function listApplications(ctx: Context, orgId: string, page: Page): Promise<ApplicationRow[]> {
+  let q = ctx.store.db.selectFrom("applications").selectAll().where("org_id", "=", orgId);
+  if (page.iterator) q = q.where("id", page.order === "ascending" ? ">" : "<", page.iterator);
+  return q.orderBy("id", page.order === "ascending" ? "asc" : "desc").limit(page.limit + 1).execute();
+}
+
+export async function updateApplication(ctx: Context, orgId: string, idOrUid: string, patch: Patch<ApplicationInput>): Promise<ApplicationRow> {
+  const current = await findApplication(ctx, orgId, idOrUid);
+  const next: ApplicationRow = {
+    ...current,
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.uid !== undefined ? { uid: patch.uid } : {}),
+    ...(patch.rateLimit !== undefined ? { rate_limit: patch.rateLimit } : {}),
+    ...(patch.metadata !== undefined ? { metadata: JSON.stringify(patch.metadata) } : {}),
+    updated_at: ctx.clock.now(),
+  };
+  try {
+    await ctx.store.db
+      .updateTable("applications")
+      .set({ name: next.name, uid: next.uid, rate_limit: next.rate_limit, metadata: next.metadata, updated_at: next.updated_at })
+      .where("id", "=", current.id)
+      .execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new HookwardenError("E_CONFLICT", 409, "An application with this uid already exists");
+    throw err;
+  }
+  return next;
+}
+
+/** Deletes the application and everything under it: endpoints, messages, attempts, pending jobs. */
+export async function deleteApplication(ctx: Context, orgId: string, idOrUid: string): Promise<void> {
+  const app = await findApplication(ctx, orgId, idOrUid);
+  await ctx.store.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom("jobs").where("app_id", "=", app.id).execute();
+    await trx.deleteFrom("attempts").where("app_id", "=", app.id).execute();
+    await trx.deleteFrom("applications").where("id", "=", app.id).execute();
+  });
+}

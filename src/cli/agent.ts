@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { AgentClient } from "../agents/client.js";
+import { envSecret } from "../config/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { createLogger } from "../logger/index.js";
+import { SecretValue } from "../vault/secret-value.js";
+
+const fileSchema = z
+  .object({
+    server: z.string().url(),
+    key: z.string().min(1),
+    /** Prefer HOOKWARDEN_AGENT_SECRET; a file readable only by the agent's user is the other option. */
+    secretFile: z.string().optional(),
+    routes: z.array(z.object({ bucket: z.string().min(1), forwardTo: z.string().url() }).strict()).min(1),
+    maxConcurrency: z.number().int().min(1).max(1024).optional(),
+  })
+  .strict();
+
+export interface AgentCliOptions {
+  server?: string;
+  key?: string;
+  secret?: string;
+  bucket?: string;
+  forwardTo?: string;
+  config?: string;
+  printSystemdUnit?: boolean;
+  logLevel?: string;
+}
+
+export function systemdUnit(): string {
+  return `# /etc/systemd/system/hookwarden-agent.service
+# Put the secret in /etc/hookwarden/agent.env (mode 0600):  HOOKWARDEN_AGENT_SECRET=as_...
+# and the routes in /etc/hookwarden/agent.json, then:  systemctl enable --now hookwarden-agent
+[Unit]
+Description=Hookwarden agent (relays webhooks into this network)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=/usr/bin/env hookwarden agent --config /etc/hookwarden/agent.json
+EnvironmentFile=/etc/hookwarden/agent.env
+Restart=always
+RestartSec=2
+DynamicUser=yes
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** `hookwarden agent`: connects out to the gateway and forwards to internal destinations until stopped. */
+export async function agent(opts: AgentCliOptions): Promise<void> {
+  if (opts.printSystemdUnit) {
+    process.stdout.write(systemdUnit());
+    return;
+  }
+  const logger = createLogger({ level: opts.logLevel ?? "info" });
+  let server = opts.server;
+  let key = opts.key;
+  let routes = opts.bucket && opts.forwardTo ? [{ bucket: opts.bucket, forwardTo: opts.forwardTo }] : [];
+  let secret = envSecret("HOOKWARDEN_AGENT_SECRET");
+  let maxConcurrency: number | undefined;
+  if (opts.config) {
+    const parsed = fileSchema.safeParse(JSON.parse(readFileSync(opts.config, "utf8")));
+    if (!parsed.success) throw new HookwardenError("E_CONFIG", 400, `${opts.config}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    server ??= parsed.data.server;
+    key ??= parsed.data.key;
+    routes = [...routes, ...parsed.data.routes];
+    maxConcurrency = parsed.data.maxConcurrency;
+    if (!secret && parsed.data.secretFile) secret = new SecretValue(readFileSync(parsed.data.secretFile, "utf8").trim());
+  }
+  if (opts.secret) {
+    logger.warn("--secret is visible to other users in the process list; prefer HOOKWARDEN_AGENT_SECRET");
+    secret = new SecretValue(opts.secret);
+  }
+  if (!server || !key || !secret || routes.length === 0) {
+    throw new HookwardenError("E_CONFIG", 400, "need --server, --key, a secret (HOOKWARDEN_AGENT_SECRET) and at least one --bucket/--forward-to route (or --config)");
+  }
+  let client: AgentClient;
+  try {
+    client = new AgentClient({ server, key, secret, routes, logger, ...(maxConcurrency ? { maxConcurrency } : {}) });
+  } catch (err) {
+    // A bad route is the operator's configuration: one line saying so, not a stack trace.
+    throw new HookwardenError("E_CONFIG", 400, (err as Error).message);
+  }
+  client.start();
+  const stop = () => {
+    logger.info("agent stopping");
+    void client.stop().then(() => process.exit(0));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+import { Command, Option } from "commander";
+import { ConfigError, loadConfig, type ConfigInput } from "../config/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { agent } from "./agent.js";
+import { decrypt } from "./decrypt.js";
+import { keysRotate } from "./keys.js";
+import { orgCreate, tokenCreate } from "./org.js";
+import { serve } from "./serve.js";
+
+const program = new Command("hookwarden")
+  .description("Self-hosted, security-first webhook gateway")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+/** Flags shared by every command that opens the database. */
+function storageOptions(cmd: Command): Command {
+  return cmd
+    .option("--data-dir <dir>", "where SQLite, the master key file and the lock live (env HOOKWARDEN_DATA_DIR)")
+    .option("--database-url <url>", "postgres://... to use PostgreSQL instead of embedded SQLite (env HOOKWARDEN_DATABASE_URL)")
+    .option("--database-schema <name>", "PostgreSQL schema to use (env HOOKWARDEN_DATABASE_SCHEMA)")
+    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
+}
+
+storageOptions(
+  program
+    .command("serve")
+    .description("start the gateway (embedded SQLite in ./.hookwarden unless --database-url is given)")
+    .option("--host <host>", "interface to listen on (env HOOKWARDEN_HOST)", undefined)
+    .option("--port <port>", "port to listen on (env HOOKWARDEN_PORT)")
+    .option("--allow-secret-reveal", "let GET .../secret return signing secrets (off: they are write-only)")
+    .option("--allow-private-networks <cidrs>", "comma-separated CIDRs deliveries may reach despite the SSRF guard, e.g. 10.0.0.0/8")
+    .option("--retry-schedule <delays>", "delays between attempts after the first, e.g. 5s,5m,30m,2h,5h,10h,10h")
+    .option("--request-timeout <duration>", "hard timeout of one attempt, at most 30s")
+    .option("--rotation-overlap <duration>", "how long an old signing secret keeps signing after rotation (default 24h)")
+    .option("--disable-after <duration>", "disable an endpoint that failed continuously this long (default 5d)")
+    .option("--circuit-breaker-threshold <n>", "consecutive failures that pause an endpoint (default 10)")
+    .option("--circuit-breaker-cooldown <duration>", "pause before probing a failing endpoint again (default 30s)")
+    .option("--max-payload-size <bytes>", "largest accepted request body (default 1048576)")
+    .option("--response-body-limit <bytes>", "bytes of each endpoint response kept (default 65536)")
+    .option("--delivery-concurrency <n>", "attempts in flight per node (default 128)")
+    .option("--endpoint-concurrency <n>", "attempts in flight per endpoint per node (default 32)")
+    .option("--poll-interval <duration>", "how often to look for due retries (default 1s)")
+    .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
+    .option("--resend-window <duration>", "how far back unacknowledged agent deliveries are re-sent after a reconnect (default 10m)")
+    .option("--vault-max-value-length <n>", "longest vault secret value accepted (default 2000)")
+    .option("--template-output-limit <bytes>", "largest request a template may render (default 2097152)")
+    .option("--trusted-proxies <cidrs>", "proxies whose X-Forwarded-For / X-Forwarded-Proto are believed, e.g. 10.0.0.0/8")
+    .option("--unknown-input-status <status>", "200 (default: unknown inputs look like known ones) or 404")
+    .option("--public-url <url>", "the URL providers use to reach this gateway (input URLs, Twilio signatures)")
+    .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
+    .option("--retention-interval <duration>", "how often the retention job runs (default 1h)"),
+).action(async (opts: Partial<ConfigInput>) => {
+  await serve(loadConfig(opts));
+});
+
+const org = program.command("org").description("organisations (tenants) and their API tokens");
+storageOptions(org.command("create <name>").description("create an organisation and print its first API token (shown once)")).action(
+  async (name: string, opts: Partial<ConfigInput>) => {
+    await orgCreate(loadConfig(opts), name);
+  },
+);
+const token = program.command("token").description("API tokens");
+storageOptions(
+  token.command("create").description("create another API token for an organisation (shown once)").requiredOption("--org <name>", "organisation name"),
+).action(async (opts: Partial<ConfigInput> & { org: string }) => {
+  const { org: orgName, ...rest } = opts;
+  await tokenCreate(loadConfig(rest), orgName);
+});
+
+const keys = program.command("keys").description("the master key");
+storageOptions(
+  keys.command("rotate").description("re-seal every stored secret under a new master key (resumable; see README)"),
+).action(async (opts: Partial<ConfigInput>) => {
+  await keysRotate(loadConfig(opts));
+});
+
+program
+  .command("decrypt [file]")
+  .description("decrypt an encrypted webhook body (key from HOOKWARDEN_DECRYPT_KEY or --key-file; body from file or stdin)")
+  .requiredOption("--cipher <cipher>", "aes-256-gcm, chacha20-poly1305, aes-256-cbc or aes-128-cbc (the webhook-encryption header)")
+  .requiredOption("--iv <hex>", "the webhook-encryption-iv header")
+  .option("--key-file <path>", "file holding the base64 key")
+  .action(async (file: string | undefined, opts: { cipher: string; iv: string; keyFile?: string }) => {
+    await decrypt({ ...opts, ...(file ? { input: file } : {}) });
+  });
+
+program
+  .command("agent")
+  .description("relay a gateway's inbound webhooks into this network over an outbound WebSocket")
+  .option("--server <url>", "the gateway, e.g. https://hooks.example.com")
+  .option("--key <key>", "agent token key (ak_...)")
+  .option("--secret <secret>", "agent token secret; prefer HOOKWARDEN_AGENT_SECRET (argv is visible in ps)")
+  .option("--bucket <name>", "bucket to serve (with --forward-to)")
+  .option("--forward-to <url>", "internal destination for that bucket's requests")
+  .option("--config <file>", "JSON: {server, key, secretFile?, routes: [{bucket, forwardTo}]}")
+  .option("--print-systemd-unit", "print a systemd unit that keeps the agent running, then exit")
+  .option("--log-level <level>", "log level")
+  .action(async (opts: Record<string, string | boolean | undefined>) => {
+    await agent(opts);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof HookwardenError) {
+    process.stderr.write(`hookwarden: ${err.message}\n`);
+  } else {
+    process.stderr.write(`hookwarden: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,184 @@
+import { z } from "zod";
+import { parseCidr } from "../delivery/ssrf.js";
+import { SecretValue } from "../vault/secret-value.js";
+import { parseDuration, parseDurationList } from "./duration.js";
+
+/** Delays between attempts after the first, immediate one: Svix's 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const SVIX_RETRY_SCHEDULE = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"].map(parseDuration);
+
+// Strings are parsed after the union, not inside it: a failing union branch's own message is
+// replaced by zod's bare "Invalid input", and the operator would not learn what a duration looks like.
+const duration = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === "number") return v;
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.number().nonnegative());
+
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""]).transform((s) => s === "true" || s === "1")]);
+
+const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))]);
+
+const cidrList = list.default([]).transform((items, ctx) => {
+  for (const item of items) {
+    try {
+      parseCidr(item);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+    }
+  }
+  return items;
+});
+
+const schema = z.object({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.coerce.number().int().min(0).max(65535).default(8071),
+  dataDir: z.string().min(1).default("./.hookwarden"),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL; leave unset for embedded SQLite")
+    .optional(),
+  databaseSchema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case PostgreSQL identifier")
+    .optional(),
+  masterKey: z.string().min(1).optional(),
+  masterKeyPrevious: z.string().min(1).optional(),
+  adminToken: z.string().min(24, "must be at least 24 characters").optional(),
+  allowSecretReveal: bool.default(false),
+  allowPrivateNetworks: cidrList,
+  retrySchedule: z
+    .union([z.array(z.number().nonnegative()), z.string()])
+    .transform((v, ctx) => {
+      if (typeof v !== "string") return v;
+      try {
+        return parseDurationList(v);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message });
+        return z.NEVER;
+      }
+    })
+    .default(SVIX_RETRY_SCHEDULE),
+  requestTimeout: duration.default(30_000).refine((ms) => ms > 0 && ms <= 30_000, "must be between 1ms and 30s"),
+  rotationOverlap: duration.default(24 * 3_600_000),
+  disableAfter: duration.default(5 * 86_400_000),
+  circuitBreakerThreshold: z.coerce.number().int().min(1).default(10),
+  circuitBreakerCooldown: duration.default(30_000),
+  maxPayloadSize: z.coerce.number().int().min(1024).default(1024 * 1024),
+  responseBodyLimit: z.coerce.number().int().min(0).default(64 * 1024),
+  deliveryConcurrency: z.coerce.number().int().min(1).default(128),
+  endpointConcurrency: z.coerce.number().int().min(1).default(32),
+  pollInterval: duration.default(1000),
+  idempotencyTtl: duration.default(24 * 3_600_000),
+  trustedProxies: cidrList,
+  unknownInputStatus: z.coerce.number().refine((n) => n === 200 || n === 404, "must be 200 or 404").default(200),
+  publicUrl: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  retentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+  retentionInterval: duration.default(3_600_000),
+  resendWindow: duration.default(600_000),
+  /** How often the server pings each agent; one missed in two intervals drops the connection. */
+  agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
+  vaultMaxValueLength: z.coerce.number().int().min(1).max(1_000_000).default(2000),
+  templateOutputLimit: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  shutdownGrace: duration.default(30_000),
+});
+
+export type ConfigInput = z.input<typeof schema>;
+
+export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKey" | "masterKeyPrevious" | "adminToken">> {
+  readonly masterKey: SecretValue | undefined;
+  /** Older master keys (comma-separated base64), readable during and after a rotation. */
+  readonly masterKeyPrevious: SecretValue | undefined;
+  readonly adminToken: SecretValue | undefined;
+  /** How long a claimed job stays invisible to other workers: the attempt timeout plus margin. */
+  readonly leaseDuration: number;
+}
+
+const ENV: Record<string, keyof ConfigInput> = {
+  HOOKWARDEN_HOST: "host",
+  HOOKWARDEN_PORT: "port",
+  HOOKWARDEN_DATA_DIR: "dataDir",
+  HOOKWARDEN_DATABASE_URL: "databaseUrl",
+  HOOKWARDEN_DATABASE_SCHEMA: "databaseSchema",
+  HOOKWARDEN_MASTER_KEY: "masterKey",
+  HOOKWARDEN_MASTER_KEY_PREVIOUS: "masterKeyPrevious",
+  HOOKWARDEN_ADMIN_TOKEN: "adminToken",
+  HOOKWARDEN_ALLOW_SECRET_REVEAL: "allowSecretReveal",
+  HOOKWARDEN_ALLOW_PRIVATE_NETWORKS: "allowPrivateNetworks",
+  HOOKWARDEN_RETRY_SCHEDULE: "retrySchedule",
+  HOOKWARDEN_REQUEST_TIMEOUT: "requestTimeout",
+  HOOKWARDEN_ROTATION_OVERLAP: "rotationOverlap",
+  HOOKWARDEN_DISABLE_AFTER: "disableAfter",
+  HOOKWARDEN_CIRCUIT_BREAKER_THRESHOLD: "circuitBreakerThreshold",
+  HOOKWARDEN_CIRCUIT_BREAKER_COOLDOWN: "circuitBreakerCooldown",
+  HOOKWARDEN_MAX_PAYLOAD_SIZE: "maxPayloadSize",
+  HOOKWARDEN_RESPONSE_BODY_LIMIT: "responseBodyLimit",
+  HOOKWARDEN_DELIVERY_CONCURRENCY: "deliveryConcurrency",
+  HOOKWARDEN_ENDPOINT_CONCURRENCY: "endpointConcurrency",
+  HOOKWARDEN_POLL_INTERVAL: "pollInterval",
+  HOOKWARDEN_IDEMPOTENCY_TTL: "idempotencyTtl",
+  HOOKWARDEN_VAULT_MAX_VALUE_LENGTH: "vaultMaxValueLength",
+  HOOKWARDEN_TRUSTED_PROXIES: "trustedProxies",
+  HOOKWARDEN_UNKNOWN_INPUT_STATUS: "unknownInputStatus",
+  HOOKWARDEN_PUBLIC_URL: "publicUrl",
+  HOOKWARDEN_RETENTION_DAYS: "retentionDays",
+  HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
+  HOOKWARDEN_RESEND_WINDOW: "resendWindow",
+  HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
+  HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
+  HOOKWARDEN_LOG_LEVEL: "logLevel",
+  HOOKWARDEN_SHUTDOWN_GRACE: "shutdownGrace",
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Compiles flags, environment and defaults (in that order of precedence) into one frozen
+ * `Config`. This is the only place that reads `process.env`.
+ *
+ * @example
+ * const config = loadConfig({ port: 0, retrySchedule: "0s,1s" }, {});
+ */
+export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    // Blank counts as unset: `HOOKWARDEN_PORT=" "` would otherwise coerce to port 0 (a random port).
+    if (v !== undefined && v.trim() !== "") raw[key] = v;
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "config"}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const { masterKey, masterKeyPrevious, adminToken, ...rest } = parsed.data;
+  return Object.freeze({
+    ...rest,
+    allowPrivateNetworks: Object.freeze([...rest.allowPrivateNetworks]) as string[],
+    trustedProxies: Object.freeze([...rest.trustedProxies]) as string[],
+    retrySchedule: Object.freeze([...rest.retrySchedule]) as number[],
+    masterKey: masterKey === undefined ? undefined : new SecretValue(masterKey),
+    masterKeyPrevious: masterKeyPrevious === undefined ? undefined : new SecretValue(masterKeyPrevious),
+    adminToken: adminToken === undefined ? undefined : new SecretValue(adminToken),
+    leaseDuration: rest.requestTimeout + 10_000,
+  });
+}
+
+/**
+ * A secret a one-off command takes from the environment (never from argv, where `ps` shows it),
+ * e.g. `HOOKWARDEN_DECRYPT_KEY` for `hookwarden decrypt`.
+ */
+export function envSecret(name: `HOOKWARDEN_${string}`, env: NodeJS.ProcessEnv = process.env): SecretValue | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : new SecretValue(v);
+}

@@ -1,0 +1,19 @@
+import type { Clock } from "../clock/index.js";
+import type { Config } from "../config/index.js";
+import type { EventBus } from "../events/index.js";
+import type { Logger } from "../logger/index.js";
+import type { Store } from "../store/index.js";
+import type { Keyring } from "../vault/envelope.js";
+
+/**
+ * Everything a piece of business code may depend on, compiled once at start and passed as the
+ * first argument (no module-level singletons, so a test injects a fake clock or a second store).
+ */
+export interface Context {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly events: EventBus;
+}

@@ -1,0 +1,84 @@
+import type { Context } from "../context/index.js";
+import type { EndpointRow } from "../endpoints/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { newId } from "../ids/index.js";
+import type { MessageRow } from "../messages/index.js";
+import type { AttemptInsert } from "../queue/complete-jobs.js";
+import { Redactor } from "../redaction/index.js";
+import { buildRequest, type BuiltRequest } from "./build-request.js";
+import { isCustomised, type EndpointContext } from "./endpoint-context.js";
+import type { HttpSender, SendResult } from "./http-sender.js";
+
+export const ATTEMPT_SUCCESS = 0;
+export const ATTEMPT_FAIL = 2;
+
+export interface AttemptResult {
+  result: SendResult;
+  attempt: AttemptInsert;
+  built: BuiltRequest | undefined;
+}
+
+/**
+ * One attempt, start to finish: build the request (template, auth, encryption, signature), send
+ * it, and describe it as an attempt row in which every secret the request carried is masked.
+ * A template that cannot render is a failed attempt (`E_TEMPLATE_RENDER`), not a crash.
+ */
+export async function performAttempt(
+  ctx: Context,
+  sender: HttpSender,
+  job: { orgId: string; appId: string; triggerType: number },
+  ep: EndpointRow,
+  msg: MessageRow,
+  epCtx: EndpointContext,
+  signal?: AbortSignal,
+): Promise<AttemptResult> {
+  const { config, clock, logger } = ctx;
+  const timestamp = Math.floor(clock.now() / 1000);
+  const tlsVerify = ep.tls_verify === 1;
+  let built: BuiltRequest | undefined;
+  let result: SendResult;
+  try {
+    if (epCtx.broken) throw epCtx.broken;
+    if (epCtx.unreadable && epCtx.unreadable.length > 0) {
+      throw new HookwardenError(
+        "E_MASTER_KEY",
+        500,
+        `Vault secret(s) ${epCtx.unreadable.join(", ")} failed to decrypt: the stored value was not sealed for this application and name, or under a master key this server has. Replace the value (PUT .../secret/NAME) or start with the previous key`,
+      );
+    }
+    built = buildRequest({ ep, msg, ...epCtx, timestamp, outputLimit: config.templateOutputLimit });
+  } catch (err) {
+    const code = err instanceof HookwardenError ? err.code : "E_TEMPLATE_RENDER";
+    const detail = err instanceof HookwardenError ? err.message : "The request could not be built";
+    const errorCode = code === "E_TEMPLATE_OUTPUT_TOO_LARGE" || code === "E_MASTER_KEY" ? code : "E_TEMPLATE_RENDER";
+    result = { ok: false, statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode, errorDetail: detail };
+  }
+  if (built) {
+    if (!tlsVerify) logger.warn({ endpointId: ep.id, msgId: msg.id }, "delivering without TLS verification (endpoint opted out)");
+    const timeoutMs = Math.min(ep.timeout_ms ?? config.requestTimeout, config.requestTimeout);
+    result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
+  }
+  const redactor = built?.redactor ?? new Redactor([]);
+  const r = result!;
+  const responseText = r.ok || r.statusCode !== 0 ? r.body : (r.errorDetail ?? "");
+  const attempt: AttemptInsert = {
+    id: newId("atmpt"),
+    org_id: job.orgId,
+    app_id: job.appId,
+    msg_id: msg.id,
+    endpoint_id: ep.id,
+    url: built ? built.recorded.url : ep.url,
+    status: r.ok ? ATTEMPT_SUCCESS : ATTEMPT_FAIL,
+    response_status_code: r.statusCode,
+    // Responses are kept as received unless the endpoint asks for masking (a platform that
+    // echoes credentials); our own error texts are always masked.
+    response: r.statusCode !== 0 && !epCtx.integration.redactResponses ? responseText : redactor.redact(responseText),
+    duration_ms: r.durationMs,
+    trigger_type: job.triggerType,
+    error_code: r.errorCode,
+    tls_verify: tlsVerify ? 1 : 0,
+    created_at: clock.now(),
+    request: built && isCustomised(epCtx.integration) ? JSON.stringify({ ...built.recorded, body: built.recorded.body.slice(0, config.responseBodyLimit) }) : null,
+  };
+  return { result: r, attempt, built };
+}

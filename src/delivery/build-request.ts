@@ -1,0 +1,129 @@
+import type { EndpointRow } from "../endpoints/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { SENSITIVE_HEADERS } from "../endpoints/headers.js";
+import type { Integration } from "../endpoints/integration.js";
+import type { MessageRow } from "../messages/index.js";
+import { Redactor } from "../redaction/index.js";
+import { signatureHeader, type SigningKey } from "../signing/standard-webhooks.js";
+import type { RenderScope } from "../templates/render.js";
+import { renderRequest, type CompiledTemplate, type HttpMethod } from "../templates/request.js";
+import { SecretValue } from "../vault/secret-value.js";
+import { encryptBody, newIv, parseBodyKey } from "./body-encryption.js";
+
+export const USER_AGENT = "Hookwarden/0.1 (+https://www.standardwebhooks.com)";
+const MASK = SecretValue.MASK;
+
+export interface BuildInput {
+  ep: Pick<EndpointRow, "url" | "signature_scheme">;
+  msg: Pick<MessageRow, "id" | "event_id" | "event_type" | "payload" | "created_at">;
+  integration: Integration;
+  compiled: CompiledTemplate | undefined;
+  /** The endpoint's custom (Svix-style) headers, decrypted. */
+  customHeaders: Record<string, string>;
+  signingKeys: readonly SigningKey[];
+  /** Vault secrets the endpoint references, decrypted. Ignored in preview. */
+  secrets: ReadonlyMap<string, SecretValue>;
+  /** `webhook-timestamp`, seconds. */
+  timestamp: number;
+  outputLimit: number;
+  preview?: boolean;
+}
+
+export interface BuiltRequest {
+  method: HttpMethod;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** What the attempt record keeps: the same request with every secret masked. */
+  recorded: { method: HttpMethod; url: string; headers: Record<string, string>; body: string };
+  redactor: Redactor;
+}
+
+/**
+ * Builds the exact request of one attempt: template (or the plain Svix request), auth, optional
+ * body encryption, custom headers, then the Standard Webhooks headers signed over the final body.
+ * In preview mode no secret is revealed: each renders as `******`.
+ */
+export function buildRequest(input: BuildInput): BuiltRequest {
+  const { integration: i, msg, preview = false } = input;
+  const used = new Set<string>();
+  const iv = i.encryption ? newIv(i.encryption.cipher, i.encryption.randomIv) : undefined;
+  const scope: RenderScope = {
+    eventType: msg.event_type,
+    eventId: msg.event_id,
+    messageId: msg.id,
+    messageTimestamp: msg.created_at,
+    timestamp: input.timestamp,
+    payload: input.compiled ? JSON.parse(msg.payload) : undefined,
+    secret: (name) => input.secrets.get(name),
+    iv: iv?.toString("hex"),
+    preview,
+    usedSecrets: used,
+    budget: { remaining: input.outputLimit },
+  };
+  const rendered = input.compiled
+    ? renderRequest(input.compiled, scope, msg.payload)
+    : { method: "POST" as const, url: input.ep.url, headers: { "content-type": "application/json" }, body: msg.payload };
+
+  const reveal = (name: string): string => {
+    if (preview) return MASK;
+    const v = input.secrets.get(name)?.reveal();
+    if (v === undefined) throw new HookwardenError("E_TEMPLATE_RENDER", 422, `The application has no secret named ${name}`);
+    used.add(v);
+    return v;
+  };
+  const authHeaders: Record<string, string> = {};
+  let url = rendered.url;
+  if (i.auth) {
+    if (i.auth.type === "basic") {
+      const credential = Buffer.from(`${i.auth.username}:${reveal(i.auth.passwordSecret)}`, "utf8").toString("base64");
+      if (!preview) used.add(`${i.auth.username}:${input.secrets.get(i.auth.passwordSecret)!.reveal()}`);
+      authHeaders.authorization = preview ? `Basic ${MASK}` : `Basic ${credential}`;
+    } else if (i.auth.type === "bearer") {
+      authHeaders.authorization = `Bearer ${reveal(i.auth.tokenSecret)}`;
+    } else if (i.auth.type === "header") {
+      authHeaders[i.auth.name.toLowerCase()] = reveal(i.auth.valueSecret);
+    } else {
+      const u = new URL(url);
+      u.searchParams.set(i.auth.name, reveal(i.auth.valueSecret));
+      url = u.toString();
+    }
+    // A vault value with a line break would split the header; refuse it like a template header.
+    for (const [k, v] of Object.entries(authHeaders)) {
+      if (/[\r\n\0]/.test(v)) throw new HookwardenError("E_TEMPLATE_RENDER", 422, `Header ${k} would contain a line break`);
+    }
+  }
+
+  const plaintext = rendered.body;
+  let body = plaintext;
+  const encryptionHeaders: Record<string, string> = {};
+  if (i.encryption && iv && rendered.method !== "GET" && rendered.method !== "DELETE") {
+    if (!preview) body = encryptBody(i.encryption.cipher, parseBodyKey(reveal(i.encryption.keySecret), i.encryption.cipher), iv, plaintext);
+    encryptionHeaders["webhook-encryption"] = i.encryption.cipher;
+    encryptionHeaders["webhook-encryption-iv"] = iv.toString("hex");
+    encryptionHeaders["content-type"] = "text/plain; charset=utf-8";
+  }
+
+  for (const [k, v] of Object.entries(input.customHeaders)) if (SENSITIVE_HEADERS.has(k)) used.add(v);
+  const headers: Record<string, string> = {
+    ...input.customHeaders,
+    ...rendered.headers,
+    ...authHeaders,
+    ...encryptionHeaders,
+    "user-agent": USER_AGENT,
+    "webhook-id": msg.id,
+    "webhook-timestamp": String(input.timestamp),
+  };
+  if (input.ep.signature_scheme !== "none" && input.signingKeys.length > 0) {
+    headers["webhook-signature"] = preview ? "v1,******" : signatureHeader(input.signingKeys, msg.id, input.timestamp, body);
+  }
+  const redactor = new Redactor(used);
+  return {
+    method: rendered.method,
+    url,
+    headers,
+    body,
+    redactor,
+    recorded: { method: rendered.method, url: redactor.redact(url), headers: redactor.redactHeaders(headers), body: redactor.redact(plaintext) },
+  };
+}

@@ -1,0 +1,134 @@
+import { isIP } from "node:net";
+import { Agent, buildConnector, request, type Dispatcher } from "undici";
+import { HookwardenError, type ErrorCode } from "../errors/index.js";
+import type { AddressPolicy } from "./ssrf.js";
+
+export interface SendRequest {
+  url: string;
+  method?: string;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  tlsVerify: boolean;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface SendResult {
+  ok: boolean;
+  statusCode: number;
+  headers: Record<string, string>;
+  /** The first `responseBodyLimit` bytes of the response, as text. */
+  body: string;
+  durationMs: number;
+  errorCode: ErrorCode | null;
+  /** Why it failed, without secrets: no URL, no header values. */
+  errorDetail: string | null;
+}
+
+const TLS_CODES = new Set([
+  "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_REVOKED", "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE", "EPROTO",
+]);
+
+function classify(err: unknown): { code: ErrorCode; detail: string } {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof HookwardenError) return { code: e.code, detail: e.message };
+    const code = (e as { code?: string }).code ?? "";
+    const name = (e as { name?: string }).name ?? "";
+    if (name === "AbortError" || name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT" || code === "ETIMEDOUT") {
+      return { code: "E_TIMEOUT", detail: "No complete response within the attempt timeout" };
+    }
+    if (TLS_CODES.has(code) || code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL")) {
+      return { code: "E_TLS", detail: `TLS handshake failed (${code})` };
+    }
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return { code: "E_DNS", detail: `Could not resolve the endpoint's host (${code})` };
+    if (code.startsWith("E") && /^E[A-Z]+$/.test(code)) return { code: "E_CONNECT", detail: `Connection failed (${code})` };
+  }
+  return { code: "E_CONNECT", detail: "Connection failed" };
+}
+
+/**
+ * Sends one webhook with undici. Every new connection goes through the SSRF policy with the
+ * address it will really use (so DNS rebinding and IP literals cannot slip past), redirects are
+ * never followed (a 3xx is a failed attempt), the whole attempt is cancelled at `timeoutMs`, and
+ * at most `responseBodyLimit` bytes of the answer are read.
+ */
+export class HttpSender {
+  readonly #verified: Agent;
+  readonly #unverified: Agent;
+  readonly #responseBodyLimit: number;
+
+  constructor(opts: { policy: AddressPolicy; responseBodyLimit: number; connectTimeoutMs: number }) {
+    this.#responseBodyLimit = opts.responseBodyLimit;
+    const guarded = (rejectUnauthorized: boolean): buildConnector.connector => {
+      const base = buildConnector({ rejectUnauthorized, timeout: opts.connectTimeoutMs });
+      return (options, callback) => {
+        opts.policy.resolve(options.hostname).then(
+          ({ address }) => {
+            const bare = options.hostname.replace(/^\[|\]$/g, "");
+            const servername = options.servername ?? (isIP(bare) ? undefined : bare);
+            base({ ...options, hostname: address, ...(servername ? { servername } : {}) }, callback);
+          },
+          (err: Error) => callback(err, null),
+        );
+      };
+    };
+    const agentOptions = { keepAliveTimeout: 4_000, connections: 256 };
+    this.#verified = new Agent({ ...agentOptions, connect: guarded(true) });
+    this.#unverified = new Agent({ ...agentOptions, connect: guarded(false) });
+  }
+
+  async send(req: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const timeout = AbortSignal.timeout(req.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
+    const dispatcher: Dispatcher = req.tlsVerify ? this.#verified : this.#unverified;
+    try {
+      const res = await request(req.url, {
+        method: (req.method ?? "POST") as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.method === "GET" || req.method === "HEAD" ? null : req.body,
+        dispatcher,
+        signal,
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+      const body = await this.#readCapped(res.body);
+      const statusCode = res.statusCode;
+      const ok = statusCode >= 200 && statusCode < 300;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+      let errorCode: ErrorCode | null = null;
+      let errorDetail: string | null = null;
+      if (!ok) {
+        errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS";
+        errorDetail = statusCode >= 300 && statusCode < 400 ? `Endpoint answered ${statusCode}; redirects are not followed` : `Endpoint answered ${statusCode}`;
+      }
+      return { ok, statusCode, headers, body, durationMs: Math.round(performance.now() - started), errorCode, errorDetail };
+    } catch (err) {
+      const { code, detail } = classify(err);
+      return { ok: false, statusCode: 0, headers: {}, body: "", durationMs: Math.round(performance.now() - started), errorCode: code, errorDetail: detail };
+    }
+  }
+
+  async #readCapped(stream: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {
+    const limit = this.#responseBodyLimit;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      if (size + chunk.length >= limit) {
+        chunks.push(chunk.subarray(0, limit - size));
+        size = limit;
+        break;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    }
+    return Buffer.concat(chunks, size).toString("utf8");
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#verified.close(), this.#unverified.close()]);
+  }
+}

@@ -1,0 +1,164 @@
+import type { Context } from "../context/index.js";
+import { completeJobs, type JobOutcome } from "../queue/complete-jobs.js";
+import type { Db } from "../store/index.js";
+
+/** One attempt's effect on its endpoint's health. */
+export interface HealthSignal {
+  endpointId: string;
+  ok: boolean;
+  at: number;
+  /** `consecutive_failures` as read when the job was claimed. */
+  knownFailures: number;
+}
+
+const MAX_BATCH = 500;
+
+/**
+ * Writes delivery results in batches: one transaction for everything that finished while the
+ * previous one was committing. Until it commits, a finished job is still leased, so a crash
+ * repeats at most the deliveries of the batch in flight (at-least-once, bounded duplicates).
+ */
+export class Recorder {
+  readonly #ctx: Context;
+  readonly #workerId: string;
+  readonly #onJobsDue: () => void;
+  #outcomes: JobOutcome[] = [];
+  #signals: HealthSignal[] = [];
+  #waiters: (() => void)[] = [];
+  #flushing: Promise<void> | undefined;
+
+  /** `onJobsDue` runs after a commit that made held-back jobs due now (a closed circuit). */
+  constructor(ctx: Context, workerId: string, onJobsDue: () => void = () => {}) {
+    this.#ctx = ctx;
+    this.#workerId = workerId;
+    this.#onJobsDue = onJobsDue;
+  }
+
+  add(outcome: JobOutcome, signal?: HealthSignal): void {
+    this.#outcomes.push(outcome);
+    if (signal) this.#signals.push(signal);
+    this.#kick();
+  }
+
+  /** Resolves once everything added so far is committed. */
+  flush(): Promise<void> {
+    if (this.#outcomes.length === 0 && !this.#flushing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#flushing) return;
+    // One loop turn first: better-sqlite3 commits synchronously, so results that finish during a
+    // commit could never join the next batch; they now share it (one fsync for many attempts).
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#loop()).finally(() => {
+      this.#flushing = undefined;
+      if (this.#outcomes.length > 0 || this.#waiters.length > 0) this.#kick();
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#outcomes.length > 0 || this.#signals.length > 0) {
+      const outcomes = this.#outcomes.splice(0, MAX_BATCH);
+      const signals = this.#signals.splice(0, this.#signals.length);
+      try {
+        // Relaxed: a result lost to power failure means the delivery is repeated (at least once),
+        // while an fsync per batch blocked the event loop (see Store.relaxed).
+        const released = await this.#ctx.store.relaxed(async (trx) => {
+          await completeJobs(trx, this.#workerId, outcomes);
+          return this.#applyHealth(trx, signals);
+        });
+        if (released) this.#onJobsDue();
+      } catch (err) {
+        // The jobs stay leased and come back when the lease ends: delivered again, never lost.
+        this.#ctx.logger.error({ err, outcomes: outcomes.length }, "could not record delivery results; affected jobs will be retried");
+      }
+    }
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /**
+   * Folds the batch's signals per endpoint in order. A success resets the failure streak; a
+   * streak reaching the threshold opens the circuit for the cooldown; a streak older than
+   * `disableAfter` disables the endpoint with a recorded reason. Returns true when a success
+   * closed an open circuit and the jobs it held back became due.
+   */
+  async #applyHealth(trx: Db, signals: HealthSignal[]): Promise<boolean> {
+    const { config, clock, events } = this.#ctx;
+    const now = clock.now();
+    let released = false;
+    const per = new Map<string, HealthSignal[]>();
+    for (const s of signals) per.set(s.endpointId, [...(per.get(s.endpointId) ?? []), s]);
+    for (const [endpointId, list] of per) {
+      const lastOk = list.map((s) => s.ok).lastIndexOf(true);
+      const trailing = list.slice(lastOk + 1);
+      const openUntil = now + config.circuitBreakerCooldown;
+      if (lastOk >= 0) {
+        if (trailing.length === 0) {
+          if (list.every((s) => s.ok && s.knownFailures === 0)) continue;
+          await trx
+            .updateTable("endpoints")
+            .set({ consecutive_failures: 0, failing_since: null, circuit_open_until: null })
+            .where("id", "=", endpointId)
+            .execute();
+          if (list.some((s) => s.knownFailures >= config.circuitBreakerThreshold)) {
+            // The half-open probe succeeded. The worker deferred this endpoint's other jobs to the
+            // end of the next cooldown (plus up to 1 s of jitter) while the probe was in flight;
+            // without this they would wait one more cooldown behind a circuit that is now closed.
+            const res = await trx
+              .updateTable("jobs")
+              .set({ run_at: now })
+              .where("endpoint_id", "=", endpointId)
+              .where("locked_by", "is", null)
+              .where("run_at", ">", now)
+              .where("run_at", "<=", openUntil + 1_000)
+              .executeTakeFirst();
+            if (Number(res.numUpdatedRows) > 0) released = true;
+          }
+          continue;
+        }
+        await trx
+          .updateTable("endpoints")
+          .set({
+            consecutive_failures: trailing.length,
+            failing_since: trailing[0]!.at,
+            circuit_open_until: trailing.length >= config.circuitBreakerThreshold ? openUntil : null,
+          })
+          .where("id", "=", endpointId)
+          .execute();
+      } else {
+        await trx
+          .updateTable("endpoints")
+          .set((eb) => ({
+            consecutive_failures: eb("consecutive_failures", "+", list.length),
+            failing_since: eb.fn.coalesce("failing_since", eb.val(list[0]!.at)),
+            circuit_open_until: eb
+              .case()
+              .when(eb("consecutive_failures", "+", list.length), ">=", config.circuitBreakerThreshold)
+              .then(openUntil)
+              .else(eb.ref("circuit_open_until"))
+              .end(),
+          }))
+          .where("id", "=", endpointId)
+          .execute();
+      }
+      const row = await trx
+        .selectFrom("endpoints")
+        .select(["consecutive_failures", "failing_since", "circuit_open_until", "disabled"])
+        .where("id", "=", endpointId)
+        .executeTakeFirst();
+      if (!row) continue;
+      if (row.circuit_open_until === openUntil) {
+        events.emit("endpoint:circuit-opened", { endpointId, until: openUntil, failures: row.consecutive_failures });
+      }
+      if (row.disabled === 0 && row.failing_since !== null && now - row.failing_since >= config.disableAfter) {
+        const reason = `Disabled automatically: every attempt failed since ${new Date(row.failing_since).toISOString()}`;
+        await trx.updateTable("endpoints").set({ disabled: 1, disabled_reason: reason, updated_at: now }).where("id", "=", endpointId).execute();
+        events.emit("endpoint:disabled", { endpointId, reason });
+      }
+    }
+    return released;
+  }
+}

@@ -1,0 +1,77 @@
+import type { ApplicationRow } from "../applications/index.js";
+import type { Context } from "../context/index.js";
+import type { EndpointRow } from "../endpoints/index.js";
+import { HookwardenError } from "../errors/index.js";
+import { newId } from "../ids/index.js";
+import type { MessageRow } from "../messages/index.js";
+import { TRIGGER_SYNC } from "../queue/types.js";
+import { performAttempt, type AttemptResult } from "./attempt.js";
+import { buildRequest, type BuiltRequest } from "./build-request.js";
+import { loadEndpointContexts } from "./endpoint-context.js";
+import type { HttpSender } from "./http-sender.js";
+
+export interface CallInput {
+  eventType: string;
+  payload: Record<string, unknown>;
+  eventId?: string | null | undefined;
+}
+
+function messageRow(app: ApplicationRow, input: CallInput, now: number, id: string): MessageRow {
+  return {
+    id,
+    org_id: app.org_id,
+    app_id: app.id,
+    event_id: input.eventId ?? null,
+    event_type: input.eventType,
+    payload: JSON.stringify(input.payload),
+    channels: null,
+    tags: null,
+    created_at: now,
+  };
+}
+
+/**
+ * A synchronous delivery (`POST .../call` and `.../test`): stored as a message, signed, templated
+ * and recorded like any attempt, never retried, and the endpoint's answer returned to the caller.
+ */
+export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput): Promise<AttemptResult & { msg: MessageRow }> {
+  if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled");
+  const now = ctx.clock.now();
+  const msg = messageRow(app, input, now, newId("msg"));
+  await ctx.store.db.insertInto("messages").values(msg).execute();
+  const epCtx = (await loadEndpointContexts(ctx, [ep], now)).get(ep.id)!;
+  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx);
+  await ctx.store.db.insertInto("attempts").values(out.attempt).execute();
+  ctx.events.emit("delivery:attempted", {
+    orgId: app.org_id,
+    appId: app.id,
+    endpointId: ep.id,
+    msgId: msg.id,
+    attemptId: out.attempt.id,
+    outcome: out.result.ok ? "success" : "failure",
+    statusCode: out.result.statusCode,
+    errorCode: out.result.errorCode,
+    durationMs: out.result.durationMs,
+    sincePublishMs: null,
+    willRetry: false,
+    tlsVerify: ep.tls_verify === 1,
+  });
+  return { ...out, msg };
+}
+
+/** The request an event would produce, every secret shown as `******`; nothing is sent or stored. */
+export async function previewRequest(ctx: Context, app: ApplicationRow, ep: EndpointRow, input: CallInput): Promise<BuiltRequest> {
+  const now = ctx.clock.now();
+  // No vault secret is decrypted for a preview: every one renders as ******.
+  const epCtx = (await loadEndpointContexts(ctx, [ep], now, { withSecrets: false })).get(ep.id)!;
+  if (epCtx.broken) throw epCtx.broken;
+  return buildRequest({
+    ep,
+    msg: messageRow(app, input, now, "msg_preview"),
+    ...epCtx,
+    secrets: new Map(),
+    timestamp: Math.floor(now / 1000),
+    outputLimit: ctx.config.templateOutputLimit,
+    preview: true,
+  });
+}

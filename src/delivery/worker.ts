@@ -1,0 +1,452 @@
+import { randomUUID } from "node:crypto";
+import type { Context } from "../context/index.js";
+import type { EndpointRow } from "../endpoints/index.js";
+import type { MessageRow } from "../messages/index.js";
+import { claimJobs } from "../queue/claim-jobs.js";
+import { releaseJobs } from "../queue/release-jobs.js";
+import type { JobRow } from "../queue/types.js";
+import { ATTEMPT_FAIL, performAttempt } from "./attempt.js";
+import { newId } from "../ids/index.js";
+import type { AgentHub } from "../agents/hub.js";
+import { performAgentForward } from "../agents/forward.js";
+import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
+import type { HttpSender, SendResult } from "./http-sender.js";
+import type { AttemptInsert } from "../queue/complete-jobs.js";
+import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
+import type { StoredRequest } from "../ingress/stored-request.js";
+import { RateLimiter } from "./rate-limiter.js";
+import { Recorder } from "./recorder.js";
+import { nextRunAt } from "./retry-schedule.js";
+
+const CLAIM_BATCH = 100;
+const AGENT_WAIT_MS = 5_000;
+
+function expiredAttempt(job: JobRow, target: ForwardTarget, now: number): AttemptInsert {
+  return {
+    id: newId("atmpt"),
+    org_id: job.org_id,
+    app_id: job.app_id,
+    msg_id: job.msg_id,
+    endpoint_id: target.output.id,
+    url: "agent",
+    status: ATTEMPT_FAIL,
+    response_status_code: 0,
+    response: "No agent acknowledged this request within the resend window",
+    duration_ms: 0,
+    trigger_type: job.trigger_type,
+    error_code: "E_AGENT_RESEND_EXPIRED",
+    tls_verify: 1,
+    created_at: now,
+    request: null,
+  };
+}
+const BUSY_DEFER_MS = 250;
+
+interface Prepared {
+  messages: Map<string, MessageRow>;
+  endpoints: Map<string, EndpointRow>;
+  contexts: Map<string, EndpointContext>;
+}
+
+/**
+ * Claims due jobs in batches, sends them with bounded concurrency (overall and per endpoint),
+ * and hands results to the `Recorder`. Woken in-process by the publisher, by PostgreSQL NOTIFY
+ * from other nodes, and by a slow poll that picks up retries whose time has come.
+ */
+export class DeliveryWorker {
+  readonly id = `wrk_${randomUUID()}`;
+  readonly #ctx: Context;
+  readonly #sender: HttpSender;
+  readonly #recorder: Recorder;
+  readonly #limiter = new RateLimiter();
+  readonly #perEndpoint = new Map<string, number>();
+  readonly #abort = new AbortController();
+  readonly #inflight = new Set<Promise<void>>();
+  #reserved = 0;
+  #running = false;
+  #claiming: Promise<void> | undefined;
+  #again = false;
+  #backlog = true;
+  /** Bumped by every wake: a claim that started before a wake cannot declare the backlog empty. */
+  #wakes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #deferTimer: NodeJS.Timeout | undefined;
+  #deferTimerAt = Infinity;
+  readonly #deferredUntil = new Set<number>();
+  readonly #random: () => number;
+
+  #agents: AgentHub | undefined;
+
+  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number } = {}) {
+    this.#ctx = ctx;
+    this.#sender = sender;
+    this.#recorder = new Recorder(ctx, this.id, () => this.wake());
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Agent outputs are delivered through the hub of agents connected to this node. */
+  useAgents(hub: AgentHub): void {
+    this.#agents = hub;
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    await this.#ctx.store.listenJobs(() => this.wake());
+    this.#timer = setInterval(() => {
+      this.#backlog = true;
+      this.wake();
+    }, this.#ctx.config.pollInterval);
+    this.#timer.unref();
+    this.wake();
+  }
+
+  /** Asks for a claim round now (new jobs were committed, or time moved). */
+  wake(): void {
+    if (!this.#running) return;
+    this.#backlog = true;
+    this.#wakes++;
+    if (this.#claiming) {
+      this.#again = true;
+      return;
+    }
+    // One loop turn first, so the slots freed by every response read in this poll phase are
+    // claimed (and prepared) together instead of one job per claim.
+    this.#claiming = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#claimLoop()).finally(() => {
+      this.#claiming = undefined;
+    });
+  }
+
+  /** For tests and the CLI: runs claim rounds until nothing is due, in flight or unrecorded. */
+  async runUntilIdle(): Promise<void> {
+    for (;;) {
+      this.wake();
+      while (this.#claiming || this.#inflight.size > 0) {
+        await this.#claiming;
+        await Promise.all([...this.#inflight]);
+      }
+      await this.#recorder.flush();
+      if (!this.#backlog && this.#inflight.size === 0 && !this.#claiming) return;
+    }
+  }
+
+  get inflight(): number {
+    return this.#reserved;
+  }
+
+  /**
+   * Stops claiming, lets in-flight attempts finish for up to `graceMs`, cancels the rest, records
+   * what finished and gives every unfinished lease back so another node (or the next start) takes
+   * it at once.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    await this.#claiming;
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.all([...this.#inflight]), grace]);
+    this.#abort.abort();
+    await Promise.all([...this.#inflight]);
+    await this.#recorder.flush();
+    const released = await releaseJobs(this.#ctx.store.db, this.id, this.#ctx.clock.now());
+    if (released > 0) this.#ctx.logger.info({ released }, "released unfinished deliveries");
+  }
+
+  async #claimLoop(): Promise<void> {
+    const { config, clock, logger, store } = this.#ctx;
+    try {
+      do {
+        this.#again = false;
+        while (this.#running && this.#backlog) {
+          const free = config.deliveryConcurrency - this.#reserved;
+          if (free <= 0) break;
+          const limit = Math.min(free, CLAIM_BATCH);
+          const now = clock.now();
+          const full = [...this.#perEndpoint].filter(([, n]) => n >= config.endpointConcurrency).map(([id]) => id);
+          const wakes = this.#wakes;
+          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full);
+          // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
+          // no wake overtook may declare the backlog empty.
+          if (jobs.length < limit && wakes === this.#wakes) this.#backlog = false;
+          if (jobs.length === 0) break;
+          this.#reserved += jobs.length;
+          await this.#dispatch(jobs);
+        }
+      } while (this.#again && this.#running);
+    } catch (err) {
+      logger.error({ err }, "claiming jobs failed; the poll will try again");
+    }
+  }
+
+  async #prepare(jobs: JobRow[]): Promise<Prepared> {
+    const { store, clock } = this.#ctx;
+    const msgIds = [...new Set(jobs.map((j) => j.msg_id))];
+    const epIds = [...new Set(jobs.map((j) => j.endpoint_id))];
+    const [messages, endpoints] = await Promise.all([
+      store.db.selectFrom("messages").selectAll().where("id", "in", msgIds).execute(),
+      store.db.selectFrom("endpoints").selectAll().where("id", "in", epIds).execute(),
+    ]);
+    const contexts = await loadEndpointContexts(this.#ctx, endpoints, clock.now());
+    return { messages: new Map(messages.map((m) => [m.id, m])), endpoints: new Map(endpoints.map((e) => [e.id, e])), contexts };
+  }
+
+  async #dispatch(jobs: JobRow[]): Promise<void> {
+    const forward = jobs.filter((j) => j.kind === "forward");
+    const outbound = forward.length === 0 ? jobs : jobs.filter((j) => j.kind !== "forward");
+    if (outbound.length > 0) await this.#dispatchOutbound(outbound);
+    if (forward.length > 0) await this.#dispatchForward(forward);
+  }
+
+  /** Inbound requests to their bucket's outputs: same queue, retries and attempt records. */
+  async #dispatchForward(jobs: JobRow[]): Promise<void> {
+    const { config, clock } = this.#ctx;
+    let fctx: Awaited<ReturnType<typeof loadForwardContexts>>;
+    try {
+      fctx = await loadForwardContexts(this.#ctx, jobs);
+    } catch (err) {
+      this.#reserved -= jobs.length;
+      const runAt = clock.now() + 5_000;
+      for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
+      this.#ctx.logger.error({ err }, "could not load forwards; retrying in 5 s");
+      return;
+    }
+    for (const job of jobs) {
+      const stored = fctx.requests.get(job.msg_id);
+      const target = fctx.targets.get(job.endpoint_id);
+      if (!stored || !target || target.output.disabled === 1) {
+        this.#release();
+        this.#recorder.add({ kind: "drop", job });
+        continue;
+      }
+      if (target.output.type === "agent") {
+        const now = clock.now();
+        if (job.created_at < now - config.resendWindow) {
+          // Unacknowledged for longer than the resend window: given up, visibly.
+          this.#release();
+          this.#recorder.add({ kind: "done", job, attempt: expiredAttempt(job, target, now) });
+          continue;
+        }
+        if (!this.#agents?.serves(target.bucket.id)) {
+          // No agent here now: wait (an agent connecting anywhere makes these due again).
+          this.#release();
+          this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS + Math.round(this.#random() * 1000) });
+          continue;
+        }
+      }
+      const busy = this.#perEndpoint.get(target.output.id) ?? 0;
+      if (busy >= config.endpointConcurrency) {
+        this.#release();
+        const runAt = clock.now() + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
+        this.#recorder.add({ kind: "defer", job, runAt });
+        this.#wakeAt(runAt);
+        continue;
+      }
+      this.#perEndpoint.set(target.output.id, busy + 1);
+      this.#track(
+        this.#forward(job, target, stored).then(() => undefined),
+        target.output.id,
+        job,
+      );
+    }
+  }
+
+  /**
+   * Sends a forward job this node already holds the lease of (an input in `wait` mode delivers its
+   * first output while the caller waits) and records it like any other attempt.
+   */
+  deliverLeased(job: JobRow, target: ForwardTarget, stored: StoredRequest): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+    const p = this.#forward(job, target, stored);
+    const tracked = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inflight.add(tracked);
+    void tracked.finally(() => this.#inflight.delete(tracked));
+    return p;
+  }
+
+  /** Hands a job this node leased for a waiting caller back to the queue, due now. */
+  releaseLeased(job: JobRow): void {
+    this.#recorder.add({ kind: "defer", job, runAt: this.#ctx.clock.now() });
+    void this.#recorder.flush().then(() => this.wake());
+  }
+
+  async #forward(job: JobRow, target: ForwardTarget, stored: StoredRequest): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+    const { config, clock, events } = this.#ctx;
+    const out =
+      target.output.type === "agent" && this.#agents
+        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
+        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal);
+    if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
+    const now = clock.now();
+    if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {
+      // Not an attempt at the destination: the agent went away. Sent again when one is back.
+      this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS });
+      return out;
+    }
+    const retryAt = out.result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
+    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt });
+    events.emit("forward:attempted", {
+      orgId: job.org_id,
+      bucketId: job.app_id,
+      outputId: target.output.id,
+      requestId: job.msg_id,
+      outcome: out.result.ok ? "success" : "failure",
+      statusCode: out.result.statusCode,
+      errorCode: out.result.errorCode,
+      durationMs: out.result.durationMs,
+      willRetry: retryAt !== undefined,
+    });
+    return out;
+  }
+
+  /** Counts an attempt against its endpoint's (or output's) concurrency until it settles. */
+  #track(work: Promise<void>, endpointId: string, job: JobRow): void {
+    const { config, clock } = this.#ctx;
+    const p = work
+      .catch((err: unknown) => {
+        this.#ctx.logger.error({ err, jobId: job.id, endpointId }, "delivery failed unexpectedly; retrying in 30 s");
+        this.#recorder.add({ kind: "defer", job, runAt: clock.now() + 30_000 });
+      })
+      .finally(() => {
+        this.#inflight.delete(p);
+        const n = (this.#perEndpoint.get(endpointId) ?? 1) - 1;
+        if (n <= 0) this.#perEndpoint.delete(endpointId);
+        else this.#perEndpoint.set(endpointId, n);
+        this.#release();
+        // An endpoint leaving its concurrency limit has due jobs the claim skipped: fetch them now.
+        if (this.#backlog || n === config.endpointConcurrency - 1) this.wake();
+      });
+    this.#inflight.add(p);
+  }
+
+  async #dispatchOutbound(jobs: JobRow[]): Promise<void> {
+    const { config, clock, store } = this.#ctx;
+    let prepared: Prepared;
+    try {
+      prepared = await this.#prepare(jobs);
+    } catch (err) {
+      this.#reserved -= jobs.length;
+      const runAt = clock.now() + 5_000;
+      for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
+      this.#ctx.logger.error({ err }, "could not load deliveries; retrying in 5 s");
+      return;
+    }
+    for (const job of jobs) {
+      const now = clock.now();
+      const msg = prepared.messages.get(job.msg_id);
+      const ep = prepared.endpoints.get(job.endpoint_id);
+      if (!msg || !ep || ep.disabled === 1) {
+        this.#release();
+        this.#recorder.add({ kind: "drop", job });
+        continue;
+      }
+      if (ep.consecutive_failures >= config.circuitBreakerThreshold) {
+        if (ep.circuit_open_until !== null && ep.circuit_open_until > now) {
+          this.#release();
+          this.#recorder.add({ kind: "defer", job, runAt: ep.circuit_open_until + Math.round(this.#random() * 1000) });
+          continue;
+        }
+        // Half-open: exactly one node wins the right to send a probe.
+        const until = now + config.circuitBreakerCooldown;
+        const won = await store.db
+          .updateTable("endpoints")
+          .set({ circuit_open_until: until })
+          .where("id", "=", ep.id)
+          .where((eb) => eb.or([eb("circuit_open_until", "is", null), eb("circuit_open_until", "<=", now)]))
+          .executeTakeFirst();
+        ep.circuit_open_until = until;
+        if (Number(won.numUpdatedRows) === 0) {
+          this.#release();
+          this.#recorder.add({ kind: "defer", job, runAt: until });
+          continue;
+        }
+      }
+      const busy = this.#perEndpoint.get(ep.id) ?? 0;
+      if (busy >= config.endpointConcurrency) {
+        this.#release();
+        const runAt = now + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
+        this.#recorder.add({ kind: "defer", job, runAt });
+        this.#wakeAt(runAt);
+        continue;
+      }
+      if (ep.rate_limit !== null) {
+        const wait = this.#limiter.take(ep.id, ep.rate_limit, now);
+        if (wait > 0) {
+          this.#release();
+          this.#recorder.add({ kind: "defer", job, runAt: now + wait });
+          this.#wakeAt(now + wait);
+          continue;
+        }
+      }
+      this.#perEndpoint.set(ep.id, busy + 1);
+      this.#track(this.#deliver(job, msg, ep, prepared), ep.id, job);
+    }
+  }
+
+  #release(): void {
+    this.#reserved -= 1;
+  }
+
+  /**
+   * Wakes the worker when the earliest job it deferred (rate limit, endpoint busy) comes due. The
+   * poll alone would hold such jobs up to `pollInterval` longer: with `rateLimit: 1` and a 1 s
+   * poll that halved the rate. The wake first waits for the recorder, which still holds the job
+   * leased until it has committed the new `run_at`.
+   */
+  #wakeAt(runAt: number): void {
+    if (!this.#running) return;
+    this.#deferredUntil.add(runAt);
+    if (runAt < this.#deferTimerAt) this.#armDeferTimer(runAt);
+  }
+
+  #armDeferTimer(at: number): void {
+    if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    this.#deferTimerAt = at;
+    // +1 ms: timers may fire up to a millisecond before the wall clock reaches `at`.
+    this.#deferTimer = setTimeout(() => {
+      if (!this.#running) return;
+      this.#deferTimer = undefined;
+      this.#deferTimerAt = Infinity;
+      for (const t of this.#deferredUntil) if (t <= at) this.#deferredUntil.delete(t);
+      if (this.#deferredUntil.size > 0) this.#armDeferTimer(Math.min(...this.#deferredUntil));
+      void this.#recorder.flush().then(() => this.wake());
+    }, Math.max(0, at - this.#ctx.clock.now()) + 1);
+    this.#deferTimer.unref();
+  }
+
+  async #deliver(job: JobRow, msg: MessageRow, ep: EndpointRow, prepared: Prepared): Promise<void> {
+    const { config, clock, events } = this.#ctx;
+    const { result, attempt } = await performAttempt(
+      this.#ctx,
+      this.#sender,
+      { orgId: job.org_id, appId: job.app_id, triggerType: job.trigger_type },
+      ep,
+      msg,
+      prepared.contexts.get(ep.id)!,
+      this.#abort.signal,
+    );
+    if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
+    const now = clock.now();
+    const tlsVerify = ep.tls_verify === 1;
+    const retryAt = result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
+    this.#recorder.add(
+      retryAt === undefined ? { kind: "done", job, attempt } : { kind: "retry", job, attempt, runAt: retryAt },
+      { endpointId: ep.id, ok: result.ok, at: now, knownFailures: ep.consecutive_failures },
+    );
+    events.emit("delivery:attempted", {
+      orgId: job.org_id,
+      appId: job.app_id,
+      endpointId: ep.id,
+      msgId: msg.id,
+      attemptId: attempt.id,
+      outcome: result.ok ? "success" : "failure",
+      statusCode: result.statusCode,
+      errorCode: result.errorCode,
+      durationMs: result.durationMs,
+      sincePublishMs: job.attempt === 0 && job.trigger_type === 0 ? now - msg.created_at : null,
+      willRetry: retryAt !== undefined,
+      tlsVerify,
+    });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * One error type for the whole program. Business code throws `HookwardenError` with a stable
+ * machine code; only the HTTP edge (`src/api/errors.ts`) turns it into a response, and only the
+ * delivery engine turns it into an attempt's `errorCode`.
+ *
+ * @example
+ * throw new HookwardenError("E_NOT_FOUND", 404, "Application not found");
+ */
+export type ErrorCode =
+  | "E_VALIDATION"
+  | "E_INVALID_JSON"
+  | "E_UNSUPPORTED_MEDIA_TYPE"
+  | "E_PAYLOAD_TOO_LARGE"
+  | "E_NOT_FOUND"
+  | "E_CONFLICT"
+  | "E_UNAUTHORIZED"
+  | "E_FORBIDDEN"
+  | "E_SECRET_WRITE_ONLY"
+  | "E_SECRET_FORMAT"
+  | "E_SECRET_TOO_SHORT"
+  | "E_SECRET_WEAK"
+  | "E_SECRET_TOO_LONG"
+  | "E_SECRET_IN_USE"
+  | "E_TEMPLATE_INVALID"
+  | "E_TEMPLATE_RENDER"
+  | "E_TEMPLATE_OUTPUT_TOO_LARGE"
+  | "E_ENCRYPTION_INVALID"
+  | "E_AGENT_UNAVAILABLE"
+  | "E_AGENT_DISCONNECTED"
+  | "E_AGENT_RESEND_EXPIRED"
+  | "E_SSRF_BLOCKED"
+  | "E_TIMEOUT"
+  | "E_CONNECT"
+  | "E_DNS"
+  | "E_TLS"
+  | "E_HTTP_STATUS"
+  | "E_ENDPOINT_AUTH"
+  | "E_RESPONSE_TOO_LARGE"
+  | "E_ENDPOINT_DISABLED"
+  | "E_MASTER_KEY"
+  | "E_CONFIG"
+  | "E_INTERNAL"
+  | "E_UNAVAILABLE";
+
+/** One item of a 422 body, in Svix's shape: `{loc: ["body", "url"], msg, type}`. */
+export interface ValidationItem {
+  loc: string[];
+  msg: string;
+  type: string;
+}
+
+export class HookwardenError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly validation: ValidationItem[] | undefined;
+
+  constructor(
+    code: ErrorCode,
+    status: number,
+    detail: string,
+    options: { cause?: unknown; validation?: ValidationItem[] } = {},
+  ) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "HookwardenError";
+    this.code = code;
+    this.status = status;
+    this.validation = options.validation;
+  }
+
+  static notFound(what: string): HookwardenError {
+    return new HookwardenError("E_NOT_FOUND", 404, `${what} not found`);
+  }
+
+  static validation(items: ValidationItem[]): HookwardenError {
+    const first = items[0];
+    const detail = first ? `${first.loc.join(".")}: ${first.msg}` : "Validation failed";
+    return new HookwardenError("E_VALIDATION", 422, detail, { validation: items });
+  }
+
+  static invalidField(loc: string[], msg: string, code: ErrorCode = "E_VALIDATION"): HookwardenError {
+    return new HookwardenError(code, 422, msg, { validation: [{ loc, msg, type: "value_error" }] });
+  }
+}
+
+/** True when `err` is a HookwardenError with the given code. */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof HookwardenError && err.code === code;
+}

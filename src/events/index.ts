@@ -1,0 +1,69 @@
+import { EventEmitter } from "node:events";
+
+export type AttemptOutcome = "success" | "failure";
+
+/** What business code announces. Metrics, logs and (later) the dashboard subscribe. */
+export interface LifecycleEvents {
+  "message:published": { orgId: string; appId: string; msgId: string; endpoints: number };
+  "delivery:attempted": {
+    orgId: string;
+    appId: string;
+    endpointId: string;
+    msgId: string;
+    attemptId: string;
+    outcome: AttemptOutcome;
+    statusCode: number;
+    errorCode: string | null;
+    durationMs: number;
+    /** Milliseconds from publish to this attempt's end; only set on the first attempt. */
+    sincePublishMs: number | null;
+    willRetry: boolean;
+    tlsVerify: boolean;
+  };
+  "forward:attempted": {
+    orgId: string;
+    bucketId: string;
+    outputId: string;
+    requestId: string;
+    outcome: AttemptOutcome;
+    statusCode: number;
+    errorCode: string | null;
+    durationMs: number;
+    willRetry: boolean;
+  };
+  "ingress:accepted": { orgId: string; bucketId: string; inputId: string; size: number; durationMs: number };
+  "ingress:duplicate": { orgId: string; bucketId: string; inputId: string };
+  "ingress:rejected": { orgId: string | null; bucketId: string | null; inputId: string; status: number; code: string };
+  "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
+  "endpoint:disabled": { endpointId: string; reason: string };
+}
+
+/**
+ * A typed event emitter. Listeners run synchronously; one that throws is reported and does not
+ * break the emitter or the business code that emitted.
+ */
+export class EventBus {
+  readonly #emitter = new EventEmitter({ captureRejections: false });
+  readonly #onError: (err: unknown, event: string) => void;
+
+  constructor(onError: (err: unknown, event: string) => void = () => {}) {
+    this.#onError = onError;
+    this.#emitter.setMaxListeners(100);
+  }
+
+  on<K extends keyof LifecycleEvents>(event: K, listener: (payload: LifecycleEvents[K]) => void): () => void {
+    const wrapped = (payload: LifecycleEvents[K]) => {
+      try {
+        listener(payload);
+      } catch (err) {
+        this.#onError(err, event);
+      }
+    };
+    this.#emitter.on(event, wrapped);
+    return () => this.#emitter.off(event, wrapped);
+  }
+
+  emit<K extends keyof LifecycleEvents>(event: K, payload: LifecycleEvents[K]): void {
+    this.#emitter.emit(event, payload);
+  }
+}

@@ -1,0 +1,38 @@
+import ipaddr from "ipaddr.js";
+import { parseCidr, type Cidr } from "../delivery/ssrf.js";
+
+function parse(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  try {
+    const a = ipaddr.parse(ip.trim());
+    return a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
+  } catch {
+    return undefined;
+  }
+}
+
+export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
+  const a = parse(ip);
+  return a !== undefined && ranges.some(([r, bits]) => r.kind() === a.kind() && a.match(r, bits));
+}
+
+/**
+ * The caller's address. `X-Forwarded-For` is believed only when the connection comes from a
+ * `--trusted-proxies` address, and then read from the right, skipping trusted hops: the first
+ * address a trusted proxy did not add itself is the client (anything left of it is the client's
+ * own claim and can be forged).
+ */
+export function clientIp(socketAddress: string, forwardedFor: string | undefined, trusted: readonly Cidr[]): string {
+  const direct = parse(socketAddress)?.toString() ?? socketAddress;
+  if (!forwardedFor || !inRanges(direct, trusted)) return direct;
+  const hops = forwardedFor.split(",").map((h) => h.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = parse(hops[i]!)?.toString();
+    if (hop === undefined) return direct;
+    if (!inRanges(hop, trusted)) return hop;
+  }
+  return parse(hops[0] ?? "")?.toString() ?? direct;
+}
+
+export function parseCidrs(list: readonly string[]): Cidr[] {
+  return list.map(parseCidr);
+}

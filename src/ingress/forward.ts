@@ -1,0 +1,168 @@
+import type { Context } from "../context/index.js";
+import { ATTEMPT_FAIL, ATTEMPT_SUCCESS } from "../delivery/attempt.js";
+import { USER_AGENT } from "../delivery/build-request.js";
+import type { HttpSender, SendResult } from "../delivery/http-sender.js";
+import { newId } from "../ids/index.js";
+import type { AttemptInsert } from "../queue/complete-jobs.js";
+import type { JobRow } from "../queue/types.js";
+import { signatureHeader } from "../signing/standard-webhooks.js";
+import { signingKeyFrom } from "../signing/endpoint-secret.js";
+import { SecretValue } from "../vault/secret-value.js";
+import type { BucketRow } from "./buckets.js";
+import { outputAad, type OutputRow } from "./outputs.js";
+import { openRequest, type StoredRequest } from "./stored-request.js";
+
+/**
+ * RFC 9110 §7.6.1 connection-specific headers, plus those the sender recomputes, plus `Expect`:
+ * its 100-continue was answered on the caller's hop (RFC 9110 §10.1.1), and undici refuses to send
+ * it, so a forward carrying it (curl sends it with larger bodies) failed on every attempt.
+ */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect"]);
+
+export interface ForwardTarget {
+  output: OutputRow;
+  bucket: Pick<BucketRow, "id" | "name" | "auth_type" | "ephemeral">;
+  signingSecret: SecretValue | undefined;
+}
+
+export interface ForwardRequest {
+  method: string;
+  url: string;
+  /** The output's URL, without the caller's path suffix and query: what the attempt record shows. */
+  recordedUrl: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+function joinPath(base: URL, suffix: string): void {
+  if (!suffix) return;
+  // Dot segments (also written %2e) are resolved inside the suffix alone, clamped at its root:
+  // appended as they came, URL parsing resolved `/../../admin` against the output's own path and
+  // let any caller reach other paths of the destination host.
+  const scratch = new URL("http://suffix.invalid/");
+  scratch.pathname = suffix;
+  base.pathname = `${base.pathname.replace(/\/+$/, "")}/${scratch.pathname.replace(/^\/+/, "")}`;
+}
+
+/**
+ * The request forwarded to a URL output: same method, the path suffix and query appended to the
+ * output's URL, the original headers minus hop-by-hop ones and minus the bucket's own
+ * credentials (they authenticate the caller to Hookwarden, not to the destination), and the body
+ * byte for byte. With `resign`, Standard Webhooks headers signed by the output's secret are added.
+ */
+export function buildForward(target: ForwardTarget, requestId: string, stored: StoredRequest, timestampSec: number): ForwardRequest {
+  const url = new URL(target.output.url!);
+  // The attempt record shows the output's own URL: the caller's path suffix and query are request
+  // data, kept only sealed (and not at all by ephemeral buckets).
+  const recordedUrl = url.toString();
+  joinPath(url, stored.suffix);
+  const query = forwardedQuery(target, stored);
+  if (query) url.search = url.search.length > 1 ? `${url.search.slice(1)}&${query}` : query;
+  const headers = forwardedHeaders(target, stored);
+  const body = Buffer.from(stored.body, "base64");
+  if (target.output.resign === 1 && target.signingSecret) {
+    headers["webhook-id"] = requestId;
+    headers["webhook-timestamp"] = String(timestampSec);
+    headers["webhook-signature"] = signatureHeader([signingKeyFrom(target.signingSecret)], requestId, timestampSec, body);
+  }
+  return { method: stored.method, url: url.toString(), recordedUrl, headers, body };
+}
+
+/**
+ * The caller's query without the bucket's own `token` credential, every other pair as received:
+ * re-serialising it (URLSearchParams) turned `%20` into `+` and `flag` into `flag=`, which
+ * RFC 3986 §3.4 leaves to the destination to interpret.
+ */
+export function forwardedQuery(target: ForwardTarget, stored: StoredRequest): string {
+  const dropToken = target.bucket.auth_type === "token";
+  return stored.query
+    .split("&")
+    .filter((pair) => pair !== "" && !(dropToken && new URLSearchParams(pair).has("token")))
+    .join("&");
+}
+
+/** The caller's headers minus hop-by-hop ones and the bucket's own credentials. */
+export function forwardedHeaders(target: ForwardTarget, stored: StoredRequest): Record<string, string> {
+  const connectionListed = new Set<string>();
+  for (const [k, v] of stored.headers) if (k.toLowerCase() === "connection") for (const t of v.split(",")) connectionListed.add(t.trim().toLowerCase());
+  const headers: Record<string, string> = {};
+  for (const [k, v] of stored.headers) {
+    const name = k.toLowerCase();
+    if (HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+    if (name === "authorization" && target.bucket.auth_type !== "none") continue;
+    headers[name] = headers[name] === undefined ? v : `${headers[name]}, ${v}`;
+  }
+  headers["user-agent"] ??= USER_AGENT;
+  return headers;
+}
+
+/** One forward attempt to a URL output, described as an attempt row (no query, no body kept). */
+export async function performForward(
+  ctx: Context,
+  sender: HttpSender,
+  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  target: ForwardTarget,
+  stored: StoredRequest,
+  signal?: AbortSignal,
+): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+  const { config, clock } = ctx;
+  const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
+  const tlsVerify = target.output.tls_verify === 1;
+  const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}) });
+  return { result, attempt: forwardAttempt(job, target, result, fwd.recordedUrl, tlsVerify, clock.now()) };
+}
+
+/**
+ * The attempt row of one forward (URL or agent output): no query and no request body, and for
+ * ephemeral buckets not even the destination's answer, only status and time.
+ */
+export function forwardAttempt(
+  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  target: ForwardTarget,
+  result: SendResult,
+  url: string,
+  tlsVerify: boolean,
+  now: number,
+): AttemptInsert {
+  return {
+    id: newId("atmpt"),
+    org_id: job.org_id,
+    app_id: job.app_id,
+    msg_id: job.msg_id,
+    endpoint_id: target.output.id,
+    url,
+    status: result.ok ? ATTEMPT_SUCCESS : ATTEMPT_FAIL,
+    response_status_code: result.statusCode,
+    response: target.bucket.ephemeral === 1 ? "" : result.statusCode !== 0 ? result.body : (result.errorDetail ?? ""),
+    duration_ms: result.durationMs,
+    trigger_type: job.trigger_type,
+    error_code: result.errorCode,
+    tls_verify: tlsVerify ? 1 : 0,
+    created_at: now,
+    request: null,
+  };
+}
+
+/** Decrypts the requests and output secrets a batch of forward jobs needs. */
+export async function loadForwardContexts(ctx: Context, jobs: readonly JobRow[]): Promise<{ requests: Map<string, StoredRequest>; targets: Map<string, ForwardTarget> }> {
+  const { store, keyring } = ctx;
+  const reqIds = [...new Set(jobs.map((j) => j.msg_id))];
+  const outIds = [...new Set(jobs.map((j) => j.endpoint_id))];
+  const [reqs, outs] = await Promise.all([
+    store.db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("id", "in", reqIds).execute(),
+    store.db.selectFrom("outputs").selectAll().where("id", "in", outIds).execute(),
+  ]);
+  const bucketIds = [...new Set(outs.map((o) => o.bucket_id))];
+  const buckets = bucketIds.length === 0 ? [] : await store.db.selectFrom("buckets").select(["id", "name", "auth_type", "ephemeral"]).where("id", "in", bucketIds).execute();
+  const bucketOf = new Map(buckets.map((b) => [b.id, b]));
+  const requests = new Map<string, StoredRequest>();
+  for (const r of reqs) if (r.data_enc !== null) requests.set(r.id, openRequest(keyring, r.id, r.data_enc));
+  const targets = new Map<string, ForwardTarget>();
+  for (const o of outs) {
+    const bucket = bucketOf.get(o.bucket_id);
+    if (!bucket) continue;
+    const signingSecret = o.signing_secret_enc === null ? undefined : new SecretValue(keyring.openString(o.signing_secret_enc, outputAad(o.id)));
+    targets.set(o.id, { output: o, bucket, signingSecret });
+  }
+  return { requests, targets };
+}

@@ -1,0 +1,249 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Context } from "../context/index.js";
+import type { HttpSender, SendResult } from "../delivery/http-sender.js";
+import { RateLimiter } from "../delivery/rate-limiter.js";
+import type { DeliveryWorker } from "../delivery/worker.js";
+import { HookwardenError } from "../errors/index.js";
+import type { AgentHub } from "../agents/hub.js";
+import { agentModeOfBucket } from "../agents/tokens.js";
+import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
+import type { EphemeralForwarder } from "./ephemeral.js";
+import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
+import type { Intake } from "./intake.js";
+import type { InputCache, ResolvedInput } from "./lookup.js";
+import type { RejectionLog } from "./rejections.js";
+import { toStored } from "./stored-request.js";
+import type { ReceivedRequest } from "./types.js";
+import { fallbackDeliveryId, verifySignature } from "./verify/providers.js";
+
+const TUNNEL_DROP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
+
+export interface IngressDeps {
+  agents?: AgentHub;
+  intake: Intake;
+  inputs: InputCache;
+  rejections: RejectionLog;
+  worker: DeliveryWorker;
+  ephemeral: EphemeralForwarder;
+  sender: HttpSender;
+}
+
+interface IngressState {
+  resolved: ResolvedInput | undefined;
+  ip: string;
+  receivedAt: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    ingress: IngressState | undefined;
+  }
+}
+
+type Params = { inputId: string };
+
+function sendStatic(reply: FastifyReply, r: Extract<ResponseConfig, { mode: "static" }>): FastifyReply {
+  reply.status(r.status);
+  for (const [k, v] of Object.entries(r.headers)) reply.header(k, v);
+  return r.body === "" ? reply.send() : reply.send(r.body);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Digests have equal length, so the comparison time says nothing about either value.
+  return timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
+}
+
+/** Bucket auth: basic (username + sealed password) or a token in `Authorization: Bearer` or `?token=`. */
+function authorised(resolved: ResolvedInput, req: FastifyRequest, query: URLSearchParams): boolean {
+  const { bucket, authSecret } = resolved;
+  if (bucket.auth_type === "none") return true;
+  if (!authSecret) return false;
+  const header = req.headers.authorization ?? "";
+  if (bucket.auth_type === "basic") {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (!m) return false;
+    const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
+    const at = decoded.indexOf(":");
+    if (at < 0) return false;
+    const userOk = sameSecret(decoded.slice(0, at), bucket.auth_username ?? "");
+    const passOk = sameSecret(decoded.slice(at + 1), authSecret.reveal());
+    return userOk && passOk;
+  }
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+  const token = bearer ?? query.get("token");
+  return token !== null && token !== undefined && sameSecret(token, authSecret.reveal());
+}
+
+/**
+ * `ANY /in/{input_id}[/any/sub/path]`: the public face of inbound webhooks. Checks run in a fixed
+ * order, each with its status and code: IP allowlist (403), rate limit (429), size (413), bucket
+ * auth (401), signature (401). An unknown input is answered exactly as a known one with the
+ * default response, so ids cannot be discovered by probing. In static mode the caller learns
+ * nothing of the destination.
+ */
+export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: IngressDeps): Promise<void> {
+  const { config, clock, events, logger } = ctx;
+  const trusted = parseCidrs(config.trustedProxies);
+  const limiter = new RateLimiter();
+  const unknownResponse: Extract<ResponseConfig, { mode: "static" }> =
+    config.unknownInputStatus === 404 ? { mode: "static", status: 404, headers: {}, body: "" } : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: config.maxPayloadSize }, (_req, body, done) => done(null, body));
+  app.decorateRequest("ingress", undefined);
+
+  const reject = (req: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, reason = detail) => {
+    const r = req.ingress?.resolved;
+    deps.rejections.record({ orgId: r?.bucket.org_id ?? null, bucketId: r?.bucket.id ?? null, inputId: r?.input.id ?? "", status, code, reason });
+    return reply.status(status).send({ code, detail });
+  };
+
+  app.addHook("onRequest", async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    const receivedAt = clock.now();
+    const forwarded = req.headers["x-forwarded-for"];
+    const ip = clientIp(req.socket.remoteAddress ?? "", Array.isArray(forwarded) ? forwarded.join(",") : forwarded, trusted);
+    const resolved = await deps.inputs.get(req.params.inputId);
+    req.ingress = { resolved, ip, receivedAt };
+    if (!resolved) return;
+    if (resolved.allowlist && !inRanges(ip, resolved.allowlist)) {
+      return reject(req, reply, 403, "E_IP_DENIED", "This address may not post to this input", `client ${ip} not in the allowlist`);
+    }
+    const perMinute = resolved.bucket.rate_limit;
+    if (perMinute !== null) {
+      const wait = limiter.take(resolved.input.id, perMinute / 60, receivedAt, perMinute);
+      if (wait > 0) {
+        reply.header("retry-after", String(Math.ceil(wait / 1000)));
+        return reject(req, reply, 429, "E_RATE_LIMITED", `More than ${perMinute} requests per minute`);
+      }
+    }
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string }, req, reply) => {
+    if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      if (req.ingress?.resolved) return reject(req, reply, 413, "E_PAYLOAD_TOO_LARGE", `Bodies are limited to ${config.maxPayloadSize} bytes`);
+      return reply.status(413).send({ code: "E_PAYLOAD_TOO_LARGE", detail: `Bodies are limited to ${config.maxPayloadSize} bytes` });
+    }
+    // Load shedding (intake queue or ephemeral memory full) is a 503 the provider retries, not a 500.
+    if (err instanceof HookwardenError && err.code === "E_UNAVAILABLE") return reply.status(503).header("retry-after", "1").send({ code: err.code, detail: err.message });
+    logger.error({ err }, "inbound request failed");
+    return reply.status(500).send({ code: "E_INTERNAL", detail: "Internal server error" });
+  });
+
+  const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const state = req.ingress!;
+    const resolved = state.resolved;
+    if (!resolved) return sendStatic(reply, unknownResponse);
+    const { bucket, input, verification, response } = resolved;
+    const rawUrl = req.url;
+    const q = rawUrl.indexOf("?");
+    const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const query = q === -1 ? "" : rawUrl.slice(q + 1);
+    const prefix = `/in/${input.id}`;
+    const proto = (inRanges(req.socket.remoteAddress ?? "", trusted) && String(req.headers["x-forwarded-proto"] ?? "").split(",")[0]?.trim()) || ((req.socket as { encrypted?: boolean }).encrypted ? "https" : "http");
+    const base = config.publicUrl?.replace(/\/+$/, "") ?? `${proto}://${req.headers.host ?? "localhost"}`;
+    const rawHeaders: [string, string][] = [];
+    for (let i = 0; i + 1 < req.raw.rawHeaders.length; i += 2) rawHeaders.push([req.raw.rawHeaders[i]!, req.raw.rawHeaders[i + 1]!]);
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    const received: ReceivedRequest = {
+      method: req.method,
+      publicUrl: base + rawUrl,
+      suffix: path.startsWith(prefix) ? path.slice(prefix.length) : "",
+      query,
+      headers,
+      rawHeaders,
+      body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+      clientIp: state.ip,
+      receivedAt: state.receivedAt,
+    };
+
+    if (!authorised(resolved, req, new URLSearchParams(query))) {
+      if (bucket.auth_type === "basic") reply.header("www-authenticate", 'Basic realm="hookwarden"');
+      return reject(req, reply, 401, "E_UNAUTHORIZED", "Missing or wrong credentials");
+    }
+    const verified = verifySignature(verification, resolved.verificationSecret, received);
+    if (!verified.ok) return reject(req, reply, 401, "E_SIGNATURE_INVALID", `Signature verification failed: ${verified.reason}`, verified.reason);
+
+    const ephemeral = bucket.ephemeral === 1;
+    const wait = response.mode === "wait";
+    const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
+    // Ephemeral requests wait for their outputs in memory only: past the forwarder's bound, shed load.
+    if (ephemeral && !deps.ephemeral.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
+    const result = await deps.intake.accept({
+      resolved,
+      req: received,
+      deliveryId,
+      statusCode: wait ? 0 : response.status,
+      leaseFirstTo: wait && !ephemeral ? deps.worker.id : undefined,
+    });
+    if (result.duplicate) {
+      events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id });
+      return sendStatic(reply, response.mode === "static" ? response : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
+    }
+    events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt });
+    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
+    if (response.mode === "static") return sendStatic(reply, response);
+
+    // Wait mode: answer with the first destination's status and body. A forward-mode agent
+    // returns nothing to the caller, so that input answers as if static. With no agent connected
+    // the tokens say which mode it is: a 502 told the caller the webhook failed although it is
+    // stored and waits for an agent (and the provider sent it again).
+    const first = result.outputs[0];
+    const agentMode = first?.type === "agent" ? (deps.agents?.modeFor(bucket.id) ?? (await agentModeOfBucket(ctx, bucket.org_id, bucket.id))) : undefined;
+    if (agentMode === "forward") {
+      if (result.leasedJob) deps.worker.releaseLeased(result.leasedJob);
+      return sendStatic(reply, DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
+    }
+    let send: Promise<SendResult> | undefined;
+    if (first) {
+      send = ephemeral
+        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received)
+        : result.leasedJob
+          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), toStored(received)).then((r) => r.result)
+          : undefined;
+    }
+    let answered: number;
+    if (!send) {
+      answered = 502;
+      reply.status(502).send({ code: "E_NO_DESTINATION", detail: "This input waits for a destination, but its bucket has no URL output" });
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), response.timeoutMs);
+      });
+      const outcome = await Promise.race([send, late]);
+      clearTimeout(timer);
+      if (outcome === "late") {
+        answered = 504;
+        reply.status(504).send({ code: "E_DESTINATION_TIMEOUT", detail: `The destination did not answer within ${response.timeoutMs} ms` });
+      } else if (outcome.statusCode === 0) {
+        answered = 502;
+        reply.status(502).send({ code: "E_DESTINATION_UNAVAILABLE", detail: outcome.errorDetail ?? "The destination could not be reached" });
+      } else {
+        answered = outcome.statusCode;
+        if (first?.type === "agent") {
+          // Tunnel: the internal service's headers travel back too (minus connection-level ones).
+          for (const [k, v] of Object.entries(outcome.headers)) if (!TUNNEL_DROP.has(k.toLowerCase())) reply.header(k, v);
+          // As bytes: Fastify appends `; charset=utf-8` to a JSON content-type sent with a string
+          // body, and the caller got a header the internal service never sent.
+          reply.status(outcome.statusCode).send(Buffer.from(outcome.body, "utf8"));
+        } else {
+          const type = outcome.headers["content-type"];
+          if (type) reply.header("content-type", type);
+          reply.status(outcome.statusCode).send(outcome.body);
+        }
+      }
+    }
+    void ctx.store.db
+      .updateTable("inbound_requests")
+      .set({ status_code: answered })
+      .where("id", "=", result.requestId)
+      .execute()
+      .catch((err: unknown) => logger.warn({ err, requestId: result.requestId }, "could not record the answered status"));
+    return reply;
+  };
+
+  app.all("/in/:inputId", handler);
+  app.all("/in/:inputId/*", handler);
+}

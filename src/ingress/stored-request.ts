@@ -1,0 +1,38 @@
+import type { Keyring } from "../vault/envelope.js";
+import type { BucketRow } from "./buckets.js";
+import type { ReceivedRequest } from "./types.js";
+
+/** What a non-ephemeral bucket keeps of a request, sealed as one value. */
+export interface StoredRequest {
+  method: string;
+  suffix: string;
+  query: string;
+  headers: [string, string][];
+  /** base64 of the exact bytes received. */
+  body: string;
+}
+
+export function requestAad(requestId: string): string {
+  return `inbound-request:${requestId}`;
+}
+
+export function toStored(req: ReceivedRequest): StoredRequest {
+  return { method: req.method, suffix: req.suffix, query: req.query, headers: req.rawHeaders, body: req.body.toString("base64") };
+}
+
+/**
+ * Seals what is kept of a request. The bucket's own credential (the Authorization header, or the
+ * `token` parameter of a token bucket) authenticated the caller to Hookwarden and is never
+ * forwarded; kept, it would be shown by `GET .../request/{id}` although the API never shows a
+ * bucket's password or token again.
+ */
+export function sealRequest(keyring: Keyring, requestId: string, req: ReceivedRequest, bucketAuth: BucketRow["auth_type"] = "none"): string {
+  const stored = toStored(req);
+  if (bucketAuth !== "none") stored.headers = stored.headers.filter(([name]) => name.toLowerCase() !== "authorization");
+  if (bucketAuth === "token") stored.query = stored.query.split("&").filter((pair) => !new URLSearchParams(pair).has("token")).join("&");
+  return keyring.seal(JSON.stringify(stored), requestAad(requestId));
+}
+
+export function openRequest(keyring: Keyring, requestId: string, sealed: string): StoredRequest {
+  return JSON.parse(keyring.openString(sealed, requestAad(requestId))) as StoredRequest;
+}

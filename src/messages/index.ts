@@ -1,0 +1,38 @@
+import type { Selectable } from "kysely";
+import type { ApplicationRow } from "../applications/index.js";
+import type { Context } from "../context/index.js";
+import { HookwardenError } from "../errors/index.js";
+import type { MessagesTable } from "../store/schema.js";
+import type { Page } from "../api/pagination.js";
+
+export type MessageRow = Selectable<MessagesTable>;
+
+export async function findMessage(ctx: Context, app: ApplicationRow, idOrEventId: string): Promise<MessageRow> {
+  const row = await ctx.store.db
+    .selectFrom("messages")
+    .selectAll()
+    .where("app_id", "=", app.id)
+    .where((eb) => eb.or([eb("id", "=", idOrEventId), eb("event_id", "=", idOrEventId)]))
+    .orderBy("id", "desc")
+    .executeTakeFirst();
+  if (!row) throw HookwardenError.notFound("Message");
+  return row;
+}
+
+export interface MessageFilter {
+  eventTypes?: string[] | undefined;
+  channel?: string | undefined;
+  before?: number | undefined;
+  after?: number | undefined;
+}
+
+/** Newest first by default, as in Svix. */
+export async function listMessages(ctx: Context, app: ApplicationRow, page: Page, filter: MessageFilter): Promise<MessageRow[]> {
+  let q = ctx.store.db.selectFrom("messages").selectAll().where("app_id", "=", app.id);
+  if (filter.eventTypes && filter.eventTypes.length > 0) q = q.where("event_type", "in", filter.eventTypes);
+  if (filter.channel) q = q.where("channels", "like", `%${JSON.stringify(filter.channel)}%`);
+  if (filter.before !== undefined) q = q.where("created_at", "<", filter.before);
+  if (filter.after !== undefined) q = q.where("created_at", ">", filter.after);
+  if (page.iterator) q = q.where("id", page.order === "ascending" ? ">" : "<", page.iterator);
+  return q.orderBy("id", page.order === "ascending" ? "asc" : "desc").limit(page.limit + 1).execute();
+}

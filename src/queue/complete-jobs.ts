@@ -1,0 +1,51 @@
+import type { Insertable } from "kysely";
+import type { Db } from "../store/index.js";
+import type { AttemptsTable } from "../store/schema.js";
+import type { JobRow } from "./types.js";
+
+export type AttemptInsert = Insertable<AttemptsTable>;
+
+/**
+ * What became of a leased job: `done` (delivered, or out of retries) and `drop` (its endpoint or
+ * message is gone) delete it; `retry` counts an attempt and schedules the next; `defer` puts it
+ * back without counting one (circuit open, rate limit, endpoint busy).
+ */
+export type JobOutcome =
+  | { kind: "done"; job: JobRow; attempt: AttemptInsert }
+  | { kind: "retry"; job: JobRow; attempt: AttemptInsert; runAt: number }
+  | { kind: "defer"; job: JobRow; runAt: number }
+  | { kind: "drop"; job: JobRow };
+
+const CHUNK = 200;
+
+/**
+ * Applies many outcomes in the caller's transaction: one multi-row insert for attempts, one
+ * delete for finished jobs, one update per rescheduled job. Each statement checks `locked_by`,
+ * so a worker whose lease expired cannot undo another worker's claim.
+ */
+export async function completeJobs(trx: Db, workerId: string, outcomes: readonly JobOutcome[]): Promise<void> {
+  const attempts: AttemptInsert[] = [];
+  const finished: string[] = [];
+  for (const o of outcomes) {
+    if (o.kind === "done" || o.kind === "retry") attempts.push(o.attempt);
+    if (o.kind === "done" || o.kind === "drop") finished.push(o.job.id);
+  }
+  for (let i = 0; i < attempts.length; i += CHUNK) {
+    await trx.insertInto("attempts").values(attempts.slice(i, i + CHUNK)).execute();
+  }
+  for (let i = 0; i < finished.length; i += CHUNK * 2) {
+    await trx.deleteFrom("jobs").where("locked_by", "=", workerId).where("id", "in", finished.slice(i, i + CHUNK * 2)).execute();
+  }
+  for (const o of outcomes) {
+    if (o.kind === "retry") {
+      await trx
+        .updateTable("jobs")
+        .set((eb) => ({ attempt: eb("attempt", "+", 1), run_at: o.runAt, locked_by: null }))
+        .where("id", "=", o.job.id)
+        .where("locked_by", "=", workerId)
+        .execute();
+    } else if (o.kind === "defer") {
+      await trx.updateTable("jobs").set({ run_at: o.runAt, locked_by: null }).where("id", "=", o.job.id).where("locked_by", "=", workerId).execute();
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { SecretValue } from "../vault/secret-value.js";
+
+const MASK = SecretValue.MASK;
+const AUTH_HEADERS = new Set(["authorization", "proxy-authorization"]);
+
+/**
+ * Masks known secret values wherever a rendered request put them: raw, percent-encoded (URL and
+ * form), JSON-escaped and base64 (basic auth, `| base64`). Built per attempt from the values that
+ * attempt actually revealed, so it never needs a secret it was not given.
+ *
+ * @example new Redactor(["s3cr3t"]).redact("https://x/?k=s3cr3t") === "https://x/?k=******"
+ */
+export class Redactor {
+  readonly #needles: string[];
+
+  constructor(values: Iterable<string>) {
+    const set = new Set<string>();
+    for (const v of values) {
+      if (v.length === 0) continue;
+      set.add(v);
+      // encodeURIComponent throws on a lone surrogate (which JSON can carry); such a value has no
+      // percent-encoded form to find, and must not stop the other forms from being masked.
+      if (!/\p{Cs}/u.test(v)) set.add(encodeURIComponent(v));
+      set.add(new URLSearchParams({ v }).toString().slice(2));
+      set.add(JSON.stringify(v).slice(1, -1));
+      set.add(Buffer.from(v, "utf8").toString("base64"));
+      set.add(Buffer.from(v, "utf8").toString("base64").replace(/=+$/, ""));
+      set.add(Buffer.from(v, "utf8").toString("base64url"));
+    }
+    // Longest first, so a value is masked whole before any shorter value inside it.
+    this.#needles = [...set].filter((n) => n.length > 0).sort((a, b) => b.length - a.length);
+  }
+
+  get empty(): boolean {
+    return this.#needles.length === 0;
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const n of this.#needles) if (out.includes(n)) out = out.split(n).join(MASK);
+    return out;
+  }
+
+  /** `Authorization` values are masked whole; other values lose any known secret. */
+  redactHeaders(headers: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) out[k] = AUTH_HEADERS.has(k.toLowerCase()) ? MASK : this.redact(v);
+    return out;
+  }
+}

@@ -1,0 +1,138 @@
+import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import { buildApi } from "../api/server.js";
+import { bootstrapAdmin } from "../auth/bootstrap.js";
+import { systemClock, type Clock } from "../clock/index.js";
+import type { Config } from "../config/index.js";
+import type { Context } from "../context/index.js";
+import { HttpSender } from "../delivery/http-sender.js";
+import { AddressPolicy } from "../delivery/ssrf.js";
+import { DeliveryWorker } from "../delivery/worker.js";
+import { EventBus } from "../events/index.js";
+import { createLogger, type Logger } from "../logger/index.js";
+import { Publisher } from "../messages/publisher.js";
+import { createMetrics } from "../metrics/index.js";
+import { releaseAllLeases } from "../queue/release-jobs.js";
+import { openStore } from "../store/index.js";
+import { loadKeyring } from "../vault/keyring.js";
+import type { SecretValue } from "../vault/secret-value.js";
+import { lockDataDir } from "./lock.js";
+import { AgentHub } from "../agents/hub.js";
+import { resendToAgents } from "../agents/forward.js";
+import { EphemeralForwarder } from "../ingress/ephemeral.js";
+import { Intake } from "../ingress/intake.js";
+import { InputCache } from "../ingress/lookup.js";
+import { RejectionLog } from "../ingress/rejections.js";
+import { runRetention } from "../ingress/retention.js";
+
+export interface Hookwarden {
+  readonly url: string;
+  readonly ctx: Context;
+  readonly api: FastifyInstance;
+  readonly worker: DeliveryWorker;
+  readonly publisher: Publisher;
+  readonly registry: Registry;
+  readonly agents: AgentHub;
+  /** The admin token generated on first start; `undefined` on every later start. */
+  readonly bootstrapToken: SecretValue | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Jitter source for retries and deferrals (tests pass a constant). */
+  random?: () => number;
+}
+
+/**
+ * Composition root: opens storage, loads the master key, wires publisher → queue → worker →
+ * recorder, starts the HTTP API and the worker. `stop()` shuts down in the reverse order and
+ * gives unfinished work back.
+ */
+export async function startHookwarden(config: Config, opts: StartOptions = {}): Promise<Hookwarden> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const keyring = loadKeyring(config, logger);
+  const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
+  let store;
+  try {
+    store = await openStore(config, logger);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
+  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+
+  if (store.dialect === "sqlite") {
+    const released = await releaseAllLeases(store.db, clock.now());
+    if (released > 0) logger.warn({ released }, "released deliveries left leased by a previous run that did not stop cleanly");
+  }
+  const boot = await bootstrapAdmin(store.db, config, clock.now());
+
+  const registry = createMetrics(events, { db: store.db, clock });
+  const sender = new HttpSender({
+    policy: new AddressPolicy(config.allowPrivateNetworks),
+    responseBodyLimit: config.responseBodyLimit,
+    connectTimeoutMs: Math.min(10_000, config.requestTimeout),
+  });
+  const worker = new DeliveryWorker(ctx, sender, opts.random ? { random: opts.random } : {});
+  const publisher = new Publisher(ctx, () => worker.wake());
+  const agents = new AgentHub(ctx, {
+    heartbeatMs: config.agentHeartbeat,
+    onConnect: (bucketIds) => {
+      resendToAgents(ctx, bucketIds).then(
+        () => worker.wake(),
+        (err: unknown) => logger.error({ err }, "could not schedule the resend to a reconnected agent"),
+      );
+    },
+  });
+  worker.useAgents(agents);
+  const ingress = {
+    intake: new Intake(ctx, () => worker.wake()),
+    inputs: new InputCache(ctx),
+    rejections: new RejectionLog(ctx),
+    ephemeral: new EphemeralForwarder(ctx, sender, opts.random),
+    worker,
+    sender,
+    agents,
+  };
+  ingress.ephemeral.useAgents(agents);
+  let url = "";
+  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents });
+  agents.attach(api.server);
+  await api.listen({ host: config.host, port: config.port });
+  await worker.start();
+
+  const address = api.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+  const retention = setInterval(() => {
+    runRetention(ctx).then(
+      (r) => logger.info({ retention: r }, "retention pass done"),
+      (err: unknown) => logger.error({ err }, "retention pass failed"),
+    );
+  }, config.retentionInterval);
+  retention.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      clearInterval(retention);
+      await agents.close();
+      await api.close();
+      await publisher.drain();
+      await ingress.intake.drain();
+      ingress.ephemeral.stop();
+      await worker.stop(config.shutdownGrace);
+      await ingress.rejections.flush();
+      await sender.close();
+      await store.close();
+      unlock();
+    })());
+
+  return { url, ctx, api, worker, publisher, registry, agents, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+}

@@ -1,0 +1,84 @@
+import { Migrator, type Kysely, type Migration, type Transaction } from "kysely";
+import type { Logger } from "pino";
+import type { Config } from "../config/index.js";
+import * as m0001 from "./migrations/0001-initial.js";
+import * as m0002 from "./migrations/0002-integrations.js";
+import * as m0003 from "./migrations/0003-ingress.js";
+import * as m0004 from "./migrations/0004-agents.js";
+import { openPostgres } from "./postgres/connect.js";
+import type { Database } from "./schema.js";
+import { openSqlite } from "./sqlite/connect.js";
+
+export type { Database } from "./schema.js";
+export type Dialect = "sqlite" | "postgres";
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/** A database connection plus the few things that really differ between the two dialects. */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Tells other nodes that jobs are ready (PostgreSQL NOTIFY inside `trx`; no-op on SQLite). */
+  notifyJobs(trx: Db): Promise<void>;
+  /** Calls `onNotify` whenever another node announces jobs. */
+  listenJobs(onNotify: () => void): Promise<void>;
+  /**
+   * Runs `fn` in a transaction whose commit does not wait for the disk: for writes that a crash
+   * may safely repeat (leases, delivery results), never for what a 2xx promises. SQLite commits
+   * with `synchronous = NORMAL` (still atomic, and durable across a process crash; only power
+   * loss can drop the latest such commits); PostgreSQL with `synchronous_commit = off`.
+   */
+  relaxed<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS: Record<string, Migration> = {
+  "0001-initial": m0001,
+  "0002-integrations": m0002,
+  "0003-ingress": m0003,
+  "0004-agents": m0004,
+};
+
+/**
+ * Opens the configured database (embedded SQLite in `dataDir` unless `databaseUrl` is set) and
+ * brings its schema up to date. Migrations hold a lock, so several nodes may start at once.
+ */
+export async function openStore(config: Config, logger: Logger): Promise<Store> {
+  const store = config.databaseUrl
+    ? await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema, logger })
+    : openSqlite({ dataDir: config.dataDir, logger });
+  try {
+    // Kysely's migration check introspects every schema of the database; a schema dropped at that
+    // moment by someone else (seen with parallel test runs) fails it once. A retry sees a stable list.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await migrate(store.db, store.dialect === "postgres" ? (config.databaseSchema ?? "public") : undefined);
+        break;
+      } catch (err) {
+        if (store.dialect !== "postgres" || attempt >= 3 || !/does not exist/.test(String((err as Error).message))) throw err;
+        logger.warn({ err, attempt }, "migration check raced a concurrent schema change; retrying");
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
+}
+
+/**
+ * `schema` must be explicit on PostgreSQL: Kysely's introspection sees every schema, so without it
+ * one installation's migration tables would be taken for another's.
+ */
+export async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+    provider: { getMigrations: async () => MIGRATIONS },
+    migrationTableName: "hookwarden_migration",
+    migrationLockTableName: "hookwarden_migration_lock",
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error;
+}

@@ -1,0 +1,256 @@
+import type { Generated } from "kysely";
+
+/**
+ * Table shapes as Kysely sees them. Every timestamp is epoch milliseconds (BIGINT), booleans are
+ * 0/1 integers and JSON is TEXT, so one set of queries serves SQLite and PostgreSQL alike.
+ */
+export interface OrgsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  org_id: string;
+  token_hash: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ApplicationsTable {
+  id: string;
+  org_id: string;
+  uid: string | null;
+  name: string;
+  rate_limit: number | null;
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventTypesTable {
+  org_id: string;
+  name: string;
+  description: string;
+  archived: number;
+  deprecated: number;
+  schemas: string | null;
+  feature_flag: string | null;
+  group_name: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EndpointsTable {
+  id: string;
+  org_id: string;
+  app_id: string;
+  uid: string | null;
+  url: string;
+  description: string;
+  version: number;
+  filter_types: string | null;
+  channels: string | null;
+  rate_limit: number | null;
+  disabled: number;
+  disabled_reason: string | null;
+  metadata: string;
+  headers_enc: string | null;
+  signature_scheme: string;
+  tls_verify: number;
+  consecutive_failures: number;
+  failing_since: number | null;
+  circuit_open_until: number | null;
+  /** JSON RequestTemplateDef; references vault secrets by name, never holds their values. */
+  template: string | null;
+  /** JSON EndpointAuth (basic, bearer, header, query), by vault secret name. */
+  auth: string | null;
+  /** JSON {cipher, keySecret, randomIv}. */
+  encryption: string | null;
+  redact_responses: number;
+  timeout_ms: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EndpointSecretsTable {
+  id: string;
+  endpoint_id: string;
+  scheme: string;
+  secret_enc: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface MessagesTable {
+  id: string;
+  org_id: string;
+  app_id: string;
+  event_id: string | null;
+  event_type: string;
+  payload: string;
+  channels: string | null;
+  tags: string | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  msg_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface AttemptsTable {
+  id: string;
+  org_id: string;
+  app_id: string;
+  msg_id: string;
+  endpoint_id: string;
+  url: string;
+  status: number;
+  response_status_code: number;
+  response: string;
+  duration_ms: number;
+  trigger_type: number;
+  error_code: string | null;
+  tls_verify: number;
+  created_at: number;
+  /** JSON {method, url, headers, body} as sent, with every secret masked; templated endpoints only. */
+  request: string | null;
+}
+
+export interface JobsTable {
+  id: string;
+  org_id: string;
+  app_id: string;
+  msg_id: string;
+  endpoint_id: string;
+  attempt: number;
+  trigger_type: number;
+  run_at: number;
+  locked_by: string | null;
+  created_at: number;
+  /** `outbound` (message → endpoint) or `forward` (inbound request → bucket output). */
+  kind: Generated<string>;
+}
+
+export interface BucketsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  auth_type: string;
+  auth_username: string | null;
+  auth_secret_enc: string | null;
+  ephemeral: number;
+  ip_allowlist: string | null;
+  rate_limit: number | null;
+  retention_days: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface InputsTable {
+  id: string;
+  bucket_id: string;
+  org_id: string;
+  name: string;
+  /** JSON {type, header?, encoding?, prefix?}; the secret is sealed separately. */
+  verification: string;
+  verification_secret_enc: string | null;
+  /** JSON {mode: "static", status, headers, body} | {mode: "wait", timeoutMs}. */
+  response: string;
+  dedupe: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OutputsTable {
+  id: string;
+  bucket_id: string;
+  org_id: string;
+  name: string;
+  type: string;
+  url: string | null;
+  resign: number;
+  signing_secret_enc: string | null;
+  tls_verify: number;
+  broadcast: number;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface InboundRequestsTable {
+  id: string;
+  org_id: string;
+  bucket_id: string;
+  input_id: string;
+  /** What Hookwarden answered the caller. */
+  status_code: number;
+  size: number;
+  /** Sealed JSON {method, path, query, headers, body(base64)}; null for ephemeral buckets. */
+  data_enc: string | null;
+  received_at: number;
+}
+
+export interface InboundDedupeTable {
+  input_id: string;
+  delivery_id: string;
+  expires_at: number;
+}
+
+export interface InboundRejectionsTable {
+  id: string;
+  org_id: string | null;
+  bucket_id: string | null;
+  input_id: string;
+  status_code: number;
+  reason: string;
+  at: number;
+}
+
+export interface AgentTokensTable {
+  id: string;
+  org_id: string;
+  name: string;
+  /** Public half of the credential (`ak_...`). */
+  key: string;
+  /** SHA-256 of the secret half; the secret itself is never stored. */
+  secret_hash: string;
+  /** JSON list of bucket ids this token may subscribe to. */
+  buckets: string;
+  mode: string;
+  created_at: number;
+}
+
+export interface VaultSecretsTable {
+  app_id: string;
+  name: string;
+  value_enc: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  api_tokens: ApiTokensTable;
+  applications: ApplicationsTable;
+  event_types: EventTypesTable;
+  endpoints: EndpointsTable;
+  endpoint_secrets: EndpointSecretsTable;
+  messages: MessagesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  attempts: AttemptsTable;
+  jobs: JobsTable;
+  vault_secrets: VaultSecretsTable;
+  buckets: BucketsTable;
+  inputs: InputsTable;
+  outputs: OutputsTable;
+  inbound_requests: InboundRequestsTable;
+  inbound_dedupe: InboundDedupeTable;
+  inbound_rejections: InboundRejectionsTable;
+  agent_tokens: AgentTokensTable;
+}
