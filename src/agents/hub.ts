@@ -127,11 +127,15 @@ export class AgentHub {
       conn.pending.delete(ack.data.id);
       const a = ack.data;
       const ok = a.ok && a.status >= 200 && a.status < 300;
+      // Tunnel answers are bytes (an image, a protobuf): kept whole for the waiting caller; the
+      // attempt record keeps the first `responseBodyLimit` bytes as text, like any other output.
+      const raw = token.mode === "tunnel" && a.body ? Buffer.from(a.body, "base64") : Buffer.alloc(0);
       done({
         ok,
         statusCode: a.status,
         headers: token.mode === "tunnel" ? (a.headers ?? {}) : {},
-        body: token.mode === "tunnel" && a.body ? Buffer.from(a.body, "base64").toString("utf8") : "",
+        body: raw.subarray(0, this.#ctx.config.responseBodyLimit).toString("utf8"),
+        raw,
         durationMs: Math.round(a.durationMs ?? 0),
         errorCode: ok ? null : a.status === 0 ? "E_CONNECT" : a.status === 401 || a.status === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS",
         errorDetail: ok ? null : (a.error ?? `internal destination answered ${a.status}`),

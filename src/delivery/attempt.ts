@@ -7,6 +7,7 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { Redactor } from "../redaction/index.js";
 import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { isCustomised, type EndpointContext } from "./endpoint-context.js";
+import { storableText } from "../util/text.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 
 export const ATTEMPT_SUCCESS = 0;
@@ -60,7 +61,7 @@ export async function performAttempt(
   }
   const redactor = built?.redactor ?? new Redactor([]);
   const r = result!;
-  const responseText = r.ok || r.statusCode !== 0 ? r.body : (r.errorDetail ?? "");
+  const responseText = storableText(r.ok || r.statusCode !== 0 ? r.body : (r.errorDetail ?? ""));
   const attempt: AttemptInsert = {
     id: newId("atmpt"),
     org_id: job.orgId,

@@ -11,6 +11,11 @@ export interface SendRequest {
   tlsVerify: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Bytes of the answer to keep as `raw` (an input in `wait` mode hands them to its caller);
+   * without it only the first `responseBodyLimit` bytes are read, as text for the attempt record.
+   */
+  answerLimit?: number;
 }
 
 export interface SendResult {
@@ -19,6 +24,8 @@ export interface SendResult {
   headers: Record<string, string>;
   /** The first `responseBodyLimit` bytes of the response, as text. */
   body: string;
+  /** The answer's bytes, up to `answerLimit`: only when the request asked for them. */
+  raw?: Buffer;
   durationMs: number;
   errorCode: ErrorCode | null;
   /** Why it failed, without secrets: no URL, no header values. */
@@ -94,7 +101,9 @@ export class HttpSender {
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
       });
-      const body = await this.#readCapped(res.body);
+      const limit = req.answerLimit ?? this.#responseBodyLimit;
+      const bytes = await readCapped(res.body, Math.max(limit, this.#responseBodyLimit));
+      const body = bytes.subarray(0, this.#responseBodyLimit).toString("utf8");
       const statusCode = res.statusCode;
       const ok = statusCode >= 200 && statusCode < 300;
       const headers: Record<string, string> = {};
@@ -105,30 +114,39 @@ export class HttpSender {
         errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS";
         errorDetail = statusCode >= 300 && statusCode < 400 ? `Endpoint answered ${statusCode}; redirects are not followed` : `Endpoint answered ${statusCode}`;
       }
-      return { ok, statusCode, headers, body, durationMs: Math.round(performance.now() - started), errorCode, errorDetail };
+      return {
+        ok,
+        statusCode,
+        headers,
+        body,
+        ...(req.answerLimit !== undefined ? { raw: bytes.subarray(0, req.answerLimit) } : {}),
+        durationMs: Math.round(performance.now() - started),
+        errorCode,
+        errorDetail,
+      };
     } catch (err) {
       const { code, detail } = classify(err);
       return { ok: false, statusCode: 0, headers: {}, body: "", durationMs: Math.round(performance.now() - started), errorCode: code, errorDetail: detail };
     }
   }
 
-  async #readCapped(stream: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {
-    const limit = this.#responseBodyLimit;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream) {
-      if (size + chunk.length >= limit) {
-        chunks.push(chunk.subarray(0, limit - size));
-        size = limit;
-        break;
-      }
-      chunks.push(chunk);
-      size += chunk.length;
-    }
-    return Buffer.concat(chunks, size).toString("utf8");
-  }
-
   async close(): Promise<void> {
     await Promise.all([this.#verified.close(), this.#unverified.close()]);
   }
+}
+
+/** Reads at most `limit` bytes of a response body, then stops reading (the rest is discarded). */
+async function readCapped(stream: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    if (size + chunk.length >= limit) {
+      chunks.push(chunk.subarray(0, limit - size));
+      size = limit;
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks, size);
 }

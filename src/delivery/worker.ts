@@ -255,7 +255,7 @@ export class DeliveryWorker {
    * first output while the caller waits) and records it like any other attempt.
    */
   deliverLeased(job: JobRow, target: ForwardTarget, stored: StoredRequest): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-    const p = this.#forward(job, target, stored);
+    const p = this.#forward(job, target, stored, this.#ctx.config.maxPayloadSize);
     const tracked = p.then(
       () => undefined,
       () => undefined,
@@ -271,12 +271,13 @@ export class DeliveryWorker {
     void this.#recorder.flush().then(() => this.wake());
   }
 
-  async #forward(job: JobRow, target: ForwardTarget, stored: StoredRequest): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+  /** `answerLimit`: keep that many bytes of the destination's answer (a caller is waiting for it). */
+  async #forward(job: JobRow, target: ForwardTarget, stored: StoredRequest, answerLimit?: number): Promise<{ result: SendResult; attempt: AttemptInsert }> {
     const { config, clock, events } = this.#ctx;
     const out =
       target.output.type === "agent" && this.#agents
         ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
-        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal);
+        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();
     if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {

@@ -67,10 +67,10 @@ export class EphemeralForwarder {
   /** Delivers to one output now and returns its answer; failures continue on the retry schedule. */
   deliverNow(requestId: string, bucket: BucketRow, output: OutputRow, req: ReceivedRequest): Promise<SendResult> {
     this.#pending++;
-    return this.#attempt(requestId, bucket, this.target(bucket, output), toStored(req), 0);
+    return this.#attempt(requestId, bucket, this.target(bucket, output), toStored(req), 0, this.#ctx.config.maxPayloadSize);
   }
 
-  async #attempt(requestId: string, bucket: BucketRow, target: ForwardTarget, stored: StoredRequest, attempt: number): Promise<SendResult> {
+  async #attempt(requestId: string, bucket: BucketRow, target: ForwardTarget, stored: StoredRequest, attempt: number, answerLimit?: number): Promise<SendResult> {
     const { config, clock, logger, store, events } = this.#ctx;
     const job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type"> = { org_id: bucket.org_id, app_id: bucket.id, msg_id: requestId, trigger_type: 0 };
     let result: SendResult;
@@ -78,7 +78,7 @@ export class EphemeralForwarder {
       const out =
         target.output.type === "agent" && this.#agents
           ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
-          : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal);
+          : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit);
       result = out.result;
       await store.db.insertInto("attempts").values(out.attempt).execute();
     } catch (err) {

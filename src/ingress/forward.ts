@@ -10,6 +10,7 @@ import { signingKeyFrom } from "../signing/endpoint-secret.js";
 import { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";
 import { outputAad, type OutputRow } from "./outputs.js";
+import { storableText } from "../util/text.js";
 import { openRequest, type StoredRequest } from "./stored-request.js";
 
 /**
@@ -104,11 +105,12 @@ export async function performForward(
   target: ForwardTarget,
   stored: StoredRequest,
   signal?: AbortSignal,
+  answerLimit?: number,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
   const { config, clock } = ctx;
   const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
   const tlsVerify = target.output.tls_verify === 1;
-  const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}) });
+  const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}), ...(answerLimit !== undefined ? { answerLimit } : {}) });
   return { result, attempt: forwardAttempt(job, target, result, fwd.recordedUrl, tlsVerify, clock.now()) };
 }
 
@@ -133,7 +135,7 @@ export function forwardAttempt(
     url,
     status: result.ok ? ATTEMPT_SUCCESS : ATTEMPT_FAIL,
     response_status_code: result.statusCode,
-    response: target.bucket.ephemeral === 1 ? "" : result.statusCode !== 0 ? result.body : (result.errorDetail ?? ""),
+    response: target.bucket.ephemeral === 1 ? "" : storableText(result.statusCode !== 0 ? result.body : (result.errorDetail ?? "")),
     duration_ms: result.durationMs,
     trigger_type: job.trigger_type,
     error_code: result.errorCode,

@@ -227,11 +227,11 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
           for (const [k, v] of Object.entries(outcome.headers)) if (!TUNNEL_DROP.has(k.toLowerCase())) reply.header(k, v);
           // As bytes: Fastify appends `; charset=utf-8` to a JSON content-type sent with a string
           // body, and the caller got a header the internal service never sent.
-          reply.status(outcome.statusCode).send(Buffer.from(outcome.body, "utf8"));
+          reply.status(outcome.statusCode).send(outcome.raw ?? Buffer.from(outcome.body, "utf8"));
         } else {
           const type = outcome.headers["content-type"];
           if (type) reply.header("content-type", type);
-          reply.status(outcome.statusCode).send(outcome.body);
+          reply.status(outcome.statusCode).send(outcome.raw ?? outcome.body);
         }
       }
     }

@@ -135,6 +135,18 @@ for (const dialect of DIALECTS) {
       await until("the answered status to be recorded", async () => ((await t.api("GET", `/api/v1/bucket/${tunnel.bucket.id}/request?limit=1`)).body.data[0]?.statusCode === 201 ? true : undefined));
     });
 
+    it("tunnel mode returns a binary internal answer byte for byte, beyond the attempt record's 64 KiB", async () => {
+      const bytes = Buffer.alloc(150 * 1024);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 13 + (i >> 9)) & 0xff;
+      svcC.respond = () => ({ status: 200, headers: { "content-type": "image/png" }, body: bytes });
+      const res = await fetch(`${tunnel.input.url}/image`, { method: "POST", body: "{}" });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("image/png");
+      const got = Buffer.from(await res.arrayBuffer());
+      expect(got.length).toBe(bytes.length);
+      expect(got.equals(bytes)).toBe(true);
+    });
+
     it("forward mode returns nothing of the internal answer to the caller", async () => {
       const answer = { status: 201, headers: { "x-internal-id": "must-not-leak" }, body: "internal-body-must-not-leak" };
       svcA.respond = (r) => (r.body.startsWith('{"waits"') ? answer : undefined);

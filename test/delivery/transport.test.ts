@@ -34,6 +34,7 @@ for (const dialect of DIALECTS) {
         if (req.url === "/big") return { body: BIG_BODY };
         if (req.url === "/big-500") return { status: 500, body: BIG_BODY };
         if (req.url === "/204") return { status: 204, body: "" };
+        if (req.url === "/binary") return { headers: { "content-type": "image/png" }, body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x0a, 0xff]) };
         return undefined;
       };
     });
@@ -61,6 +62,12 @@ for (const dialect of DIALECTS) {
       const a = await attemptAt(t, `${receiver.url}/ok`);
       expect(a).toMatchObject({ status: 0, statusText: "success", responseStatusCode: 200, response: "ok", errorCode: null, tlsVerify: true, url: `${receiver.url}/ok` });
       expect((await attemptAt(t, `${receiver.url}/204`)).status).toBe(0);
+    });
+
+    it("records a binary answer (NUL bytes included) once, on both databases, without delivering again", async () => {
+      const a = await attemptAt(t, `${receiver.url}/binary`);
+      expect(a).toMatchObject({ status: 0, responseStatusCode: 200, response: "\uFFFDPNG\uFFFD\n\uFFFD" });
+      expect(receiver.received.filter((r) => r.url === "/binary")).toHaveLength(1);
     });
 
     it("does not follow redirects: a 302 is a failed attempt and its target gets nothing", async () => {

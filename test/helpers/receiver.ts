@@ -9,7 +9,7 @@ export interface Received {
   at: number;
 }
 
-export type Responder = (req: Received) => { status?: number; body?: string; headers?: Record<string, string>; delayMs?: number } | undefined;
+export type Responder = (req: Received) => { status?: number; body?: string | Buffer; headers?: Record<string, string>; delayMs?: number } | undefined;
 
 /**
  * A webhook receiver on 127.0.0.1 that records every request. `respond` decides the answer

@@ -52,6 +52,24 @@ for (const dialect of DIALECTS) {
       expect(first).toMatchObject({ responseStatusCode: 201, statusText: "success", response: CREATED.body });
     });
 
+    it("passes a binary answer larger than the attempt record's 64 KiB through byte for byte", async () => {
+      // Every byte value, 200 KiB: not valid UTF-8, and three times `responseBodyLimit`.
+      const bytes = Buffer.alloc(200 * 1024, 0);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
+      answers.set("/binary", () => ({ status: 200, headers: { "content-type": "application/octet-stream" }, body: bytes }));
+      const { bucket, input } = await setup(t, { input: { response: { mode: "wait", timeoutMs: 5_000 } }, outputs: [`${receiver.url}/binary`] });
+      const res = await send(t.url, `/in/${input.id}`, { body: "{}" });
+      expect(res.status).toBe(200);
+      expect(res.headers["content-type"]).toBe("application/octet-stream");
+      expect(res.body.length).toBe(bytes.length);
+      expect(res.body.equals(bytes)).toBe(true);
+      // The attempt record keeps only the first 64 KiB (as text), as for any delivery.
+      await t.hw.worker.runUntilIdle();
+      const stored = await storedOnce(bucket.id, 200, 1);
+      expect(Buffer.byteLength(stored.attempts[0].response, "utf8")).toBeLessThanOrEqual(3 * 64 * 1024);
+      expect(stored.attempts[0].response.length).toBeLessThan(bytes.length);
+    });
+
     it("answers 504 E_DESTINATION_TIMEOUT when the destination is late, and still records its attempt", async () => {
       answers.set("/late", () => ({ status: 200, body: "finally", delayMs: 800 }));
       const { bucket, input } = await setup(t, { input: { response: { mode: "wait", timeoutMs: 150 } }, outputs: [`${receiver.url}/late`] });
