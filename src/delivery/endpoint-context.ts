@@ -35,15 +35,17 @@ export async function loadEndpointContexts(
   ctx: Context,
   endpoints: readonly EndpointRow[],
   now: number,
-  opts: { withSecrets?: boolean } = {},
+  opts: { withSecrets?: boolean; keys?: Map<string, SigningKey[]> } = {},
 ): Promise<Map<string, EndpointContext>> {
   const signed = endpoints.filter((e) => e.signature_scheme !== "none").map((e) => e.id);
-  const keys = await loadSigningKeys(ctx, signed, now);
+  // `keys`: loaded by the caller together with the endpoint rows (one round trip fewer).
+  const keys = opts.keys ?? (await loadSigningKeys(ctx, signed, now));
   const out = new Map<string, EndpointContext>();
   const wanted = new Map<string, Set<string>>();
   for (const ep of endpoints) {
     const integration = integrationOf(ep);
-    const c: EndpointContext = { integration, compiled: undefined, customHeaders: {}, signingKeys: keys.get(ep.id) ?? [], secrets: new Map() };
+    const signingKeys = ep.signature_scheme === "none" ? [] : (keys.get(ep.id) ?? []);
+    const c: EndpointContext = { integration, compiled: undefined, customHeaders: {}, signingKeys, secrets: new Map() };
     out.set(ep.id, c);
     try {
       c.compiled = integration.template ? compileTemplate(integration.template, ep.url) : undefined;

@@ -10,6 +10,7 @@ import { newId } from "../ids/index.js";
 import type { AgentHub } from "../agents/hub.js";
 import { performAgentForward } from "../agents/forward.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
+import { loadSigningKeys } from "../endpoints/secrets.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
@@ -60,6 +61,8 @@ export class DeliveryWorker {
   readonly #recorder: Recorder;
   readonly #limiter = new RateLimiter();
   readonly #perEndpoint = new Map<string, number>();
+  /** Slots per endpoint promised to jobs being committed by the publisher (see `reserve`). */
+  readonly #held = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
   #reserved = 0;
@@ -129,8 +132,60 @@ export class DeliveryWorker {
     }
   }
 
+  get leaseDuration(): number {
+    return this.#ctx.config.leaseDuration;
+  }
+
   get inflight(): number {
     return this.#reserved;
+  }
+
+  /**
+   * Direct hand-off, asked by the publisher before it commits a batch: which of these new jobs
+   * (by endpoint) can this worker start the moment they are committed? Those are inserted already
+   * leased to it and passed over with `handOff`, so the commonest path (a new message, an idle
+   * endpoint) needs no claim, no NOTIFY and no re-read of the message. Nothing is taken while due
+   * jobs wait in the queue (they go first) or while a claim is under way.
+   */
+  reserve(endpointIds: readonly string[]): boolean[] {
+    const { config } = this.#ctx;
+    const taken = endpointIds.map(() => false);
+    if (!this.#running || this.#backlog || this.#claiming) return taken;
+    for (const [i, id] of endpointIds.entries()) {
+      if (this.#reserved >= config.deliveryConcurrency) break;
+      if (this.#busy(id) >= config.endpointConcurrency) continue;
+      this.#reserved += 1;
+      this.#held.set(id, (this.#held.get(id) ?? 0) + 1);
+      taken[i] = true;
+    }
+    return taken;
+  }
+
+  /** Gives back reservations whose jobs were not committed. */
+  unreserve(endpointIds: readonly string[]): void {
+    for (const id of endpointIds) {
+      this.#unhold(id);
+      this.#release();
+    }
+  }
+
+  /** Starts reserved jobs, now committed and leased to this worker; `messages` are their rows. */
+  handOff(jobs: JobRow[], messages: ReadonlyMap<string, MessageRow>): void {
+    for (const job of jobs) this.#unhold(job.endpoint_id);
+    const p: Promise<void> = this.#dispatchOutbound(jobs, messages)
+      .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing deliveries over failed; their leases will bring them back"))
+      .finally(() => this.#inflight.delete(p));
+    this.#inflight.add(p);
+  }
+
+  #busy(endpointId: string): number {
+    return (this.#perEndpoint.get(endpointId) ?? 0) + (this.#held.get(endpointId) ?? 0);
+  }
+
+  #unhold(endpointId: string): void {
+    const n = (this.#held.get(endpointId) ?? 0) - 1;
+    if (n <= 0) this.#held.delete(endpointId);
+    else this.#held.set(endpointId, n);
   }
 
   /**
@@ -162,7 +217,7 @@ export class DeliveryWorker {
           if (free <= 0) break;
           const limit = Math.min(free, CLAIM_BATCH);
           const now = clock.now();
-          const full = [...this.#perEndpoint].filter(([, n]) => n >= config.endpointConcurrency).map(([id]) => id);
+          const full = [...new Set([...this.#perEndpoint.keys(), ...this.#held.keys()])].filter((id) => this.#busy(id) >= config.endpointConcurrency);
           const wakes = this.#wakes;
           const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full);
           // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
@@ -178,16 +233,22 @@ export class DeliveryWorker {
     }
   }
 
-  async #prepare(jobs: JobRow[]): Promise<Prepared> {
+  async #prepare(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<Prepared> {
     const { store, clock } = this.#ctx;
-    const msgIds = [...new Set(jobs.map((j) => j.msg_id))];
+    const msgIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
     const epIds = [...new Set(jobs.map((j) => j.endpoint_id))];
-    const [messages, endpoints] = await Promise.all([
-      store.db.selectFrom("messages").selectAll().where("id", "in", msgIds).execute(),
+    const now = clock.now();
+    // Messages, endpoints and their signing keys in one round trip (the keys of an unsigned
+    // endpoint are simply not used).
+    const [messages, endpoints, keys] = await Promise.all([
+      msgIds.length === 0 ? [] : store.db.selectFrom("messages").selectAll().where("id", "in", msgIds).execute(),
       store.db.selectFrom("endpoints").selectAll().where("id", "in", epIds).execute(),
+      loadSigningKeys(this.#ctx, epIds, now),
     ]);
-    const contexts = await loadEndpointContexts(this.#ctx, endpoints, clock.now());
-    return { messages: new Map(messages.map((m) => [m.id, m])), endpoints: new Map(endpoints.map((e) => [e.id, e])), contexts };
+    const contexts = await loadEndpointContexts(this.#ctx, endpoints, now, { keys });
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    if (known) for (const job of jobs) if (known.has(job.msg_id)) byId.set(job.msg_id, known.get(job.msg_id)!);
+    return { messages: byId, endpoints: new Map(endpoints.map((e) => [e.id, e])), contexts };
   }
 
   async #dispatch(jobs: JobRow[]): Promise<void> {
@@ -321,11 +382,11 @@ export class DeliveryWorker {
     this.#inflight.add(p);
   }
 
-  async #dispatchOutbound(jobs: JobRow[]): Promise<void> {
+  async #dispatchOutbound(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<void> {
     const { config, clock, store } = this.#ctx;
     let prepared: Prepared;
     try {
-      prepared = await this.#prepare(jobs);
+      prepared = await this.#prepare(jobs, known);
     } catch (err) {
       this.#reserved -= jobs.length;
       const runAt = clock.now() + 5_000;
@@ -364,7 +425,7 @@ export class DeliveryWorker {
         }
       }
       const busy = this.#perEndpoint.get(ep.id) ?? 0;
-      if (busy >= config.endpointConcurrency) {
+      if (this.#busy(ep.id) >= config.endpointConcurrency) {
         this.#release();
         const runAt = now + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
         this.#recorder.add({ kind: "defer", job, runAt });

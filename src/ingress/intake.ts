@@ -60,6 +60,8 @@ export class Intake {
   readonly #ctx: Context;
   readonly #onJobs: () => void;
   #queue: Pending[] = [];
+  /** Committed batches waiting for `Store.durable` before their callers are answered. */
+  readonly #settling = new Set<Promise<void>>();
   #flushing: Promise<void> | undefined;
 
   constructor(ctx: Context, onJobs: () => void) {
@@ -93,7 +95,10 @@ export class Intake {
 
   /** Resolves once every accepted request has been committed or refused. */
   async drain(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#flushing || this.#settling.size > 0) {
+      await this.#flushing;
+      await Promise.all([...this.#settling]);
+    }
   }
 
   #kick(): void {
@@ -209,9 +214,23 @@ export class Intake {
     // key must never commit without its request (the provider's retry would be answered as a
     // duplicate of a request that was never stored), and several statements need one transaction.
     if (oneStatement && batch.every((p) => p.dedupeKey === undefined)) await write(store.db);
+    else if (store.dialect === "sqlite") await store.relaxed(write); // made durable below, off the event loop
     else await store.db.transaction().execute(write);
-    for (const p of batch) p.resolve(results.get(p)!);
     if (jobs > 0) this.#onJobs();
+    // Answered once on disk; the next batch commits meanwhile (and shares the next flush).
+    const settled: Promise<void> = store
+      .durable()
+      .then(
+        () => {
+          for (const p of batch) p.resolve(results.get(p)!);
+        },
+        (err: unknown) => {
+          this.#ctx.logger.error({ err }, "could not flush received requests to disk");
+          for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The request could not be made durable; retry"));
+        },
+      )
+      .finally(() => this.#settling.delete(settled));
+    this.#settling.add(settled);
   }
 }
 

@@ -78,7 +78,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     connectTimeoutMs: Math.min(10_000, config.requestTimeout),
   });
   const worker = new DeliveryWorker(ctx, sender, opts.random ? { random: opts.random } : {});
-  const publisher = new Publisher(ctx, () => worker.wake());
+  const publisher = new Publisher(ctx, () => worker.wake(), worker);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
     onConnect: (bucketIds) => {

@@ -23,11 +23,20 @@ export interface Store {
   listenJobs(onNotify: () => void): Promise<void>;
   /**
    * Runs `fn` in a transaction whose commit does not wait for the disk: for writes that a crash
-   * may safely repeat (leases, delivery results), never for what a 2xx promises. SQLite commits
+   * may safely repeat (leases, delivery results), or for what a 2xx promises only when the answer
+   * waits for `durable()` (group commit). SQLite commits
    * with `synchronous = NORMAL` (still atomic, and durable across a process crash; only power
    * loss can drop the latest such commits); PostgreSQL with `synchronous_commit = off`.
    */
   relaxed<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Resolves once every commit made before the call is on disk. Group commit (publisher, ingress
+   * intake) commits a batch with `relaxed` and answers its requests after this: on SQLite the
+   * write-ahead log is then flushed by `fdatasync` in libuv's thread pool, one flush for every
+   * batch committed meanwhile, instead of an fsync inside the commit that blocks the event loop.
+   * PostgreSQL's normal commits are already durable: it resolves at once.
+   */
+  durable(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -67,6 +67,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
         await sql`set local synchronous_commit = off`.execute(trx);
         return fn(trx);
       }),
+    durable: () => Promise.resolve(),
     ping: async () => {
       await sql`select 1`.execute(db);
     },

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from "kysely";
@@ -41,8 +42,9 @@ function cachingStatements(raw: BetterSqlite3.Database): SqliteDatabase {
 
 /**
  * Embedded SQLite in WAL mode. `synchronous = FULL` makes every commit survive power loss, not
- * only a process crash: a 2xx from the API means the row is on disk. Group commit in the
- * publisher and the result recorder keeps that affordable (see BENCHMARKS.md).
+ * only a process crash: a 2xx from the API means the row is on disk. The hot paths (publisher,
+ * ingress intake) commit relaxed and answer after `durable()`, which flushes the WAL in the thread
+ * pool, shared by every batch committed meanwhile (see BENCHMARKS.md).
  */
 export function openSqlite(opts: { dataDir: string; logger: Logger; file?: string }): Store {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -54,6 +56,7 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   raw.pragma("foreign_keys = ON");
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
   opts.logger.debug({ path }, "opened SQLite database");
+  const wal = walFlusher(`${path}-wal`);
   return {
     db,
     dialect: "sqlite",
@@ -73,12 +76,66 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
           await sql`pragma synchronous = FULL`.execute(conn);
         }
       }),
+    durable: wal.flush,
     listenJobs: async () => {},
     ping: async () => {
       await sql`select 1`.execute(db);
     },
     close: async () => {
+      await wal.close();
       await db.destroy();
     },
   };
 }
+
+/**
+ * Flushes the write-ahead log with `fdatasync` off the event loop. `flush()` resolves once an
+ * fdatasync that started after the call has finished, so every commit made before the call is on
+ * disk (a commit's WAL frames are written by `write(2)` before it returns; syncing the file makes
+ * them durable whichever descriptor wrote them). Calls made while a flush runs share the next one.
+ * A checkpoint that moved frames into the database file synced both files itself.
+ */
+function walFlusher(walPath: string): { flush: () => Promise<void>; close: () => Promise<void> } {
+  let handle: Promise<FileHandle | undefined> | undefined;
+  let running: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const sync = async () => {
+    handle ??= open(walPath, "r+").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined; // no WAL yet: nothing was committed to flush
+      throw err;
+    });
+    const h = await handle;
+    if (h === undefined) handle = undefined;
+    else await h.datasync();
+  };
+  const flush = (): Promise<void> => {
+    if (!running) {
+      running = sync().finally(() => {
+        running = undefined;
+      });
+      return running;
+    }
+    queued ??= running.then(
+      () => {
+        queued = undefined;
+        return flush();
+      },
+      () => {
+        queued = undefined;
+        return flush();
+      },
+    );
+    return queued;
+  };
+  return {
+    flush,
+    close: async () => {
+      await running?.catch(() => {});
+      await queued?.catch(() => {});
+      const h = await handle?.catch(() => undefined);
+      await h?.close();
+      handle = undefined;
+    },
+  };
+}
+

@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createLogger } from "../../logger/index.js";
+import type { Store } from "../index.js";
+import { openSqlite } from "./connect.js";
+
+describe("SQLite durable(): the WAL flushed off the event loop", () => {
+  let dir: string;
+  let store: Store;
+  let datasync: ReturnType<typeof vi.spyOn>;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "hookwarden-durable-"));
+    store = openSqlite({ dataDir: dir, logger: createLogger({ level: "silent" }) });
+    // FileHandle is not exported: spy on the prototype of a real one.
+    const probe = await open(join(dir, "probe"), "w");
+    datasync = vi.spyOn(Object.getPrototypeOf(probe) as { datasync: () => Promise<void> }, "datasync");
+    await probe.close();
+  });
+  afterEach(async () => {
+    datasync.mockRestore();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const write = (n: number) =>
+    store.relaxed(async (trx) => {
+      await trx.schema.createTable(`t${n}`).ifNotExists().addColumn("x", "integer").execute();
+    });
+
+  it("resolves at once when nothing was ever written (no WAL yet)", async () => {
+    await expect(store.durable()).resolves.toBeUndefined();
+    expect(datasync).not.toHaveBeenCalled();
+  });
+
+  it("flushes the WAL after a relaxed commit, and many waiting callers share one flush", async () => {
+    await write(1);
+    await store.durable();
+    expect(datasync).toHaveBeenCalledTimes(1);
+    datasync.mockClear();
+    // 50 callers at once: the first starts a flush, the other 49 share the one queued after it.
+    await Promise.all(Array.from({ length: 50 }, () => store.durable()));
+    expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(datasync.mock.calls.length).toBeLessThanOrEqual(2);
+  });
+
+  it("covers a commit made while a flush is already running with a flush that starts after it", async () => {
+    await write(1);
+    let release!: () => void;
+    datasync.mockImplementationOnce(function (this: unknown) {
+      return new Promise<void>((resolve) => (release = resolve));
+    });
+    const first = store.durable();
+    await vi.waitFor(() => expect(datasync).toHaveBeenCalledTimes(1));
+    await write(2); // committed while the first flush runs: that flush may not cover it
+    let secondDone = false;
+    const second = store.durable().then(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(secondDone).toBe(false);
+    release();
+    await first;
+    await second;
+    expect(datasync).toHaveBeenCalledTimes(2);
+  });
+});
