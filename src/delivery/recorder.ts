@@ -11,7 +11,9 @@ export interface HealthSignal {
   knownFailures: number;
 }
 
-const MAX_BATCH = 500;
+/** Outcomes per transaction, and the most a worker may hold unrecorded (see `saturated`). */
+export const RECORDER_MAX_BATCH = 500;
+const MAX_BATCH = RECORDER_MAX_BATCH;
 
 /**
  * Writes delivery results in batches: one transaction for everything that finished while the
@@ -25,9 +27,23 @@ export class Recorder {
   #outcomes: JobOutcome[] = [];
   #signals: HealthSignal[] = [];
   #waiters: (() => void)[] = [];
+  /** Outcomes added and not yet committed (or given up on): queued plus the batch in flight. */
+  #unrecorded = 0;
   #flushing: Promise<void> | undefined;
 
-  /** `onJobsDue` runs after a commit that made held-back jobs due now (a closed circuit). */
+  /**
+   * True while a full batch of results waits to be committed. A crash repeats every delivery
+   * whose result is not committed, so the worker starts no new attempt meanwhile: a crash then
+   * repeats at most one batch plus the attempts in flight, whatever the database's pace.
+   */
+  get saturated(): boolean {
+    return this.#unrecorded >= MAX_BATCH;
+  }
+
+  /**
+   * `onJobsDue` runs after a commit that made held-back jobs due now (a closed circuit), or that
+   * brought the backlog of results back under a batch (`saturated`).
+   */
   constructor(ctx: Context, workerId: string, onJobsDue: () => void = () => {}) {
     this.#ctx = ctx;
     this.#workerId = workerId;
@@ -36,6 +52,7 @@ export class Recorder {
 
   add(outcome: JobOutcome, signal?: HealthSignal): void {
     this.#outcomes.push(outcome);
+    this.#unrecorded++;
     if (signal) this.#signals.push(signal);
     this.#kick();
   }
@@ -74,6 +91,10 @@ export class Recorder {
       } catch (err) {
         // The jobs stay leased and come back when the lease ends: delivered again, never lost.
         this.#ctx.logger.error({ err, outcomes: outcomes.length }, "could not record delivery results; affected jobs will be retried");
+      } finally {
+        const wasSaturated = this.saturated;
+        this.#unrecorded -= outcomes.length;
+        if (wasSaturated && !this.saturated) this.#onJobsDue();
       }
     }
     for (const w of this.#waiters.splice(0)) w();

@@ -150,7 +150,7 @@ export class DeliveryWorker {
   reserve(endpointIds: readonly string[]): boolean[] {
     const { config } = this.#ctx;
     const taken = endpointIds.map(() => false);
-    if (!this.#running || this.#backlog || this.#claiming) return taken;
+    if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
     for (const [i, id] of endpointIds.entries()) {
       if (this.#reserved >= config.deliveryConcurrency) break;
       if (this.#busy(id) >= config.endpointConcurrency) continue;
@@ -214,7 +214,8 @@ export class DeliveryWorker {
         this.#again = false;
         while (this.#running && this.#backlog) {
           const free = config.deliveryConcurrency - this.#reserved;
-          if (free <= 0) break;
+          // The recorder wakes the worker once its backlog of results is below a batch again.
+          if (free <= 0 || this.#recorder.saturated) break;
           const limit = Math.min(free, CLAIM_BATCH);
           const now = clock.now();
           const full = [...new Set([...this.#perEndpoint.keys(), ...this.#held.keys()])].filter((id) => this.#busy(id) >= config.endpointConcurrency);

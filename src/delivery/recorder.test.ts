@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DIALECTS } from "../../test/helpers/dialects.js";
+import { openTestStore, type TestStore } from "../../test/helpers/store.js";
+import type { JobRow } from "../queue/types.js";
+import { RECORDER_MAX_BATCH, Recorder } from "./recorder.js";
+
+const job = (i: number): JobRow => ({
+  id: `job_test_${i}`,
+  org_id: "org_x",
+  app_id: "app_x",
+  msg_id: `msg_${i}`,
+  endpoint_id: "ep_x",
+  attempt: 0,
+  trigger_type: 0,
+  run_at: 0,
+  locked_by: "wrk_test",
+  created_at: 0,
+  kind: "outbound",
+});
+
+for (const dialect of DIALECTS) {
+  describe(`Recorder backpressure (${dialect})`, () => {
+    let s: TestStore;
+    beforeAll(async () => {
+      s = await openTestStore(dialect);
+    });
+    afterAll(async () => {
+      await s?.drop();
+    });
+
+    it("is saturated while a full batch of results is uncommitted, and says so when it no longer is", async () => {
+      let woken = 0;
+      const recorder = new Recorder(s.ctx, "wrk_test", () => woken++);
+      for (let i = 0; i < RECORDER_MAX_BATCH - 1; i++) recorder.add({ kind: "drop", job: job(i) });
+      expect(recorder.saturated).toBe(false);
+      recorder.add({ kind: "drop", job: job(RECORDER_MAX_BATCH) });
+      recorder.add({ kind: "drop", job: job(RECORDER_MAX_BATCH + 1) });
+      // The worker starts no new attempt now: a crash could repeat no more than these.
+      expect(recorder.saturated).toBe(true);
+      await recorder.flush();
+      expect(recorder.saturated).toBe(false);
+      expect(woken).toBe(1);
+    });
+  });
+}
