@@ -21,6 +21,8 @@ export interface AgentOptions {
   reconnectMaxMs?: number;
   heartbeatMs?: number;
   maxPayloadSize?: number;
+  /** CA certificates to trust for a `https://` server, instead of Node's default list. */
+  ca?: Buffer;
 }
 
 const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
@@ -32,7 +34,7 @@ const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "
  * Reconnects with exponential backoff and jitter; pings the server and drops a silent connection.
  */
 export class AgentClient {
-  readonly #opts: Required<Omit<AgentOptions, "routes">> & { routes: Map<string, URL> };
+  readonly #opts: Required<Omit<AgentOptions, "routes" | "ca">> & { routes: Map<string, URL>; ca?: Buffer };
   #ws: WebSocket | undefined;
   #mode: "forward" | "tunnel" = "forward";
   #attempt = 0;
@@ -106,6 +108,8 @@ export class AgentClient {
       maxPayload: maxFrameBytes(this.#opts.maxPayloadSize),
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      // wss:// verifies the server's certificate (against `ca` when given); never turned off.
+      ...(this.#opts.ca ? { ca: this.#opts.ca } : {}),
     });
     this.#ws = ws;
     let lastPong = Date.now();
@@ -177,7 +181,9 @@ export class AgentClient {
       // process alive; unref'd, `hookwarden agent` exited (code 0) the first time it lost the server.
       this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
     });
-    ws.on("error", (err) => logger.debug({ err }, "agent connection error"));
+    // Why a connection failed (refused, DNS, an untrusted or mismatched TLS certificate) is what an
+    // operator needs to see; the reconnect line alone only says code 1006.
+    ws.on("error", (err: NodeJS.ErrnoException) => logger.warn({ code: err.code, reason: err.message }, "agent connection failed"));
   }
 
   async #handle(ws: WebSocket, frame: RequestFrame): Promise<void> {

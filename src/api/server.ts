@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { Context } from "../context/index.js";
+import { ConfigError, type Config } from "../config/index.js";
 import type { HttpSender } from "../delivery/http-sender.js";
 import type { Publisher } from "../messages/publisher.js";
 import { applicationRoutes } from "./applications/index.js";
@@ -27,10 +29,15 @@ export interface ApiDeps {
   /** The base URL providers use to reach `/in/...` (for input URLs in responses). */
   publicUrl: () => string;
   agents: AgentHub;
+  /** The PEM pair to serve HTTPS with (`readTls`). */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
+  const { tls } = deps;
   const app = Fastify({
+    // Fastify types an HTTPS instance differently; the routes use nothing that differs.
+    ...(tls ? ({ https: tls } as object) : {}),
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
     // No line per request: publishes are counted in /metrics; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -56,3 +63,18 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   await app.register(async (pub) => ingressRoutes(pub, ctx, deps.ingress));
   return app;
 }
+
+/** The PEM pair named by `--tls-cert`/`--tls-key`, read once at start; a clear error otherwise. */
+export function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  const { tlsCert, tlsKey } = config;
+  if (tlsCert === undefined || tlsKey === undefined) return undefined;
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`cannot read the TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  return { cert: read(tlsCert, "certificate"), key: read(tlsKey, "key") };
+}
+

@@ -12,6 +12,8 @@ const fileSchema = z
     key: z.string().min(1),
     /** Prefer HOOKWARDEN_AGENT_SECRET; a file readable only by the agent's user is the other option. */
     secretFile: z.string().optional(),
+    /** PEM CA certificate(s) for a gateway whose certificate a private CA issued. */
+    caFile: z.string().optional(),
     routes: z.array(z.object({ bucket: z.string().min(1), forwardTo: z.string().url() }).strict()).min(1),
     maxConcurrency: z.number().int().min(1).max(1024).optional(),
   })
@@ -24,6 +26,7 @@ export interface AgentCliOptions {
   bucket?: string;
   forwardTo?: string;
   config?: string;
+  caFile?: string;
   printSystemdUnit?: boolean;
   logLevel?: string;
 }
@@ -65,6 +68,7 @@ export async function agent(opts: AgentCliOptions): Promise<void> {
   let routes = opts.bucket && opts.forwardTo ? [{ bucket: opts.bucket, forwardTo: opts.forwardTo }] : [];
   let secret = envSecret("HOOKWARDEN_AGENT_SECRET");
   let maxConcurrency: number | undefined;
+  let caFile = opts.caFile;
   if (opts.config) {
     const parsed = fileSchema.safeParse(JSON.parse(readFileSync(opts.config, "utf8")));
     if (!parsed.success) throw new HookwardenError("E_CONFIG", 400, `${opts.config}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
@@ -72,6 +76,7 @@ export async function agent(opts: AgentCliOptions): Promise<void> {
     key ??= parsed.data.key;
     routes = [...routes, ...parsed.data.routes];
     maxConcurrency = parsed.data.maxConcurrency;
+    caFile ??= parsed.data.caFile;
     if (!secret && parsed.data.secretFile) secret = new SecretValue(readFileSync(parsed.data.secretFile, "utf8").trim());
   }
   if (opts.secret) {
@@ -81,9 +86,17 @@ export async function agent(opts: AgentCliOptions): Promise<void> {
   if (!server || !key || !secret || routes.length === 0) {
     throw new HookwardenError("E_CONFIG", 400, "need --server, --key, a secret (HOOKWARDEN_AGENT_SECRET) and at least one --bucket/--forward-to route (or --config)");
   }
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new HookwardenError("E_CONFIG", 400, `cannot read the CA file ${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
   let client: AgentClient;
   try {
-    client = new AgentClient({ server, key, secret, routes, logger, ...(maxConcurrency ? { maxConcurrency } : {}) });
+    client = new AgentClient({ server, key, secret, routes, logger, ...(maxConcurrency ? { maxConcurrency } : {}), ...(ca ? { ca } : {}) });
   } catch (err) {
     // A bad route is the operator's configuration: one line saying so, not a stack trace.
     throw new HookwardenError("E_CONFIG", 400, (err as Error).message);

@@ -48,6 +48,8 @@ storageOptions(
     .option("--trusted-proxies <cidrs>", "proxies whose X-Forwarded-For / X-Forwarded-Proto are believed, e.g. 10.0.0.0/8")
     .option("--unknown-input-status <status>", "200 (default: unknown inputs look like known ones) or 404")
     .option("--public-url <url>", "the URL providers use to reach this gateway (input URLs, Twilio signatures)")
+    .option("--tls-cert <file>", "PEM certificate chain: serve HTTPS (and wss:// for agents) with --tls-key")
+    .option("--tls-key <file>", "PEM private key of --tls-cert (keep it 0600)")
     .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
     .option("--retention-interval <duration>", "how often the retention job runs (default 1h)"),
 ).action(async (opts: Partial<ConfigInput>) => {
@@ -93,7 +95,8 @@ program
   .option("--secret <secret>", "agent token secret; prefer HOOKWARDEN_AGENT_SECRET (argv is visible in ps)")
   .option("--bucket <name>", "bucket to serve (with --forward-to)")
   .option("--forward-to <url>", "internal destination for that bucket's requests")
-  .option("--config <file>", "JSON: {server, key, secretFile?, routes: [{bucket, forwardTo}]}")
+  .option("--config <file>", "JSON: {server, key, secretFile?, caFile?, routes: [{bucket, forwardTo}]}")
+  .option("--ca-file <file>", "PEM CA certificate(s) to trust for a gateway whose certificate a private CA issued")
   .option("--print-systemd-unit", "print a systemd unit that keeps the agent running, then exit")
   .option("--log-level <level>", "log level")
   .action(async (opts: Record<string, string | boolean | undefined>) => {

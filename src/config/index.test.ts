@@ -185,3 +185,16 @@ describe("the Config object", () => {
     expect(JSON.parse(JSON.stringify(c))).toMatchObject({ masterKey: "******", masterKeyPrevious: "******", adminToken: "******" });
   });
 });
+
+describe("TLS settings", () => {
+  it("takes a certificate and a key together, from flags or the environment", () => {
+    expect(loadConfig({ tlsCert: "/etc/hw/cert.pem", tlsKey: "/etc/hw/key.pem" }, {})).toMatchObject({ tlsCert: "/etc/hw/cert.pem", tlsKey: "/etc/hw/key.pem" });
+    expect(loadConfig({}, { HOOKWARDEN_TLS_CERT: "/c.pem", HOOKWARDEN_TLS_KEY: "/k.pem" })).toMatchObject({ tlsCert: "/c.pem", tlsKey: "/k.pem" });
+    expect(loadConfig({}, {}).tlsCert).toBeUndefined();
+  });
+
+  it("refuses one without the other with a clear error", () => {
+    expect(configError({ tlsCert: "/etc/hw/cert.pem" })).toContain("give both --tls-cert and --tls-key, or neither");
+    expect(configError({}, { HOOKWARDEN_TLS_KEY: "/k.pem" })).toContain("give both --tls-cert and --tls-key, or neither");
+  });
+});

@@ -79,6 +79,9 @@ const schema = z.object({
   trustedProxies: cidrList,
   unknownInputStatus: z.coerce.number().refine((n) => n === 200 || n === 404, "must be 200 or 404").default(200),
   publicUrl: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  /** PEM files: with both, the API, the public ingress and the agent WebSocket (wss://) use TLS. */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(30),
   retentionInterval: duration.default(3_600_000),
   resendWindow: duration.default(600_000),
@@ -128,6 +131,8 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_TRUSTED_PROXIES: "trustedProxies",
   HOOKWARDEN_UNKNOWN_INPUT_STATUS: "unknownInputStatus",
   HOOKWARDEN_PUBLIC_URL: "publicUrl",
+  HOOKWARDEN_TLS_CERT: "tlsCert",
+  HOOKWARDEN_TLS_KEY: "tlsKey",
   HOOKWARDEN_RETENTION_DAYS: "retentionDays",
   HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
@@ -156,7 +161,9 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
     if (v !== undefined && v.trim() !== "") raw[key] = v;
   }
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
-  const parsed = schema.safeParse(raw);
+  const parsed = schema
+    .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: "give both --tls-cert and --tls-key, or neither", path: ["tlsKey"] })
+    .safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "config"}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);

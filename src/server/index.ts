@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
-import { buildApi } from "../api/server.js";
+import { buildApi, readTls } from "../api/server.js";
 import { bootstrapAdmin } from "../auth/bootstrap.js";
 import { systemClock, type Clock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
@@ -54,6 +54,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const keyring = loadKeyring(config, logger);
+  const tls = readTls(config); // before anything is opened: a bad path is a one-line error
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
   let store;
   try {
@@ -100,7 +101,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents });
+  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
@@ -108,7 +109,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-  url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  url = `${config.tlsCert ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
   const retention = setInterval(() => {
     runRetention(ctx).then(
