@@ -35,6 +35,17 @@ describe("clientIp", () => {
     expect(clientIp("10.0.0.2", "garbage, 203.0.113.5", PROXIES)).toBe("203.0.113.5");
   });
 
+  it("reads hops that carry the client's port (IPv4 host:port, bracketed IPv6 with or without one)", () => {
+    expect(clientIp("10.0.0.2", "203.0.113.7:51234", PROXIES)).toBe("203.0.113.7");
+    expect(clientIp("10.0.0.2", "[2001:db8::1]:443", PROXIES)).toBe("2001:db8::1");
+    expect(clientIp("10.0.0.2", "[2001:db8::1]", PROXIES)).toBe("2001:db8::1");
+    // A trusted hop with a port is still skipped; a bare IPv6 (colons, no brackets) is not a port.
+    expect(clientIp("10.0.0.2", "203.0.113.7:1, 10.0.0.9:8080", PROXIES)).toBe("203.0.113.7");
+    expect(clientIp("10.0.0.2", "2001:db8::2", PROXIES)).toBe("2001:db8::2");
+    // Not an address with a port either: the peer is used.
+    expect(clientIp("10.0.0.2", "203.0.113.7:port", PROXIES)).toBe("10.0.0.2");
+  });
+
   it("uses the peer when there is no X-Forwarded-For", () => {
     expect(clientIp("10.0.0.2", undefined, PROXIES)).toBe("10.0.0.2");
     expect(clientIp("10.0.0.2", "", PROXIES)).toBe("10.0.0.2");

@@ -10,6 +10,18 @@ function parse(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   }
 }
 
+/**
+ * One `X-Forwarded-For` entry as an address: some proxies (Azure Application Gateway, some
+ * ingress controllers) append the client's port, `203.0.113.7:51234` or `[2001:db8::1]:443`.
+ */
+function hopAddress(hop: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  const h = hop.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(h);
+  if (bracketed) return parse(bracketed[1]!);
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(h);
+  return parse(v4WithPort ? v4WithPort[1]! : h);
+}
+
 export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
   const a = parse(ip);
   return a !== undefined && ranges.some(([r, bits]) => r.kind() === a.kind() && a.match(r, bits));
@@ -26,11 +38,11 @@ export function clientIp(socketAddress: string, forwardedFor: string | undefined
   if (!forwardedFor || !inRanges(direct, trusted)) return direct;
   const hops = forwardedFor.split(",").map((h) => h.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = parse(hops[i]!)?.toString();
+    const hop = hopAddress(hops[i]!)?.toString();
     if (hop === undefined) return direct;
     if (!inRanges(hop, trusted)) return hop;
   }
-  return parse(hops[0] ?? "")?.toString() ?? direct;
+  return hopAddress(hops[0] ?? "")?.toString() ?? direct;
 }
 
 export function parseCidrs(list: readonly string[]): Cidr[] {
