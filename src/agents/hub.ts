@@ -154,6 +154,13 @@ export class AgentHub {
     this.#onConnect([...conn.buckets]);
   }
 
+  /** The buckets agents connected to this node serve. */
+  servedBuckets(): string[] {
+    const out = new Set<string>();
+    for (const c of this.#connections.values()) for (const b of c.buckets) out.add(b);
+    return [...out];
+  }
+
   /** True when an agent connected to this node serves the bucket. */
   serves(bucketId: string): boolean {
     for (const c of this.#connections.values()) if (c.buckets.has(bucketId)) return true;

@@ -220,7 +220,8 @@ export class DeliveryWorker {
           const now = clock.now();
           const full = [...new Set([...this.#perEndpoint.keys(), ...this.#held.keys()])].filter((id) => this.#busy(id) >= config.endpointConcurrency);
           const wakes = this.#wakes;
-          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full);
+          const agents = { servedBuckets: this.#agents?.servedBuckets() ?? [], since: now - config.resendWindow };
+          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full, agents);
           // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
           // no wake overtook may declare the backlog empty.
           if (jobs.length < limit && wakes === this.#wakes) this.#backlog = false;

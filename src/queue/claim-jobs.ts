@@ -17,12 +17,20 @@ export async function claimJobs(
   leaseUntil: number,
   limit: number,
   skipEndpoints: readonly string[] = [],
+  agents?: { servedBuckets: readonly string[]; since: number },
 ): Promise<JobRow[]> {
   const lock = store.dialect === "postgres" ? sql`for update skip locked` : sql``;
   const skip = skipEndpoints.length > 0 ? sql`and endpoint_id not in (${sql.join([...skipEndpoints])})` : sql``;
+  // Several nodes: a node leaves the agent deliveries of buckets no agent of its own serves to the
+  // node that has one (claiming them would only defer them again). Jobs older than the resend
+  // window are taken by anyone, to be given up visibly.
+  const served = agents && agents.servedBuckets.length > 0 ? sql`and bucket_id not in (${sql.join([...agents.servedBuckets])})` : sql``;
+  const elsewhere = agents
+    ? sql`and not (kind = 'forward' and created_at >= ${agents.since} and endpoint_id in (select id from outputs where type = 'agent' ${served}))`
+    : sql``;
   const claim = sql<JobRow>`
     update jobs set locked_by = ${workerId}, run_at = ${leaseUntil}
-    where id in (select id from jobs where run_at <= ${now} ${skip} order by run_at limit ${limit} ${lock})
+    where id in (select id from jobs where run_at <= ${now} ${skip} ${elsewhere} order by run_at limit ${limit} ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
   if (store.dialect === "postgres") return (await claim.execute(store.db)).rows;
   // A lease need not survive power loss: SQLite releases every lease at start anyway
