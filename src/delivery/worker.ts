@@ -178,6 +178,15 @@ export class DeliveryWorker {
     this.#inflight.add(p);
   }
 
+  /** As `handOff`, for forward jobs of received requests (`requests`: their kept form, in the clear). */
+  handOffForward(jobs: JobRow[], requests: ReadonlyMap<string, StoredRequest>): void {
+    for (const job of jobs) this.#unhold(job.endpoint_id);
+    const p: Promise<void> = this.#dispatchForward(jobs, requests)
+      .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing forwards over failed; their leases will bring them back"))
+      .finally(() => this.#inflight.delete(p));
+    this.#inflight.add(p);
+  }
+
   #busy(endpointId: string): number {
     return (this.#perEndpoint.get(endpointId) ?? 0) + (this.#held.get(endpointId) ?? 0);
   }
@@ -261,11 +270,11 @@ export class DeliveryWorker {
   }
 
   /** Inbound requests to their bucket's outputs: same queue, retries and attempt records. */
-  async #dispatchForward(jobs: JobRow[]): Promise<void> {
+  async #dispatchForward(jobs: JobRow[], known?: ReadonlyMap<string, StoredRequest>): Promise<void> {
     const { config, clock } = this.#ctx;
     let fctx: Awaited<ReturnType<typeof loadForwardContexts>>;
     try {
-      fctx = await loadForwardContexts(this.#ctx, jobs);
+      fctx = await loadForwardContexts(this.#ctx, jobs, known);
     } catch (err) {
       this.#reserved -= jobs.length;
       const runAt = clock.now() + 5_000;
@@ -297,7 +306,7 @@ export class DeliveryWorker {
         }
       }
       const busy = this.#perEndpoint.get(target.output.id) ?? 0;
-      if (busy >= config.endpointConcurrency) {
+      if (this.#busy(target.output.id) >= config.endpointConcurrency) {
         this.#release();
         const runAt = clock.now() + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
         this.#recorder.add({ kind: "defer", job, runAt });

@@ -146,19 +146,31 @@ export function forwardAttempt(
 }
 
 /** Decrypts the requests and output secrets a batch of forward jobs needs. */
-export async function loadForwardContexts(ctx: Context, jobs: readonly JobRow[]): Promise<{ requests: Map<string, StoredRequest>; targets: Map<string, ForwardTarget> }> {
+/**
+ * Requests (decrypted), outputs and buckets of a batch of forward jobs, in one round trip.
+ * `known`: requests the caller already holds in the clear (handed over by the intake).
+ */
+export async function loadForwardContexts(
+  ctx: Context,
+  jobs: readonly JobRow[],
+  known?: ReadonlyMap<string, StoredRequest>,
+): Promise<{ requests: Map<string, StoredRequest>; targets: Map<string, ForwardTarget> }> {
   const { store, keyring } = ctx;
-  const reqIds = [...new Set(jobs.map((j) => j.msg_id))];
+  const reqIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
   const outIds = [...new Set(jobs.map((j) => j.endpoint_id))];
-  const [reqs, outs] = await Promise.all([
-    store.db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("id", "in", reqIds).execute(),
+  const [reqs, outs, buckets] = await Promise.all([
+    reqIds.length === 0 ? [] : store.db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("id", "in", reqIds).execute(),
     store.db.selectFrom("outputs").selectAll().where("id", "in", outIds).execute(),
+    store.db
+      .selectFrom("buckets")
+      .select(["id", "name", "auth_type", "ephemeral"])
+      .where("id", "in", (eb) => eb.selectFrom("outputs").select("bucket_id").where("id", "in", outIds))
+      .execute(),
   ]);
-  const bucketIds = [...new Set(outs.map((o) => o.bucket_id))];
-  const buckets = bucketIds.length === 0 ? [] : await store.db.selectFrom("buckets").select(["id", "name", "auth_type", "ephemeral"]).where("id", "in", bucketIds).execute();
   const bucketOf = new Map(buckets.map((b) => [b.id, b]));
   const requests = new Map<string, StoredRequest>();
   for (const r of reqs) if (r.data_enc !== null) requests.set(r.id, openRequest(keyring, r.id, r.data_enc));
+  if (known) for (const job of jobs) if (known.has(job.msg_id)) requests.set(job.msg_id, known.get(job.msg_id)!);
   const targets = new Map<string, ForwardTarget>();
   for (const o of outs) {
     const bucket = bucketOf.get(o.bucket_id);

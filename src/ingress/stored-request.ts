@@ -27,9 +27,18 @@ export function toStored(req: ReceivedRequest): StoredRequest {
  * bucket's password or token again.
  */
 export function sealRequest(keyring: Keyring, requestId: string, req: ReceivedRequest, bucketAuth: BucketRow["auth_type"] = "none"): string {
+  return sealStored(keyring, requestId, keptForm(req, bucketAuth));
+}
+
+/** What is kept (and forwarded) of a request: without the bucket's own credential. */
+export function keptForm(req: ReceivedRequest, bucketAuth: BucketRow["auth_type"] = "none"): StoredRequest {
   const stored = toStored(req);
   if (bucketAuth !== "none") stored.headers = stored.headers.filter(([name]) => name.toLowerCase() !== "authorization");
   if (bucketAuth === "token") stored.query = stored.query.split("&").filter((pair) => !new URLSearchParams(pair).has("token")).join("&");
+  return stored;
+}
+
+export function sealStored(keyring: Keyring, requestId: string, stored: StoredRequest): string {
   return keyring.seal(JSON.stringify(stored), requestAad(requestId));
 }
 

@@ -91,7 +91,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, () => worker.wake()),
+    intake: new Intake(ctx, () => worker.wake(), worker),
     inputs: new InputCache(ctx),
     rejections: new RejectionLog(ctx),
     ephemeral: new EphemeralForwarder(ctx, sender, opts.random),
