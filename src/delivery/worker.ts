@@ -132,36 +132,35 @@ export class DeliveryWorker {
     }
   }
 
-  get leaseDuration(): number {
-    return this.#ctx.config.leaseDuration;
-  }
-
   get inflight(): number {
     return this.#reserved;
   }
 
   /**
-   * Direct hand-off, asked by the publisher before it commits a batch: which of these new jobs
-   * (by endpoint) can this worker start the moment they are committed? Those are inserted already
-   * leased to it and passed over with `handOff`, so the commonest path (a new message, an idle
-   * endpoint) needs no claim, no NOTIFY and no re-read of the message. Nothing is taken while due
-   * jobs wait in the queue (they go first) or while a claim is under way.
+   * Direct hand-off, asked by the publisher and the ingress intake before they commit a batch:
+   * which of these new jobs can this worker start the moment they are committed? Those it marks
+   * leased to itself (`locked_by`, `run_at` = lease end), to be inserted so, and returns; after the
+   * commit `handOff`/`handOffForward` start them (no claim, no NOTIFY, no re-read), after a failed
+   * one `unreserve` gives their slots back. Nothing is taken while due jobs wait in the queue (they
+   * go first), while a claim is under way, or while results wait to be recorded.
    */
-  reserve(endpointIds: readonly string[]): boolean[] {
+  take<T extends { endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
     const { config } = this.#ctx;
-    const taken = endpointIds.map(() => false);
+    const taken: T[] = [];
     if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
-    for (const [i, id] of endpointIds.entries()) {
+    for (const row of rows) {
       if (this.#reserved >= config.deliveryConcurrency) break;
-      if (this.#busy(id) >= config.endpointConcurrency) continue;
+      if (this.#busy(row.endpoint_id) >= config.endpointConcurrency) continue;
       this.#reserved += 1;
-      this.#held.set(id, (this.#held.get(id) ?? 0) + 1);
-      taken[i] = true;
+      this.#held.set(row.endpoint_id, (this.#held.get(row.endpoint_id) ?? 0) + 1);
+      row.locked_by = this.id;
+      row.run_at = now + config.leaseDuration;
+      taken.push(row);
     }
     return taken;
   }
 
-  /** Gives back reservations whose jobs were not committed. */
+  /** Gives back the slots of taken jobs that were not committed. */
   unreserve(endpointIds: readonly string[]): void {
     for (const id of endpointIds) {
       this.#unhold(id);
@@ -169,20 +168,20 @@ export class DeliveryWorker {
     }
   }
 
-  /** Starts reserved jobs, now committed and leased to this worker; `messages` are their rows. */
+  /** Starts taken outbound jobs, now committed; `messages` are their rows. */
   handOff(jobs: JobRow[], messages: ReadonlyMap<string, MessageRow>): void {
-    for (const job of jobs) this.#unhold(job.endpoint_id);
-    const p: Promise<void> = this.#dispatchOutbound(jobs, messages)
-      .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing deliveries over failed; their leases will bring them back"))
-      .finally(() => this.#inflight.delete(p));
-    this.#inflight.add(p);
+    this.#startTaken(jobs, () => this.#dispatchOutbound(jobs, messages));
   }
 
-  /** As `handOff`, for forward jobs of received requests (`requests`: their kept form, in the clear). */
+  /** Starts taken forward jobs, now committed; `requests` are their kept form, in the clear. */
   handOffForward(jobs: JobRow[], requests: ReadonlyMap<string, StoredRequest>): void {
+    this.#startTaken(jobs, () => this.#dispatchForward(jobs, requests));
+  }
+
+  #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
     for (const job of jobs) this.#unhold(job.endpoint_id);
-    const p: Promise<void> = this.#dispatchForward(jobs, requests)
-      .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing forwards over failed; their leases will bring them back"))
+    const p: Promise<void> = dispatch()
+      .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing jobs over failed; their leases will bring them back"))
       .finally(() => this.#inflight.delete(p));
     this.#inflight.add(p);
   }

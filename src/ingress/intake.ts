@@ -4,6 +4,7 @@ import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
+import type { DeliveryWorker } from "../delivery/worker.js";
 import type { Db } from "../store/index.js";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
@@ -34,13 +35,7 @@ export interface IntakeResult {
 }
 
 /** The local delivery worker's side of the direct hand-off (`DeliveryWorker.reserve`). */
-export interface ForwardHandOff {
-  readonly id: string;
-  readonly leaseDuration: number;
-  reserve(outputIds: readonly string[]): boolean[];
-  unreserve(outputIds: readonly string[]): void;
-  handOffForward(jobs: JobRow[], requests: ReadonlyMap<string, StoredRequest>): void;
-}
+export type ForwardHandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOffForward">;
 
 interface Pending {
   item: IntakeItem;
@@ -211,14 +206,7 @@ export class Intake {
       }
       if (this.#worker) {
         const offered = jobRows.filter((j) => j.locked_by === null && outputs.find((o) => o.id === j.endpoint_id)?.type === "url") as JobRow[];
-        const taken = offered.length === 0 ? [] : this.#worker.reserve(offered.map((j) => j.endpoint_id));
-        const leaseUntil = now + this.#worker.leaseDuration;
-        for (const [i, job] of offered.entries()) {
-          if (!taken[i]) continue;
-          job.locked_by = this.#worker.id;
-          job.run_at = leaseUntil;
-          handed.push(job);
-        }
+        if (offered.length > 0) handed = this.#worker.take(offered, now);
         for (const p of fresh) if (p.kept) kept.set(p.id, p.kept);
       }
       jobs = jobRows.length - handed.length;

@@ -9,6 +9,7 @@ import type { Db } from "../store/index.js";
 import { isForeignKeyViolation } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
+import type { DeliveryWorker } from "../delivery/worker.js";
 import { endpointMatches } from "./filter.js";
 import type { MessageRow } from "./index.js";
 
@@ -21,13 +22,7 @@ export interface PublishInput {
 }
 
 /** The local delivery worker's side of the direct hand-off (`DeliveryWorker.reserve`). */
-export interface HandOff {
-  readonly id: string;
-  reserve(endpointIds: readonly string[]): boolean[];
-  unreserve(endpointIds: readonly string[]): void;
-  handOff(jobs: JobRow[], messages: ReadonlyMap<string, MessageRow>): void;
-  readonly leaseDuration: number;
-}
+export type HandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOff">;
 
 export interface PublishResult {
   row: MessageRow;
@@ -201,17 +196,6 @@ export class Publisher {
     // Jobs the local worker takes at once are inserted leased to it (`HandOff`); only the others
     // need a wake-up (here and, through NOTIFY, on other nodes).
     let handed: Insertable<JobsTable>[] = [];
-    const offer = (rows: Insertable<JobsTable>[]): void => {
-      if (!this.#worker || rows.length === 0) return;
-      const taken = this.#worker.reserve(rows.map((r) => r.endpoint_id));
-      const leaseUntil = now + this.#worker.leaseDuration;
-      for (const [i, row] of rows.entries()) {
-        if (!taken[i]) continue;
-        row.locked_by = this.#worker.id;
-        row.run_at = leaseUntil;
-        handed.push(row);
-      }
-    };
     const oneStatement = (fresh: Pending[], rows: Insertable<JobsTable>[]) => store.dialect === "postgres" && fresh.length <= CHUNK && rows.length <= CHUNK * 5;
     const write = async (db: Db) => {
       const dupes = await claimKeys(db, leaders, now, ctx.config.idempotencyTtl);
@@ -220,7 +204,7 @@ export class Publisher {
       if (fresh.length === 0) return;
       fanout.clear();
       const rows = jobRows(fresh);
-      offer(rows);
+      if (this.#worker && rows.length > 0) handed = this.#worker.take(rows as (Insertable<JobsTable> & { run_at: number })[], now);
       const queued = rows.length - handed.length;
       if (oneStatement(fresh, rows)) {
         // One statement, one round trip: messages, jobs and the NOTIFY together (data-modifying
