@@ -5,7 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
-import type { Db } from "../store/index.js";
+import { commitBatch, type Db } from "../store/index.js";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
@@ -234,9 +234,7 @@ export class Intake {
     // key must never commit without its request (the provider's retry would be answered as a
     // duplicate of a request that was never stored), and several statements need one transaction.
     try {
-      if (oneStatement && batch.every((p) => p.dedupeKey === undefined)) await write(store.db);
-      else if (store.dialect === "sqlite") await store.relaxed(write); // made durable below, off the event loop
-      else await store.db.transaction().execute(write);
+      await commitBatch(store, oneStatement && batch.every((p) => p.dedupeKey === undefined), write);
     } catch (err) {
       if (handed.length > 0) this.#worker!.unreserve(handed.map((j) => j.endpoint_id));
       handed = [];

@@ -5,7 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { sql } from "kysely";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
-import type { Db } from "../store/index.js";
+import { commitBatch, type Db } from "../store/index.js";
 import { isForeignKeyViolation } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
@@ -234,9 +234,7 @@ export class Publisher {
     // Without idempotency keys (and small enough for one statement) a PostgreSQL batch needs no
     // BEGIN/COMMIT: the single statement is atomic. Anything larger keeps its transaction.
     try {
-      if (leaders.every((p) => p.keys.length === 0) && oneStatement(leaders, jobRows(leaders))) await write(store.db);
-      else if (store.dialect === "sqlite") await store.relaxed(write); // made durable below, off the event loop
-      else await store.db.transaction().execute(write);
+      await commitBatch(store, leaders.every((p) => p.keys.length === 0) && oneStatement(leaders, jobRows(leaders)), write);
     } catch (err) {
       if (handed.length > 0) this.#worker!.unreserve(handed.map((r) => r.endpoint_id));
       handed = [];

@@ -91,3 +91,15 @@ export async function migrate(db: Kysely<Database>, schema: string | undefined):
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;
 }
+
+/**
+ * Commits one group-commit batch (publisher, ingress intake): as the single statement `write`
+ * issues when `single` (PostgreSQL, atomic without BEGIN/COMMIT); relaxed on SQLite, the caller
+ * answering only after `store.durable()`; otherwise in a transaction.
+ */
+export async function commitBatch(store: Store, single: boolean, write: (db: Db) => Promise<void>): Promise<void> {
+  if (single) await write(store.db);
+  else if (store.dialect === "sqlite") await store.relaxed(write);
+  else await store.db.transaction().execute(write);
+}
+
