@@ -61,7 +61,7 @@ export class DeliveryWorker {
   readonly #recorder: Recorder;
   readonly #limiter = new RateLimiter();
   readonly #perEndpoint = new Map<string, number>();
-  /** Slots per endpoint promised to jobs being committed by the publisher (see `reserve`). */
+  /** Slots per endpoint promised to jobs the publisher or the intake is committing (see `take`). */
   readonly #held = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
