@@ -5,7 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
-import { commitBatch, type Db } from "../store/index.js";
+import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
@@ -34,7 +34,7 @@ export interface IntakeResult {
   leasedJob: JobRow | undefined;
 }
 
-/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.reserve`). */
+/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
 export type ForwardHandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOffForward">;
 
 interface Pending {
@@ -242,20 +242,17 @@ export class Intake {
     }
     if (handed.length > 0) this.#worker!.handOffForward(handed, kept);
     if (jobs > 0) this.#onJobs();
-    // Answered once on disk; the next batch commits meanwhile (and shares the next flush).
-    const settled: Promise<void> = store
-      .durable()
-      .then(
-        () => {
-          for (const p of batch) p.resolve(results.get(p)!);
-        },
-        (err: unknown) => {
-          this.#ctx.logger.error({ err }, "could not flush received requests to disk");
-          for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The request could not be made durable; retry"));
-        },
-      )
-      .finally(() => this.#settling.delete(settled));
-    this.#settling.add(settled);
+    settleWhenDurable(
+      store,
+      this.#settling,
+      () => {
+        for (const p of batch) p.resolve(results.get(p)!);
+      },
+      (err) => {
+        this.#ctx.logger.error({ err }, "could not flush received requests to disk");
+        for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The request could not be made durable; retry"));
+      },
+    );
   }
 }
 

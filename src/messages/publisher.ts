@@ -5,7 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { sql } from "kysely";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
-import { commitBatch, type Db } from "../store/index.js";
+import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { isForeignKeyViolation } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
@@ -21,7 +21,7 @@ export interface PublishInput {
   tags?: string[] | null | undefined;
 }
 
-/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.reserve`). */
+/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
 export type HandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOff">;
 
 export interface PublishResult {
@@ -264,15 +264,10 @@ export class Publisher {
         else p.resolve(r);
       }
     };
-    // Answered once on disk; the next batch commits meanwhile (and shares the next flush).
-    const settled: Promise<void> = store
-      .durable()
-      .then(settle, (err: unknown) => {
-        ctx.logger.error({ err }, "could not flush committed messages to disk");
-        for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The message could not be made durable; retry with the same idempotency key"));
-      })
-      .finally(() => this.#settling.delete(settled));
-    this.#settling.add(settled);
+    settleWhenDurable(store, this.#settling, settle, (err) => {
+      ctx.logger.error({ err }, "could not flush committed messages to disk");
+      for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The message could not be made durable; retry with the same idempotency key"));
+    });
     if (handed.length > 0) {
       const messages = new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row]));
       this.#worker!.handOff(

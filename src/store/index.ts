@@ -103,3 +103,16 @@ export async function commitBatch(store: Store, single: boolean, write: (db: Db)
   else await store.db.transaction().execute(write);
 }
 
+/**
+ * Answers a committed group-commit batch once it is on disk (`store.durable()`): `settle` then,
+ * `fail` if the flush failed. The promise sits in `pending` until done, so a drain can wait for it;
+ * meanwhile the next batch commits and shares the next flush.
+ */
+export function settleWhenDurable(store: Store, pending: Set<Promise<void>>, settle: () => void, fail: (err: unknown) => void): void {
+  const settled: Promise<void> = store
+    .durable()
+    .then(settle, fail)
+    .finally(() => pending.delete(settled));
+  pending.add(settled);
+}
+
