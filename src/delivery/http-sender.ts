@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { Agent, buildConnector, request, type Dispatcher } from "undici";
+import { Agent, buildConnector, type Dispatcher } from "undici";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
 import type { AddressPolicy } from "./ssrf.js";
 
@@ -86,67 +86,131 @@ export class HttpSender {
     this.#unverified = new Agent({ ...agentOptions, connect: guarded(false) });
   }
 
-  async send(req: SendRequest): Promise<SendResult> {
+  /**
+   * One attempt through undici's dispatcher handler API rather than `request()`: the answer is
+   * collected from `onResponseData` chunks, with no Readable stream, async iterator or
+   * `AbortSignal.any` per attempt (those were 8% of the gateway's CPU in the end-to-end bench,
+   * from `node --cpu-prof`). One timer bounds the whole attempt.
+   */
+  send(req: SendRequest): Promise<SendResult> {
     const started = performance.now();
-    const timeout = AbortSignal.timeout(req.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
     const dispatcher: Dispatcher = req.tlsVerify ? this.#verified : this.#unverified;
-    try {
-      const res = await request(req.url, {
-        method: (req.method ?? "POST") as Dispatcher.HttpMethod,
-        headers: req.headers,
-        body: req.method === "GET" || req.method === "HEAD" ? null : req.body,
-        dispatcher,
-        signal,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
-      });
-      const limit = req.answerLimit ?? this.#responseBodyLimit;
-      const bytes = await readCapped(res.body, Math.max(limit, this.#responseBodyLimit));
-      const body = bytes.subarray(0, this.#responseBodyLimit).toString("utf8");
-      const statusCode = res.statusCode;
-      const ok = statusCode >= 200 && statusCode < 300;
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-      let errorCode: ErrorCode | null = null;
-      let errorDetail: string | null = null;
-      if (!ok) {
-        errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS";
-        errorDetail = statusCode >= 300 && statusCode < 400 ? `Endpoint answered ${statusCode}; redirects are not followed` : `Endpoint answered ${statusCode}`;
-      }
-      return {
-        ok,
-        statusCode,
-        headers,
-        body,
-        ...(req.answerLimit !== undefined ? { raw: bytes.subarray(0, req.answerLimit) } : {}),
-        durationMs: Math.round(performance.now() - started),
-        errorCode,
-        errorDetail,
+    const keep = Math.max(req.answerLimit ?? this.#responseBodyLimit, this.#responseBodyLimit);
+    const responseBodyLimit = this.#responseBodyLimit;
+    return new Promise<SendResult>((resolve) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let abortWith: Error | undefined;
+      let settled = false;
+      let statusCode = 0;
+      let headers: Record<string, string> = {};
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let capped = false;
+      const abort = (reason: Error) => {
+        abortWith ??= reason;
+        controller?.abort(reason);
       };
-    } catch (err) {
-      const { code, detail } = classify(err);
-      return { ok: false, statusCode: 0, headers: {}, body: "", durationMs: Math.round(performance.now() - started), errorCode: code, errorDetail: detail };
-    }
+      const onShutdown = () => abort(req.signal!.reason instanceof Error ? req.signal!.reason : new DOMException("The attempt was aborted", "AbortError"));
+      const timer = setTimeout(() => {
+        abort(new DOMException("The attempt timed out", "TimeoutError"));
+        // Still waiting for a connection: undici would only notice the abort once connected.
+        if (!controller) fail(abortWith);
+      }, req.timeoutMs);
+      req.signal?.addEventListener("abort", onShutdown, { once: true });
+      const done = () => {
+        settled = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener("abort", onShutdown);
+      };
+      const fail = (err: unknown) => {
+        if (settled) return;
+        done();
+        const { code, detail } = classify(abortWith ?? err);
+        resolve({ ok: false, statusCode: 0, headers: {}, body: "", durationMs: Math.round(performance.now() - started), errorCode: code, errorDetail: detail });
+      };
+      const finish = () => {
+        if (settled) return;
+        done();
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        const ok = statusCode >= 200 && statusCode < 300;
+        let errorCode: ErrorCode | null = null;
+        let errorDetail: string | null = null;
+        if (!ok) {
+          errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS";
+          errorDetail = statusCode >= 300 && statusCode < 400 ? `Endpoint answered ${statusCode}; redirects are not followed` : `Endpoint answered ${statusCode}`;
+        }
+        resolve({
+          ok,
+          statusCode,
+          headers,
+          body: bytes.subarray(0, responseBodyLimit).toString("utf8"),
+          ...(req.answerLimit !== undefined ? { raw: bytes.subarray(0, req.answerLimit) } : {}),
+          durationMs: Math.round(performance.now() - started),
+          errorCode,
+          errorDetail,
+        });
+      };
+      if (req.signal?.aborted) {
+        abortWith = new DOMException("The attempt was aborted", "AbortError");
+        fail(abortWith);
+        return;
+      }
+      try {
+        const url = new URL(req.url);
+        dispatcher.dispatch(
+          {
+            origin: url.origin,
+            path: url.pathname + url.search,
+            method: (req.method ?? "POST") as Dispatcher.HttpMethod,
+            headers: req.headers,
+            body: req.method === "GET" || req.method === "HEAD" ? null : req.body,
+            headersTimeout: req.timeoutMs,
+            bodyTimeout: req.timeoutMs,
+          },
+          {
+            onRequestStart(ctl) {
+              controller = ctl;
+              if (abortWith) ctl.abort(abortWith);
+            },
+            onResponseStart(_ctl, code, h) {
+              statusCode = code;
+              const flat: Record<string, string> = {};
+              for (const k in h) {
+                const v = h[k];
+                if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+              }
+              headers = flat;
+            },
+            onResponseData(ctl, chunk) {
+              if (capped) return;
+              if (size + chunk.length >= keep) {
+                chunks.push(chunk.subarray(0, keep - size));
+                size = keep;
+                // Enough read: the rest is discarded with the connection.
+                capped = true;
+                finish();
+                ctl.abort(new Error("response body limit reached"));
+                return;
+              }
+              chunks.push(chunk);
+              size += chunk.length;
+            },
+            onResponseEnd() {
+              finish();
+            },
+            onResponseError(_ctl, err) {
+              if (capped) return;
+              fail(err);
+            },
+          },
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
   }
 
   async close(): Promise<void> {
     await Promise.all([this.#verified.close(), this.#unverified.close()]);
   }
-}
-
-/** Reads at most `limit` bytes of a response body, then stops reading (the rest is discarded). */
-async function readCapped(stream: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    if (size + chunk.length >= limit) {
-      chunks.push(chunk.subarray(0, limit - size));
-      size = limit;
-      break;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return Buffer.concat(chunks, size);
 }
