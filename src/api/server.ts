@@ -57,7 +57,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     attemptRoutes(api, ctx);
     secretRoutes(api, ctx);
     agentTokenRoutes(api, ctx, deps.agents);
-    bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
+    bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, ...(deps.ingress.outputs ? { outputs: deps.ingress.outputs } : {}), publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
   });
   // Public ingress: raw bodies, its own error handling, no token.
   await app.register(async (pub) => ingressRoutes(pub, ctx, deps.ingress));

@@ -16,6 +16,8 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { selectByIds } from "../store/hot.js";
+import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
 
@@ -79,12 +81,15 @@ export class DeliveryWorker {
   readonly #random: () => number;
 
   #agents: AgentHub | undefined;
+  readonly #outputs: OutputCache | undefined;
 
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number } = {}) {
+  /** `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch). */
+  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache } = {}) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
+    this.#outputs = opts.outputs;
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -251,8 +256,8 @@ export class DeliveryWorker {
     // Messages, endpoints and their signing keys in one round trip (the keys of an unsigned
     // endpoint are simply not used).
     const [messages, endpoints, keys] = await Promise.all([
-      msgIds.length === 0 ? [] : store.db.selectFrom("messages").selectAll().where("id", "in", msgIds).execute(),
-      store.db.selectFrom("endpoints").selectAll().where("id", "in", epIds).execute(),
+      selectByIds(store.db, "messages", msgIds),
+      selectByIds(store.db, "endpoints", epIds),
       loadSigningKeys(this.#ctx, epIds, now),
     ]);
     const contexts = await loadEndpointContexts(this.#ctx, endpoints, now, { keys });
@@ -273,7 +278,7 @@ export class DeliveryWorker {
     const { config, clock } = this.#ctx;
     let fctx: Awaited<ReturnType<typeof loadForwardContexts>>;
     try {
-      fctx = await loadForwardContexts(this.#ctx, jobs, known);
+      fctx = await loadForwardContexts(this.#ctx, jobs, known, this.#outputs);
     } catch (err) {
       this.#reserved -= jobs.length;
       const runAt = clock.now() + 5_000;

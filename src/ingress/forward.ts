@@ -7,9 +7,10 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
 import { signatureHeader } from "../signing/standard-webhooks.js";
 import { signingKeyFrom } from "../signing/endpoint-secret.js";
-import { SecretValue } from "../vault/secret-value.js";
+import type { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";
-import { outputAad, type OutputRow } from "./outputs.js";
+import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
+import type { OutputRow } from "./outputs.js";
 import { storableText } from "../util/text.js";
 import { openRequest, type StoredRequest } from "./stored-request.js";
 
@@ -145,38 +146,31 @@ export function forwardAttempt(
   };
 }
 
-/** Decrypts the requests and output secrets a batch of forward jobs needs. */
 /**
- * Requests (decrypted), outputs and buckets of a batch of forward jobs, in one round trip.
- * `known`: requests the caller already holds in the clear (handed over by the intake).
+ * Requests (decrypted), outputs and buckets of a batch of forward jobs, in one round trip; a
+ * forward job's `app_id` is its bucket. `known`: requests the caller already holds in the clear
+ * (handed over by the intake). `outputs`: the node's cache of bucket outputs, when it has one.
  */
 export async function loadForwardContexts(
   ctx: Context,
   jobs: readonly JobRow[],
   known?: ReadonlyMap<string, StoredRequest>,
+  outputs?: OutputCache,
 ): Promise<{ requests: Map<string, StoredRequest>; targets: Map<string, ForwardTarget> }> {
   const { store, keyring } = ctx;
   const reqIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
-  const outIds = [...new Set(jobs.map((j) => j.endpoint_id))];
-  const [reqs, outs, buckets] = await Promise.all([
+  const bucketIds = [...new Set(jobs.map((j) => j.app_id))];
+  const [reqs, byBucket] = await Promise.all([
     reqIds.length === 0 ? [] : store.db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("id", "in", reqIds).execute(),
-    store.db.selectFrom("outputs").selectAll().where("id", "in", outIds).execute(),
-    store.db
-      .selectFrom("buckets")
-      .select(["id", "name", "auth_type", "ephemeral"])
-      .where("id", "in", (eb) => eb.selectFrom("outputs").select("bucket_id").where("id", "in", outIds))
-      .execute(),
+    outputs ? outputs.of(bucketIds) : loadBucketOutputs(ctx, bucketIds),
   ]);
-  const bucketOf = new Map(buckets.map((b) => [b.id, b]));
   const requests = new Map<string, StoredRequest>();
   for (const r of reqs) if (r.data_enc !== null) requests.set(r.id, openRequest(keyring, r.id, r.data_enc));
   if (known) for (const job of jobs) if (known.has(job.msg_id)) requests.set(job.msg_id, known.get(job.msg_id)!);
   const targets = new Map<string, ForwardTarget>();
-  for (const o of outs) {
-    const bucket = bucketOf.get(o.bucket_id);
-    if (!bucket) continue;
-    const signingSecret = o.signing_secret_enc === null ? undefined : new SecretValue(keyring.openString(o.signing_secret_enc, outputAad(o.id)));
-    targets.set(o.id, { output: o, bucket, signingSecret });
+  for (const job of jobs) {
+    const target = byBucket.get(job.app_id)?.targets.get(job.endpoint_id);
+    if (target) targets.set(job.endpoint_id, target);
   }
   return { requests, targets };
 }

@@ -5,10 +5,12 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
+import { insertRows } from "../store/hot.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
+import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
 import type { OutputRow } from "./outputs.js";
 import { keptForm, sealStored, type StoredRequest } from "./stored-request.js";
 import type { ReceivedRequest } from "./types.js";
@@ -66,16 +68,21 @@ export class Intake {
   readonly #ctx: Context;
   readonly #onJobs: () => void;
   readonly #worker: ForwardHandOff | undefined;
+  readonly #outputs: OutputCache | undefined;
   #queue: Pending[] = [];
   /** Committed batches waiting for `Store.durable` before their callers are answered. */
   readonly #settling = new Set<Promise<void>>();
   #flushing: Promise<void> | undefined;
 
-  /** `worker` takes the forwards to URL outputs it can start at once (as the publisher's hand-off). */
-  constructor(ctx: Context, onJobs: () => void, worker?: ForwardHandOff) {
+  /**
+   * `worker` takes the forwards to URL outputs it can start at once (as the publisher's hand-off);
+   * `outputs` is the node's cache of bucket outputs (without it they are read for every batch).
+   */
+  constructor(ctx: Context, onJobs: () => void, worker?: ForwardHandOff, outputs?: OutputCache) {
     this.#ctx = ctx;
     this.#onJobs = onJobs;
     this.#worker = worker;
+    this.#outputs = outputs;
   }
 
   accept(item: IntakeItem): Promise<IntakeResult> {
@@ -156,8 +163,12 @@ export class Intake {
     // same round trip and kept the transaction open for it. No lock was taken on these rows
     // either way; an output removed meanwhile leaves jobs the worker drops.
     const bucketIds = [...new Set(batch.map((p) => p.item.resolved.bucket.id))];
-    const outputs = await store.db.selectFrom("outputs").selectAll().where("bucket_id", "in", bucketIds).where("disabled", "=", 0).orderBy("id").execute();
-    const outputsOf = (bucketId: string) => outputs.filter((o) => o.bucket_id === bucketId);
+    const byBucket = await (this.#outputs ? this.#outputs.of(bucketIds) : loadBucketOutputs(this.#ctx, bucketIds));
+    const enabled = new Map<string, OutputRow[]>();
+    for (const [id, b] of byBucket) enabled.set(id, b.outputs.filter((o) => o.disabled === 0));
+    const outputsOf = (bucketId: string) => enabled.get(bucketId) ?? [];
+    const typeOf = new Map<string, string>();
+    for (const list of enabled.values()) for (const o of list) typeOf.set(o.id, o.type);
     // PostgreSQL writes a batch this size as one statement (below); larger ones take several.
     const oneStatement =
       store.dialect === "postgres" &&
@@ -205,7 +216,7 @@ export class Intake {
         results.set(p, { requestId: p.id, duplicate: false, outputs: mine, leasedJob });
       }
       if (this.#worker) {
-        const offered = jobRows.filter((j) => j.locked_by === null && outputs.find((o) => o.id === j.endpoint_id)?.type === "url") as JobRow[];
+        const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.endpoint_id) === "url") as JobRow[];
         if (offered.length > 0) handed = this.#worker.take(offered, now);
         for (const p of fresh) if (p.kept) kept.set(p.id, p.kept);
       }
@@ -226,8 +237,8 @@ export class Intake {
         }
         return;
       }
-      for (let i = 0; i < rows.length; i += CHUNK) await db.insertInto("inbound_requests").values(rows.slice(i, i + CHUNK)).execute();
-      for (let i = 0; i < jobRows.length; i += CHUNK) await db.insertInto("jobs").values(jobRows.slice(i, i + CHUNK)).execute();
+      for (let i = 0; i < rows.length; i += CHUNK) await insertRows(db, "inbound_requests", rows.slice(i, i + CHUNK));
+      for (let i = 0; i < jobRows.length; i += CHUNK) await insertRows(db, "jobs", jobRows.slice(i, i + CHUNK));
       if (jobs > 0) await store.notifyJobs(db);
     };
     // Without dedupe keys such a batch is that one statement and needs no BEGIN/COMMIT; with them, a

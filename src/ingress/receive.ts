@@ -12,6 +12,7 @@ import type { EphemeralForwarder } from "./ephemeral.js";
 import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
 import type { Intake } from "./intake.js";
 import type { InputCache, ResolvedInput } from "./lookup.js";
+import type { OutputCache } from "./output-cache.js";
 import type { RejectionLog } from "./rejections.js";
 import { toStored } from "./stored-request.js";
 import type { ReceivedRequest } from "./types.js";
@@ -23,6 +24,8 @@ export interface IngressDeps {
   agents?: AgentHub;
   intake: Intake;
   inputs: InputCache;
+  /** The node's cache of bucket outputs, invalidated by the admin API's changes. */
+  outputs?: OutputCache;
   rejections: RejectionLog;
   worker: DeliveryWorker;
   ephemeral: EphemeralForwarder;

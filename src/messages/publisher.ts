@@ -5,6 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { sql } from "kysely";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
+import { insertRows } from "../store/hot.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { isForeignKeyViolation } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
@@ -224,10 +225,10 @@ export class Publisher {
         return;
       }
       for (let i = 0; i < fresh.length; i += CHUNK) {
-        await db.insertInto("messages").values(fresh.slice(i, i + CHUNK).map((p) => p.row)).execute();
+        await insertRows(db, "messages", fresh.slice(i, i + CHUNK).map((p) => p.row));
       }
       for (let i = 0; i < rows.length; i += CHUNK) {
-        await db.insertInto("jobs").values(rows.slice(i, i + CHUNK)).execute();
+        await insertRows(db, "jobs", rows.slice(i, i + CHUNK));
       }
       if (queued > 0) await store.notifyJobs(db);
     };

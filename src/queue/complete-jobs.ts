@@ -1,4 +1,5 @@
 import type { Insertable } from "kysely";
+import { deleteLeasedJobs, insertRows } from "../store/hot.js";
 import type { Db } from "../store/index.js";
 import type { AttemptsTable } from "../store/schema.js";
 import type { JobRow } from "./types.js";
@@ -31,10 +32,10 @@ export async function completeJobs(trx: Db, workerId: string, outcomes: readonly
     if (o.kind === "done" || o.kind === "drop") finished.push(o.job.id);
   }
   for (let i = 0; i < attempts.length; i += CHUNK) {
-    await trx.insertInto("attempts").values(attempts.slice(i, i + CHUNK)).execute();
+    await insertRows(trx, "attempts", attempts.slice(i, i + CHUNK));
   }
   for (let i = 0; i < finished.length; i += CHUNK * 2) {
-    await trx.deleteFrom("jobs").where("locked_by", "=", workerId).where("id", "in", finished.slice(i, i + CHUNK * 2)).execute();
+    await deleteLeasedJobs(trx, workerId, finished.slice(i, i + CHUNK * 2));
   }
   for (const o of outcomes) {
     if (o.kind === "retry") {

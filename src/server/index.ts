@@ -22,6 +22,7 @@ import { resendToAgents } from "../agents/forward.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
 import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
+import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { runRetention } from "../ingress/retention.js";
 
@@ -78,7 +79,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     responseBodyLimit: config.responseBodyLimit,
     connectTimeoutMs: Math.min(10_000, config.requestTimeout),
   });
-  const worker = new DeliveryWorker(ctx, sender, opts.random ? { random: opts.random } : {});
+  const outputs = new OutputCache(ctx);
+  const worker = new DeliveryWorker(ctx, sender, { outputs, ...(opts.random ? { random: opts.random } : {}) });
   const publisher = new Publisher(ctx, () => worker.wake(), worker);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -91,8 +93,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, () => worker.wake(), worker),
+    intake: new Intake(ctx, () => worker.wake(), worker, outputs),
     inputs: new InputCache(ctx),
+    outputs,
     rejections: new RejectionLog(ctx),
     ephemeral: new EphemeralForwarder(ctx, sender, opts.random),
     worker,

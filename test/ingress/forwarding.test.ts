@@ -136,6 +136,25 @@ for (const dialect of DIALECTS) {
       expect(receiver.at("/fan-disabled/x")).toHaveLength(0);
     });
 
+    it("applies output changes made through the API to the very next request (the node's output cache)", async () => {
+      const { bucket, input, outputs } = await setup(t, { outputs: [`${receiver.url}/cache-a`] });
+      await post(`/in/${input.id}`, { body: "1" });
+      const b = await createOutput(t, bucket.id, { url: `${receiver.url}/cache-b` });
+      await post(`/in/${input.id}`, { body: "2" });
+      const disabled = await t.api("PATCH", `/api/v1/bucket/${bucket.id}/output/${outputs[0].id}`, { disabled: true });
+      expect(disabled.status, disabled.text).toBe(200);
+      await post(`/in/${input.id}`, { body: "3" });
+      const moved = await t.api("PATCH", `/api/v1/bucket/${bucket.id}/output/${b.id}`, { url: `${receiver.url}/cache-c` });
+      expect(moved.status, moved.text).toBe(200);
+      await post(`/in/${input.id}`, { body: "4" });
+      expect((await t.api("DELETE", `/api/v1/bucket/${bucket.id}/output/${b.id}`)).status).toBe(204);
+      expect((await post(`/in/${input.id}`, { body: "5" })).status).toBe(200);
+      expect(receiver.at("/cache-a").map((r) => r.body.toString())).toEqual(["1", "2"]);
+      expect(receiver.at("/cache-b").map((r) => r.body.toString())).toEqual(["2", "3"]);
+      expect(receiver.at("/cache-c").map((r) => r.body.toString())).toEqual(["4"]);
+      expect((await listRequests(t, bucket.id)).length).toBe(5);
+    });
+
     it("re-signs for an output with resign: true, verifiable with the official standardwebhooks library", async () => {
       const { bucket, input } = await setup(t, { outputs: [`${receiver.url}/plain`] });
       const signed = await createOutput(t, bucket.id, { url: `${receiver.url}/resigned`, resign: true });

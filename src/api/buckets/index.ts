@@ -5,6 +5,7 @@ import type { Context } from "../../context/index.js";
 import { createBucket, deleteBucket, findBucket, listBuckets, updateBucket, type BucketRow } from "../../ingress/buckets.js";
 import { createInput, deleteInput, findInput, listInputs, updateInput, type InputRow } from "../../ingress/inputs.js";
 import type { InputCache } from "../../ingress/lookup.js";
+import type { OutputCache } from "../../ingress/output-cache.js";
 import { createOutput, deleteOutput, findOutput, listOutputs, updateOutput, type OutputRow } from "../../ingress/outputs.js";
 import { getRequest, listRequests, replayRequest } from "../../ingress/requests.js";
 import { attemptOut } from "../attempts/index.js";
@@ -65,7 +66,7 @@ function outputOut(o: OutputRow) {
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */
-export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs: InputCache; publicUrl: () => string; notifyWorker: () => void }): void {
+export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs: InputCache; outputs?: OutputCache; publicUrl: () => string; notifyWorker: () => void }): void {
   const inputOut = (i: InputRow) => ({
     id: i.id,
     name: i.name,
@@ -91,11 +92,13 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
   app.patch<B>("/api/v1/bucket/:bucket_id", async (req) => {
     const { row, generatedToken } = await updateBucket(ctx, req.orgId, req.params.bucket_id, parse(bucketIn.partial(), req.body));
     deps.inputs.invalidate();
+    deps.outputs?.invalidate(row.id);
     return { ...bucketOut(row), ...(generatedToken ? { token: generatedToken.reveal() } : {}) };
   });
   app.delete<B>("/api/v1/bucket/:bucket_id", async (req, reply) => {
     await deleteBucket(ctx, req.orgId, req.params.bucket_id);
     deps.inputs.invalidate();
+    deps.outputs?.invalidate(req.params.bucket_id);
     return reply.status(204).send();
   });
 
@@ -125,6 +128,7 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     const input = parse(outputIn, req.body);
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const { row, generatedSecret } = await createOutput(ctx, bucket, input);
+    deps.outputs?.invalidate(bucket.id);
     return reply.status(201).send({ ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) });
   });
   app.get<B>("/api/v1/bucket/:bucket_id/output", async (req) => {
@@ -135,10 +139,12 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
   app.patch<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req) => {
     const { type: _type, ...input } = parse(outputIn.partial(), req.body);
     const { row, generatedSecret } = await updateOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id, input);
+    deps.outputs?.invalidate(row.bucket_id);
     return { ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) };
   });
   app.delete<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req, reply) => {
     await deleteOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id);
+    deps.outputs?.invalidate(req.params.bucket_id);
     return reply.status(204).send();
   });
 
