@@ -72,7 +72,7 @@ function poster(url: string, prefix: string): { post: (i: number) => Promise<voi
 /** Closed loop at `CONCURRENCY`: requests/s from the first send to the last arrival. */
 async function throughput(receiver: ReceiverProcess, post: (i: number) => Promise<void>, n: number, offset: number): Promise<{ rps: number; elapsedMs: number; p99Ms: number }> {
   const sent = new Map<number, number>();
-  const done = receiver.track(n, 300_000);
+  const done = (await receiver.track(n, 300_000)).done;
   const t0 = benchNow();
   await closedLoop(n, CONCURRENCY, async (i) => {
     sent.set(i, benchNow());
@@ -93,7 +93,7 @@ async function throughput(receiver: ReceiverProcess, post: (i: number) => Promis
 async function latency(receiver: ReceiverProcess, post: (i: number) => Promise<void>, rate: number, offset: number): Promise<{ n: number; p50: number; p99: number; max: number }> {
   const n = Math.max(200, Math.round(rate * LATENCY_SECONDS));
   const due = new Map<number, number>();
-  const arrived = receiver.track(n, 120_000);
+  const arrived = (await receiver.track(n, 120_000)).done;
   await openLoop(n, rate, async (i, dueAt) => {
     due.set(i, dueAt);
     await post(offset + i);
@@ -172,7 +172,7 @@ async function relay(dialect: Dialect, receiver: ReceiverProcess, raw: { rps: nu
     await call(gw.url, secrets.adminToken, `/api/v1/bucket/${direct.id}/output`, { type: "url", url: `${receiver.url}/hook` });
     forward = poster(`${gw.url}/in/${directInput.id}`, `${dialect}_url_`);
     // Both paths warm (JIT, connection pools, SQLite pages) before anything is timed.
-    const warm = receiver.track(WARMUP * 2, 120_000);
+    const warm = (await receiver.track(WARMUP * 2, 120_000)).done;
     await closedLoop(WARMUP, CONCURRENCY, (i) => ingress!.post(-1_000_000 - i));
     await closedLoop(WARMUP, CONCURRENCY, (i) => forward!.post(-1_000_000 - i));
     await warm;

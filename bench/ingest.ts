@@ -93,12 +93,12 @@ export async function ingest(dialect: Dialect, receiver: ReceiverProcess): Promi
       await client.createOutput(bucket.id, `${receiver.url}/hook`);
       const gateway = signedPoster(`${gw.url}/in/${input.id}`, keyBytes, `${dialect}_`);
       try {
-        const warm = receiver.track(WARMUP, 120_000);
+        const warm = (await receiver.track(WARMUP, 120_000)).done;
         await closedLoop(WARMUP, CONCURRENCY, async (i) => void (await gateway.post(-1_000_000 - i)));
         await warm;
 
         log(`${dialect}: ${POSTS} posts to a verified input at concurrency ${CONCURRENCY}`);
-        const forwarded = receiver.track(POSTS, 240_000);
+        const forwarded = (await receiver.track(POSTS, 240_000)).done;
         const cpu0 = cpuMsOf(gw.pid);
         const gwPeak = await peak(gateway, POSTS);
         const cores = (cpuMsOf(gw.pid) - cpu0) / gwPeak.elapsedMs;

@@ -57,13 +57,17 @@ export class ReceiverProcess {
   }
 
   /**
-   * Starts a fresh tracking window. The returned promise resolves once `n` distinct webhook ids
-   * have arrived, with the first and last arrival times (ms, comparable with `benchNow()`).
+   * Starts a fresh tracking window and resolves once the receiver has started it (so no request
+   * sent afterwards can miss it). `done` resolves once `n` distinct webhook ids have arrived,
+   * with the first and last arrival times (ms, comparable with `benchNow()`).
    */
-  track(n: number, timeoutMs: number): Promise<Extract<FromReceiver, { type: "done" }>> {
+  async track(n: number, timeoutMs: number): Promise<{ done: Promise<Extract<FromReceiver, { type: "done" }>> }> {
+    const started = this.#next("tracking", 30_000);
     const done = this.#next("done", timeoutMs);
+    done.catch(() => {}); // observed by the caller through `done`
     this.#send({ type: "track", n });
-    return done;
+    await started;
+    return { done };
   }
 
   /** First arrival time of every webhook id seen in the current window. */

@@ -3,8 +3,9 @@
  * the load generator shares its event loop. It answers 200 as soon as a request's body has
  * arrived and, while tracking, records the first arrival time of every `webhook-id`.
  *
- * IPC protocol (parent → child): `{ type: "track", n }` starts a fresh tracking window and asks
- * for a `done` message once `n` distinct ids arrived; `{ type: "arrivals" }` returns them.
+ * IPC protocol (parent → child): `{ type: "track", n }` starts a fresh tracking window (answered
+ * `tracking` at once) and asks for a `done` message once `n` distinct ids arrived;
+ * `{ type: "arrivals" }` returns them.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +13,7 @@ import type { AddressInfo } from "node:net";
 export type ToReceiver = { type: "track"; n: number } | { type: "arrivals" } | { type: "stop" };
 export type FromReceiver =
   | { type: "ready"; port: number }
+  | { type: "tracking"; n: number }
   | { type: "done"; first: number; last: number; distinct: number; total: number }
   | { type: "arrivals"; ids: string[]; at: number[]; total: number };
 
@@ -55,6 +57,9 @@ process.on("message", (msg: ToReceiver) => {
     first = 0;
     last = 0;
     target = msg.n;
+    // Acknowledged before the parent sends anything: a request that overtook the IPC message
+    // would otherwise count in the previous window, and the new one would never be done.
+    send({ type: "tracking", n: msg.n });
   } else if (msg.type === "arrivals") {
     send({ type: "arrivals", ids: [...arrivals.keys()], at: [...arrivals.values()], total });
   } else {

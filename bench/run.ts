@@ -100,7 +100,7 @@ async function rawBaseline(receiver: ReceiverProcess, requests: number, label: "
   };
   try {
     await closedLoop(2_000, CONCURRENCY, (i) => post(-1 - i));
-    const done = receiver.track(requests, 120_000);
+    const done = (await receiver.track(requests, 120_000)).done;
     const t0 = benchNow();
     await closedLoop(requests, CONCURRENCY, post);
     const elapsed = benchNow() - t0;
@@ -122,12 +122,12 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
     const app = await client.createApp("bench");
     await client.createEndpoint(app.id, `${receiver.url}/hook`);
 
-    const warm = receiver.track(WARMUP_MESSAGES, 60_000);
+    const warm = (await receiver.track(WARMUP_MESSAGES, 60_000)).done;
     await closedLoop(WARMUP_MESSAGES, CONCURRENCY, async (i) => void (await publishOrThrow(client, app.id, i)));
     await warm;
 
     log(`${dialect}: publishing ${E2E_MESSAGES} messages at concurrency ${CONCURRENCY}`);
-    const delivered = receiver.track(E2E_MESSAGES, 240_000);
+    const delivered = (await receiver.track(E2E_MESSAGES, 240_000)).done;
     const cpu0 = cpuMsOf(gw.pid);
     const t0 = benchNow();
     await closedLoop(E2E_MESSAGES, CONCURRENCY, async (i) => void (await publishOrThrow(client, app.id, i)));
@@ -162,7 +162,7 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
     log(`${dialect}: ${count} messages open-loop at ${Math.round(half)} msg/s (half of peak)`);
     const due = new Map<string, number>();
     const accepted = new Map<string, number>();
-    const arrived = receiver.track(count, 120_000);
+    const arrived = (await receiver.track(count, 120_000)).done;
     await openLoop(count, half, async (i, dueAt) => {
       const id = await publishOrThrow(client, app.id, 1_000_000 + i);
       accepted.set(id, benchNow());
