@@ -66,3 +66,54 @@ describe("SQLite durable(): the WAL flushed off the event loop", () => {
     expect(datasync).toHaveBeenCalledTimes(2);
   });
 });
+
+describe("SQLite relaxed(): the calls of one loop turn share a transaction", () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "hookwarden-relaxed-"));
+    store = openSqlite({ dataDir: dir, logger: createLogger({ level: "silent" }) });
+    await store.db.schema.createTable("t").addColumn("x", "integer", (c) => c.primaryKey()).execute();
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rows = async () => (await store.db.selectFrom("t" as never).select("x" as never).orderBy("x" as never).execute()).map((r) => (r as { x: number }).x);
+
+  it("runs calls made together in one transaction where a failing call is rolled back alone, with its own error", async () => {
+    const insert = (x: number) => store.relaxed(async (trx) => {
+      await trx.insertInto("t" as never).values({ x } as never).execute();
+      return x;
+    });
+    const first = insert(1);
+    const failing = store.relaxed(async (trx) => {
+      await trx.insertInto("t" as never).values({ x: 10 } as never).execute();
+      throw new Error("refused by the caller");
+    });
+    const duplicate = store.relaxed(async (trx) => {
+      await trx.insertInto("t" as never).values({ x: 20 } as never).execute();
+      await trx.insertInto("t" as never).values({ x: 1 } as never).execute(); // taken by the first call
+    });
+    const results = await Promise.allSettled([first, failing, duplicate, insert(2)]);
+    expect(results[0]).toEqual({ status: "fulfilled", value: 1 });
+    expect(results[1]).toMatchObject({ status: "rejected", reason: { message: "refused by the caller" } });
+    expect(results[2]).toMatchObject({ status: "rejected", reason: { code: "SQLITE_CONSTRAINT_PRIMARYKEY" } });
+    expect(results[3]).toEqual({ status: "fulfilled", value: 2 });
+    // Neither the failing call's first row (10) nor the duplicate call's (20) was kept.
+    expect(await rows()).toEqual([1, 2]);
+  });
+
+  it("answers a lone call as before: its value, or its error with nothing written", async () => {
+    await expect(store.relaxed(async (trx) => (await trx.insertInto("t" as never).values({ x: 5 } as never).execute(), "done"))).resolves.toBe("done");
+    await expect(
+      store.relaxed(async (trx) => {
+        await trx.insertInto("t" as never).values({ x: 6 } as never).execute();
+        throw new Error("no");
+      }),
+    ).rejects.toThrow("no");
+    expect(await rows()).toEqual([5]);
+  });
+});
