@@ -20,7 +20,7 @@ const WARMUP = QUICK ? 500 : 2_000;
 const POSTS = QUICK ? 3_000 : 10_000;
 
 /** POSTs signed webhooks to one URL; `post` resolves with the time of the complete answer. */
-interface Poster {
+export interface Poster {
   post: (i: number) => Promise<number>;
   close: () => Promise<void>;
 }
@@ -32,7 +32,7 @@ interface Poster {
  * the generator (the raw baseline pays the same). A non-200 answer throws: a rejected request
  * would otherwise count as throughput.
  */
-function signedPoster(url: string, key: Buffer, idPrefix: string): Poster {
+export function signedPoster(url: string, key: Buffer, idPrefix: string): Poster {
   const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 10_000 });
   return {
     post: async (i) => {
@@ -56,7 +56,7 @@ function signedPoster(url: string, key: Buffer, idPrefix: string): Poster {
 }
 
 /** Closed loop at `CONCURRENCY`: answered requests/s from the first send to the last answer. */
-async function peak(poster: Poster, n: number): Promise<{ rps: number; elapsedMs: number; lastAnswer: number; p50Ms: number; p99Ms: number }> {
+export async function peak(poster: Poster, n: number): Promise<{ rps: number; elapsedMs: number; lastAnswer: number; p50Ms: number; p99Ms: number }> {
   const lat: number[] = [];
   const t0 = benchNow();
   let last = t0;

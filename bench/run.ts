@@ -5,7 +5,8 @@
  *
  * Phases (BENCH_PHASES, default all): `raw` (undici straight to the receiver), `e2e` (publish →
  * delivered, then latency at half the peak), `ingest` (verified, sealed, durable posts to /in,
- * bench/ingest.ts), `rss` (memory with a large backlog), `agent` (bench/agent.ts in its own process).
+ * bench/ingest.ts), `rss` (memory with a large backlog), `floor` (the same posts through the least a
+ * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process).
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -14,7 +15,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,agent,
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -28,6 +29,7 @@ import type { GatewayClient } from "../test/helpers/gateway-client.js";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
 import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
+import { floor } from "./floor.js";
 import { ingest } from "./ingest.js";
 import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, round } from "./load.js";
 import { ReceiverProcess } from "./receiver-process.js";
@@ -262,6 +264,7 @@ async function main(): Promise<void> {
   if (PHASES.has("e2e")) for (const dialect of DIALECTS) await endToEnd(dialect, receiver, raw);
   if (PHASES.has("ingest")) for (const dialect of DIALECTS) await ingest(dialect, receiver);
   if (PHASES.has("rss")) for (const dialect of DIALECTS) await pendingMemory(dialect);
+  if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);

@@ -1,0 +1,76 @@
+/**
+ * The `floor` phase of `npm run bench`: the same signed posts as the ingest phase, sent to
+ * `bench/floor-gateway.ts` (the least a gateway can do per webhook: HMAC check, AES-GCM seal,
+ * one SQLite insert without fsync, 200, forward, delete) instead of Hookwarden, against the raw
+ * baseline measured just before. Its ratio is what the issues' ratio targets would ask of a
+ * gateway that does nothing else, on this machine.
+ */
+import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { CONCURRENCY, PG_URL, QUICK, emit, log, withCleanup, type Dialect } from "./common.js";
+import { peak, signedPoster } from "./ingest.js";
+import { closedLoop, cpuMsOf, round } from "./load.js";
+import type { ReceiverProcess } from "./receiver-process.js";
+
+const POSTS = QUICK ? 3_000 : 10_000;
+const WARMUP = QUICK ? 500 : 2_000;
+
+export async function floor(dialect: Dialect, receiver: ReceiverProcess): Promise<void> {
+  const key = randomBytes(24);
+  const child = fork(fileURLToPath(new URL("./floor-gateway.ts", import.meta.url)), [`${receiver.url}/hook`], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, FLOOR_INBOUND_KEY: key.toString("base64"), ...(dialect === "postgres" ? { FLOOR_DATABASE_URL: PG_URL } : {}) },
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await withCleanup(stop, async () => {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`floor gateway exited during start (code ${code})`)));
+      child.stdout!.once("data", (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
+    });
+    const raw = signedPoster(`${receiver.url}/hook`, key, "floor_raw_");
+    const gateway = signedPoster(`http://127.0.0.1:${port}/in`, key, "floor_");
+    try {
+      await closedLoop(WARMUP, CONCURRENCY, async (i) => void (await raw.post(-1_000_000 - i)));
+      log(`${dialect}: floor: raw baseline, then ${POSTS} posts through the minimal pipeline`);
+      const rawPeak = await peak(raw, POSTS);
+      const warm = (await receiver.track(WARMUP, 120_000)).done;
+      await closedLoop(WARMUP, CONCURRENCY, async (i) => void (await gateway.post(-1_000_000 - i)));
+      await warm;
+      const forwarded = (await receiver.track(POSTS, 240_000)).done;
+      const cpu0 = cpuMsOf(child.pid!);
+      const gwPeak = await peak(gateway, POSTS);
+      const cpuMs = cpuMsOf(child.pid!) - cpu0;
+      const done = await forwarded;
+      const delivered = (POSTS / (done.last - (gwPeak.lastAnswer - gwPeak.elapsedMs))) * 1000;
+      emit({
+        bench: "floor_accepted",
+        dialect,
+        value: Math.round(gwPeak.rps),
+        unit: "req/s",
+        delivered_msg_s: Math.round(delivered),
+        raw_req_s: Math.round(rawPeak.rps),
+        ratio_to_raw: round(gwPeak.rps / rawPeak.rps, 3),
+        delivered_ratio_to_raw: round(delivered / rawPeak.rps, 3),
+        cpu_ms_per_post: round(cpuMs / POSTS, 3),
+        posts: POSTS,
+        concurrency: CONCURRENCY,
+        pipeline:
+          dialect === "postgres"
+            ? "bench/floor-gateway.ts: node:http, HMAC check, AES-256-GCM seal, PostgreSQL INSERT (durable commit), 200, undici forward, DELETE"
+            : "bench/floor-gateway.ts: node:http, HMAC check, AES-256-GCM seal, SQLite insert (no fsync), 200, undici forward, delete",
+      });
+    } finally {
+      await raw.close();
+      await gateway.close();
+    }
+  });
+}
