@@ -1,8 +1,6 @@
 import type { Context } from "../context/index.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { findApplication, type ApplicationRow } from "./index.js";
-
-const TTL_MS = 2_000;
-const MAX_ENTRIES = 10_000;
 
 /**
  * Application lookups for the publish path, cached for two seconds like Svix's own message-app
@@ -14,25 +12,24 @@ const MAX_ENTRIES = 10_000;
  */
 export class ApplicationCache {
   readonly #ctx: Context;
-  readonly #entries = new Map<string, { row: ApplicationRow; until: number }>();
+  readonly #entries: TtlCache<ApplicationRow>;
 
   constructor(ctx: Context) {
     this.#ctx = ctx;
+    this.#entries = lookupCache(ctx.clock);
   }
 
   async get(orgId: string, idOrUid: string): Promise<ApplicationRow> {
     const key = `${orgId}\0${idOrUid}`;
-    const now = this.#ctx.clock.now();
     const hit = this.#entries.get(key);
-    if (hit && hit.until > now) return hit.row;
+    if (hit) return hit.value;
     const row = await findApplication(this.#ctx, orgId, idOrUid);
-    if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
-    this.#entries.set(key, { row, until: now + TTL_MS });
+    this.#entries.set(key, row);
     return row;
   }
 
   /** Forgets every entry of an organisation (an application changed or was deleted). */
   invalidate(orgId: string): void {
-    for (const key of this.#entries.keys()) if (key.startsWith(`${orgId}\0`)) this.#entries.delete(key);
+    this.#entries.delete((key) => key.startsWith(`${orgId}\0`));
   }
 }

@@ -2,6 +2,7 @@ import type { Context } from "../context/index.js";
 import type { Cidr } from "../delivery/ssrf.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { SecretValue as Secret } from "../vault/secret-value.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { bucketAuthAad, type BucketRow } from "./buckets.js";
 import { parseCidrs } from "./client-ip.js";
 import { inputAad, type InputRow, type ResponseConfig } from "./inputs.js";
@@ -19,8 +20,6 @@ export interface ResolvedInput {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const TTL_MS = 2_000;
-const MAX_ENTRIES = 10_000;
 
 /**
  * Input lookups for the public ingress, cached for two seconds (so a changed secret or allowlist
@@ -29,26 +28,24 @@ const MAX_ENTRIES = 10_000;
  */
 export class InputCache {
   readonly #ctx: Context;
-  readonly #entries = new Map<string, { value: ResolvedInput | undefined; until: number }>();
+  readonly #entries: TtlCache<ResolvedInput | undefined>;
 
   constructor(ctx: Context) {
     this.#ctx = ctx;
+    this.#entries = lookupCache(ctx.clock);
   }
 
   async get(id: string): Promise<ResolvedInput | undefined> {
     if (!UUID_RE.test(id)) return undefined;
-    const now = this.#ctx.clock.now();
     const hit = this.#entries.get(id);
-    if (hit && hit.until > now) return hit.value;
+    if (hit) return hit.value;
     const value = await this.#load(id);
-    if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
-    this.#entries.set(id, { value, until: now + TTL_MS });
+    this.#entries.set(id, value);
     return value;
   }
 
   invalidate(id?: string): void {
-    if (id === undefined) this.#entries.clear();
-    else this.#entries.delete(id);
+    this.#entries.delete(id);
   }
 
   async #load(id: string): Promise<ResolvedInput | undefined> {

@@ -1,4 +1,5 @@
 import type { Context } from "../context/index.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";
 import type { ForwardTarget } from "./forward.js";
@@ -11,9 +12,6 @@ export interface BucketOutputs {
   targets: Map<string, ForwardTarget>;
 }
 
-const TTL_MS = 2_000;
-const MAX_ENTRIES = 10_000;
-
 /**
  * Outputs per bucket for the ingress hot path, cached for two seconds like the input lookups
  * (`InputCache`): the intake reads them for every batch and the worker for every batch of
@@ -23,29 +21,27 @@ const MAX_ENTRIES = 10_000;
  */
 export class OutputCache {
   readonly #ctx: Context;
-  readonly #entries = new Map<string, { value: BucketOutputs | undefined; until: number }>();
+  readonly #entries: TtlCache<BucketOutputs | undefined>;
 
   constructor(ctx: Context) {
     this.#ctx = ctx;
+    this.#entries = lookupCache(ctx.clock);
   }
 
   /** The buckets' outputs; a bucket that no longer exists is missing from the map. */
   async of(bucketIds: readonly string[]): Promise<Map<string, BucketOutputs>> {
-    const now = this.#ctx.clock.now();
     const out = new Map<string, BucketOutputs>();
     const missing: string[] = [];
     for (const id of new Set(bucketIds)) {
       const hit = this.#entries.get(id);
-      if (hit && hit.until > now) {
-        if (hit.value) out.set(id, hit.value);
-      } else missing.push(id);
+      if (!hit) missing.push(id);
+      else if (hit.value) out.set(id, hit.value);
     }
     if (missing.length === 0) return out;
     const loaded = await loadBucketOutputs(this.#ctx, missing);
-    if (this.#entries.size + missing.length > MAX_ENTRIES) this.#entries.clear();
     for (const id of missing) {
       const value = loaded.get(id);
-      this.#entries.set(id, { value, until: now + TTL_MS });
+      this.#entries.set(id, value);
       if (value) out.set(id, value);
     }
     return out;
@@ -53,8 +49,7 @@ export class OutputCache {
 
   /** Forgets one bucket (its outputs or forwarding settings changed), or every bucket. */
   invalidate(bucketId?: string): void {
-    if (bucketId === undefined) this.#entries.clear();
-    else this.#entries.delete(bucketId);
+    this.#entries.delete(bucketId);
   }
 }
 
