@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,5 +115,31 @@ describe("SQLite relaxed(): the calls of one loop turn share a transaction", () 
       }),
     ).rejects.toThrow("no");
     expect(await rows()).toEqual([5]);
+  });
+});
+
+describe("SQLite checkpoints run in a worker thread", () => {
+  it("copies committed pages into the database file without the committing connection doing it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookwarden-ckpt-"));
+    const store = openSqlite({ dataDir: dir, logger: createLogger({ level: "silent" }) });
+    try {
+      const file = join(dir, "hookwarden.db");
+      const { sql } = await import("kysely");
+      const auto = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.db);
+      expect(auto.rows[0]!.wal_autocheckpoint).toBe(0); // the gateway's own connection never checkpoints
+      await store.db.schema.createTable("blob").addColumn("b", "blob").execute();
+      await new Promise((r) => setTimeout(r, 300)); // past the thread's first checkpoint, at its start
+      const before = statSync(file).size;
+      for (let i = 0; i < 20; i++) {
+        await store.relaxed(async (trx) => {
+          for (let j = 0; j < 50; j++) await trx.insertInto("blob" as never).values({ b: Buffer.alloc(2_000, i) } as never).execute();
+        });
+      }
+      // ~2 MB went to the WAL; the thread's next checkpoint (every 200 ms) moves it into the file.
+      await vi.waitFor(() => expect(statSync(file).size).toBeGreaterThan(before + 1_500_000), { timeout: 5_000, interval: 50 });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { Kysely, SqliteDialect, sql, type SqliteDatabase, type Transaction } fro
 import type { Logger } from "pino";
 import type { Store } from "../index.js";
 import type { Database } from "../schema.js";
+import { startCheckpointer } from "./checkpointer.js";
 
 export const SQLITE_FILE = "hookwarden.db";
 
@@ -54,6 +55,11 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   raw.pragma("synchronous = FULL");
   raw.pragma("busy_timeout = 5000");
   raw.pragma("foreign_keys = ON");
+  // Checkpoints run in a worker thread (`startCheckpointer`); back on this connection if it fails.
+  raw.pragma("wal_autocheckpoint = 0");
+  const checkpointer = startCheckpointer(path, opts.logger, () => {
+    if (raw.open) raw.pragma("wal_autocheckpoint = 1000");
+  });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
   opts.logger.debug({ path }, "opened SQLite database");
   const wal = walFlusher(`${path}-wal`);
@@ -72,6 +78,7 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
       await sql`select 1`.execute(db);
     },
     close: async () => {
+      await checkpointer.stop();
       await wal.close();
       await db.destroy();
     },
