@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DIALECTS } from "../../test/helpers/dialects.js";
 import { openTestStore, type TestStore } from "../../test/helpers/store.js";
 import type { JobRow } from "../queue/types.js";
@@ -40,6 +40,18 @@ for (const dialect of DIALECTS) {
       await recorder.flush();
       expect(recorder.saturated).toBe(false);
       expect(woken).toBe(1);
+    });
+
+    it("writes results without anyone flushing: a lone one, then a burst that arrives within the pacing interval", async () => {
+      const recorder = new Recorder(s.ctx, "wrk_test");
+      const rows = Array.from({ length: 21 }, (_, i) => job(10_000 + i));
+      await s.store.db.insertInto("jobs").values(rows).execute();
+      const leased = async () =>
+        (await s.store.db.selectFrom("jobs").select("id").where("locked_by", "=", "wrk_test").where("id", "in", rows.map((r) => r.id)).execute()).length;
+      recorder.add({ kind: "defer", job: rows[0]!, runAt: 1 });
+      await vi.waitFor(async () => expect(await leased()).toBe(20), { timeout: 2_000, interval: 5 });
+      for (const r of rows.slice(1)) recorder.add({ kind: "defer", job: r, runAt: 1 });
+      await vi.waitFor(async () => expect(await leased()).toBe(0), { timeout: 2_000, interval: 5 });
     });
   });
 }
