@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from "fastify";
+import { maxHeaderSize, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ZodError } from "zod";
 import { HookwardenError, type ValidationItem } from "../errors/index.js";
 
@@ -44,4 +46,42 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((_request, reply) => {
     reply.status(404).send({ code: "E_NOT_FOUND", detail: "No such route" });
   });
+}
+
+/**
+ * Requests the router refuses before any route or hook runs (Fastify's `frameworkErrors`): a
+ * malformed percent-escape in the path (400) or a path parameter over the router's length limit
+ * (414), answered in the API's `{code, detail}` shape instead of Fastify's own.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === "FST_ERR_BAD_URL") {
+    reply.status(400).send({ code: "E_BAD_REQUEST", detail: "The request path holds a malformed percent-escape" });
+  } else if (error.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    reply.status(414).send({ code: "E_URI_TOO_LONG", detail: "A path parameter is longer than any id the API issues" });
+  } else {
+    reply.log.error({ err: error }, "router error");
+    reply.status(500).send({ code: "E_INTERNAL", detail: "Internal server error" });
+  }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (the server's `clientError` event,
+ * Fastify's `clientErrorHandler`): a request line plus headers over `maxHeaderSize` (431, RFC 6585
+ * section 5), a request not received in time (408), anything that is not valid HTTP (400), each
+ * with a `{code, detail}` JSON body. Written straight to the socket, which is then closed, as
+ * Node's own handler does: the connection's framing can no longer be trusted.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, detail] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "E_HEADERS_TOO_LARGE", `The request line and headers exceed ${maxHeaderSize} bytes`]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "E_REQUEST_TIMEOUT", "The request was not received in time"]
+        : [400, "E_BAD_REQUEST", "The request is not valid HTTP"];
+  const body = JSON.stringify({ code, detail });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

@@ -10,7 +10,8 @@ import { ApplicationCache } from "../applications/cache.js";
 import { attemptRoutes } from "./attempts/index.js";
 import { bearerAuth } from "./auth.js";
 import { endpointRoutes } from "./endpoints/index.js";
-import { installErrorHandlers } from "./errors.js";
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
+import { installJsonBody } from "./json-body.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
 import { messageRoutes } from "./messages/index.js";
@@ -43,13 +44,17 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.maxPayloadSize,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // 512: room for Svix's 256-character uids (find-my-way's default of 100 refused them with 414).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    frameworkErrors,
+    clientErrorHandler,
   });
   installErrorHandlers(app);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
   await app.register(async (api) => {
     api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock));
+    installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender);
