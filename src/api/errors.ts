@@ -1,4 +1,4 @@
-import { maxHeaderSize, STATUS_CODES } from "node:http";
+import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ZodError } from "zod";
@@ -66,7 +66,7 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
 
 /**
  * Requests Node's HTTP parser refuses before Fastify sees them (the server's `clientError` event,
- * Fastify's `clientErrorHandler`): a request line plus headers over `maxHeaderSize` (431, RFC 6585
+ * Fastify's `clientErrorHandler`): a request line plus headers over Node's `maxHeaderSize` (431, RFC 6585
  * section 5), a request not received in time (408), anything that is not valid HTTP (400), each
  * with a `{code, detail}` JSON body. Written straight to the socket, which is then closed, as
  * Node's own handler does: the connection's framing can no longer be trusted.
@@ -75,7 +75,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   if (err.code === "ECONNRESET" || socket.destroyed) return;
   const [status, code, detail] =
     err.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "E_HEADERS_TOO_LARGE", `The request line and headers exceed ${maxHeaderSize} bytes`]
+      ? [431, "E_HEADERS_TOO_LARGE", "The request line and headers are larger than the server accepts"]
       : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "E_REQUEST_TIMEOUT", "The request was not received in time"]
         : [400, "E_BAD_REQUEST", "The request is not valid HTTP"];
