@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Context } from "../context/index.js";
 import type { SendResult } from "../delivery/http-sender.js";
+import { onAbort } from "../util/on-abort.js";
 import { authenticateAgent, type AgentTokenRow } from "./tokens.js";
 import { AGENT_PATH, CLOSE, HEARTBEAT_MS, ackSchema, maxFrameBytes, type HelloFrame, type RequestFrame } from "./protocol.js";
 
@@ -195,17 +196,19 @@ export class AgentHub {
     return new Promise<SendResult>((resolve) => {
       const timer = setTimeout(() => {
         conn.pending.delete(id);
+        offShutdown?.();
         resolve(failure("E_TIMEOUT", "The agent did not acknowledge within the attempt timeout"));
       }, opts.timeoutMs);
-      const onAbort = () => {
-        conn.pending.delete(id);
-        clearTimeout(timer);
-        resolve(failure("E_AGENT_DISCONNECTED", "Shutting down"));
-      };
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      const offShutdown = opts.signal
+        ? onAbort(opts.signal, () => {
+            conn.pending.delete(id);
+            clearTimeout(timer);
+            resolve(failure("E_AGENT_DISCONNECTED", "Shutting down"));
+          })
+        : undefined;
       conn.pending.set(id, (r) => {
         clearTimeout(timer);
-        opts.signal?.removeEventListener("abort", onAbort);
+        offShutdown?.();
         resolve(r);
       });
       conn.ws.send(JSON.stringify({ type: "request", id, ...frame } satisfies RequestFrame), (err) => {

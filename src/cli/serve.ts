@@ -1,6 +1,9 @@
 import type { Config } from "../config/index.js";
 import { startHookwarden } from "../server/index.js";
 
+/** A repeated stop signal sooner than this after the first is a copy of it, not a second request. */
+const DUPLICATE_SIGNAL_WINDOW_MS = 1_000;
+
 /** `hookwarden serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const hw = await startHookwarden(config);
@@ -16,9 +19,17 @@ export async function serve(config: Config): Promise<void> {
     );
   }
   process.stderr.write(`${lines.join("\n")}\n`);
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const shutdown = (signal: string) => {
-    if (++signals > 1) process.exit(130);
+    const now = hw.ctx.clock.now();
+    if (firstSignalAt !== undefined) {
+      // Under `npm start` one Ctrl-C arrives twice: the terminal signals the whole process group
+      // and npm forwards its own copy to this process (@npmcli/run-script's signal manager).
+      // Only a signal a person sends again later forces the exit and skips the graceful stop.
+      if (now - firstSignalAt >= DUPLICATE_SIGNAL_WINDOW_MS) process.exit(130);
+      return;
+    }
+    firstSignalAt = now;
     hw.ctx.logger.info({ signal }, "shutting down");
     hw.stop().then(
       () => process.exit(0),

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { Agent, buildConnector, type Dispatcher } from "undici";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
+import { onAbort } from "../util/on-abort.js";
 import type { AddressPolicy } from "./ssrf.js";
 
 export interface SendRequest {
@@ -116,11 +117,11 @@ export class HttpSender {
         // Still waiting for a connection: undici would only notice the abort once connected.
         if (!controller) fail(abortWith);
       }, req.timeoutMs);
-      req.signal?.addEventListener("abort", onShutdown, { once: true });
+      const offShutdown = req.signal ? onAbort(req.signal, onShutdown) : undefined;
       const done = () => {
         settled = true;
         clearTimeout(timer);
-        req.signal?.removeEventListener("abort", onShutdown);
+        offShutdown?.();
       };
       const fail = (err: unknown) => {
         if (settled) return;
