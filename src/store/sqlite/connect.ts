@@ -6,6 +6,8 @@ import { Kysely, SqliteDialect, sql, type SqliteDatabase, type Transaction } fro
 import type { Logger } from "pino";
 import type { Store } from "../index.js";
 import type { Database } from "../schema.js";
+import { guardedDialect } from "../guarded-dialect.js";
+import { StorageHealth } from "../health.js";
 import { startCheckpointer } from "./checkpointer.js";
 
 export const SQLITE_FILE = "hookwarden.db";
@@ -60,12 +62,19 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   const checkpointer = startCheckpointer(path, opts.logger, () => {
     if (raw.open) raw.pragma("wal_autocheckpoint = 1000");
   });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
+  const health = new StorageHealth(opts.logger);
+  const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: cachingStatements(raw) }), health) });
   opts.logger.debug({ path }, "opened SQLite database");
   const wal = walFlusher(`${path}-wal`);
   return {
     db,
     dialect: "sqlite",
+    health,
+    // A write that changes a row (an UPDATE to the same value writes a page): it succeeds only once
+    // the disk has room again, and then ends the streak in `health`.
+    probe: async () => {
+      await sql`update hookwarden_migration_lock set is_locked = is_locked`.execute(db);
+    },
     notifyJobs: async () => {},
     // better-sqlite3 commits synchronously: an fsync blocks the event loop. Measured on the bench
     // machine, a FULL commit took 1-3 ms and a NORMAL one ~0.1 ms; with one delivery result per
@@ -121,15 +130,23 @@ function coalescingRelaxed(db: Kysely<Database>): Store["relaxed"] {
               try {
                 call.outcome = { ok: true, value: await call.fn(trx) };
               } catch (error) {
-                await sql`rollback to relaxed_call`.execute(trx);
                 call.outcome = { ok: false, error };
+                try {
+                  await sql`rollback to relaxed_call`.execute(trx);
+                } catch (rollbackError) {
+                  // SQLite rolled the whole transaction back itself (it does on SQLITE_FULL): the
+                  // savepoint is gone, nothing of this turn commits, and every call gets the cause.
+                  throw withSecondary(error, rollbackError);
+                }
               }
               await sql`release relaxed_call`.execute(trx);
             }
           });
-        } finally {
-          await sql`pragma synchronous = FULL`.execute(conn);
+        } catch (error) {
+          await sql`pragma synchronous = FULL`.execute(conn).catch((e: unknown) => withSecondary(error, e));
+          throw error;
         }
+        await sql`pragma synchronous = FULL`.execute(conn);
       });
     } catch (error) {
       // The transaction itself failed (or the one call in it): nothing was committed.
@@ -147,6 +164,12 @@ function coalescingRelaxed(db: Kysely<Database>): Store["relaxed"] {
       if (queue.length === 0) setImmediate(() => void run());
       queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
     });
+}
+
+/** Keeps `first` as the error, with what failed while cleaning up attached as `rollbackError`. */
+function withSecondary(first: unknown, secondary: unknown): unknown {
+  if (first !== null && typeof first === "object" && !("rollbackError" in first)) Object.assign(first, { rollbackError: secondary });
+  return first;
 }
 
 /**
