@@ -47,7 +47,13 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     }
   }
   const pool = new pg.Pool({ ...connection, max: 10 });
-  pool.on("error", (err) => opts.logger.error({ err }, "idle PostgreSQL client failed"));
+  pool.on("error", (err) => opts.logger.debug({ err }, "idle PostgreSQL client failed"));
+  // A client checked out of the pool (between two statements of a transaction) whose server goes
+  // away emits "error" with nobody listening: an uncaught exception that ended the process on
+  // every outage. Its next statement fails (classified as E_UNAVAILABLE) and the pool drops it.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
+  });
   const health = new StorageHealth(opts.logger);
   const db = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool }), health) });
   let listener: pg.Client | undefined;
