@@ -14,9 +14,16 @@ export class StorageHealth {
   #failing: HookwardenError | undefined;
   #since = 0;
   #failures = 0;
+  readonly #hasRoom: () => boolean;
 
-  constructor(logger: Logger) {
+  /**
+   * `hasRoom`: whether the disk has room again (SQLite: free space in the data directory). A
+   * small write can still fit in space SQLite already holds while larger ones fail, so on its own
+   * it does not end a full-disk streak: the streak ends when a write succeeds and there is room.
+   */
+  constructor(logger: Logger, opts: { hasRoom?: () => boolean } = {}) {
     this.#logger = logger;
+    this.#hasRoom = opts.hasRoom ?? (() => true);
   }
 
   /** The fault of the current streak, or `undefined` while storage works. */
@@ -42,7 +49,7 @@ export class StorageHealth {
   success(wrote: boolean): void {
     const failing = this.#failing;
     if (failing === undefined) return;
-    if (failing.code === "E_STORAGE_FULL" && !wrote) return;
+    if (failing.code === "E_STORAGE_FULL" && (!wrote || !this.#hasRoom())) return;
     this.#failing = undefined;
     const what = failing.code === "E_STORAGE_FULL" ? "storage full" : "storage unavailable";
     this.#logger.info({ code: failing.code, failures: this.#failures, ms: Date.now() - this.#since }, `${what}: recovered`);
