@@ -58,9 +58,23 @@ describe("a restart on a full SQLite disk", () => {
     expect(first.status, first.text).toBe(202);
     accepted.push(first.json.id);
     await receiver.waitFor(1); // the delivery is in progress: its job is leased
+
+    // The disk fills up under the running gateway: writes that still fit in space SQLite holds
+    // are accepted, then refused with 507 (the WAL can neither grow nor be checkpointed).
+    const filler = fs.fill();
+    const refuse = async (from: number) => {
+      for (let n = from; n < from + 300; n++) {
+        const res = await publish(n);
+        if (res.status !== 202) return res;
+        accepted.push(res.json.id);
+      }
+      return undefined;
+    };
+    const whileRunning = await refuse(1);
+    expect(whileRunning?.status, whileRunning?.text).toBe(507);
     await g.kill("SIGKILL");
 
-    const filler = fs.fill();
+    // The restart on the full disk, with a delivery left leased by the killed process.
     g = await start();
     expect((await fetch(`${g.url}/health`)).status).toBe(200);
     const apps = await call("GET", "/api/v1/app");
@@ -70,12 +84,7 @@ describe("a restart on a full SQLite disk", () => {
     expect(listed.json.data.map((m: { id: string }) => m.id)).toContain(first.json.id);
 
     // Writes may still fit in space SQLite already holds; they are refused once it is used up.
-    let refused: Awaited<ReturnType<typeof call>> | undefined;
-    for (let n = 1; n <= 300 && !refused; n++) {
-      const res = await publish(n);
-      if (res.status === 202) accepted.push(res.json.id);
-      else refused = res;
-    }
+    const refused = await refuse(500);
     expect(refused?.status, refused?.text).toBe(507);
     expect(refused!.headers.get("retry-after")).toBe("5");
     expect(refused!.json).toEqual({ code: "E_STORAGE_FULL", detail: expect.any(String) });
