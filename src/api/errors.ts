@@ -3,6 +3,7 @@ import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ZodError } from "zod";
 import { HookwardenError, type ValidationItem } from "../errors/index.js";
+import { classifyStorageError, isStorageFault } from "../store/errors.js";
 
 /** Zod issues in Svix's 422 item shape. */
 export function zodItems(err: ZodError, where: "body" | "query" | "path"): ValidationItem[] {
@@ -19,8 +20,13 @@ function body(err: HookwardenError): Record<string, unknown> {
  */
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HookwardenError | ZodError, request, reply) => {
+    // A storage fault (database down, disk full) that reached here unclassified still gets its 503/507.
+    if (!(error instanceof HookwardenError)) error = classifyStorageError(error) ?? error;
     if (error instanceof HookwardenError) {
-      if (error.status >= 500) request.log.error({ err: error }, "request failed");
+      // Storage faults are logged once per streak by the store (`StorageHealth`), not per request.
+      if (isStorageFault(error)) request.log.debug({ code: error.code }, "request refused: storage is failing");
+      else if (error.status >= 500) request.log.error({ err: error }, "request failed");
+      if (error.retryAfter !== undefined) reply.header("retry-after", String(error.retryAfter));
       return reply.status(error.status).send(body(error));
     }
     if (error instanceof ZodError) {

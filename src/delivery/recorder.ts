@@ -1,6 +1,7 @@
 import type { Context } from "../context/index.js";
 import { completeJobs, type JobOutcome } from "../queue/complete-jobs.js";
 import type { Db } from "../store/index.js";
+import { isStorageFault } from "../store/errors.js";
 
 /** One attempt's effect on its endpoint's health. */
 export interface HealthSignal {
@@ -114,7 +115,9 @@ export class Recorder {
         if (released) this.#onJobsDue();
       } catch (err) {
         // The jobs stay leased and come back when the lease ends: delivered again, never lost.
-        this.#ctx.logger.error({ err, outcomes: outcomes.length }, "could not record delivery results; affected jobs will be retried");
+        // A storage fault is logged once per streak by the store (`StorageHealth`).
+        const level = isStorageFault(err) ? "warn" : "error";
+        this.#ctx.logger[level]({ err, outcomes: outcomes.length }, "could not record delivery results; affected jobs will be retried");
       } finally {
         const wasSaturated = this.saturated;
         this.#unrecorded -= outcomes.length;

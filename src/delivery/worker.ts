@@ -17,6 +17,7 @@ import { loadForwardContexts, performForward, type ForwardTarget } from "../ingr
 import type { StoredRequest } from "../ingress/stored-request.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { selectByIds } from "../store/hot.js";
+import { isStorageFault } from "../store/errors.js";
 import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
@@ -256,7 +257,9 @@ export class DeliveryWorker {
       } while (this.#again && this.#running);
     } catch (err) {
       this.#again = false;
-      logger.error({ err }, "claiming jobs failed; the poll will try again");
+      // A storage fault is logged once per streak by the store; the poll retries either way.
+      if (isStorageFault(err)) logger.debug({ err }, "claiming jobs failed (storage is failing); the poll will try again");
+      else logger.error({ err }, "claiming jobs failed; the poll will try again");
     }
   }
 

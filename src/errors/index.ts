@@ -46,7 +46,8 @@ export type ErrorCode =
   | "E_MASTER_KEY"
   | "E_CONFIG"
   | "E_INTERNAL"
-  | "E_UNAVAILABLE";
+  | "E_UNAVAILABLE"
+  | "E_STORAGE_FULL";
 
 /** One item of a 422 body, in Svix's shape: `{loc: ["body", "url"], msg, type}`. */
 export interface ValidationItem {
@@ -59,18 +60,21 @@ export class HookwardenError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly validation: ValidationItem[] | undefined;
+  /** Seconds a client should wait before retrying (the edge sends it as `Retry-After`). */
+  readonly retryAfter: number | undefined;
 
   constructor(
     code: ErrorCode,
     status: number,
     detail: string,
-    options: { cause?: unknown; validation?: ValidationItem[] } = {},
+    options: { cause?: unknown; validation?: ValidationItem[]; retryAfter?: number } = {},
   ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "HookwardenError";
     this.code = code;
     this.status = status;
     this.validation = options.validation;
+    this.retryAfter = options.retryAfter;
   }
 
   static notFound(what: string): HookwardenError {

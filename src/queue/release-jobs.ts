@@ -9,8 +9,11 @@ export async function releaseJobs(db: Db, workerId: string, now: number): Promis
 /**
  * On SQLite one process owns the database (see `src/server/lock.ts`), so every lease left over is
  * from a crashed predecessor and can be released at start instead of waiting for it to expire.
+ * `except`: this process's own worker, when the release runs late (deferred by a full disk).
  */
-export async function releaseAllLeases(db: Db, now: number): Promise<number> {
-  const res = await db.updateTable("jobs").set({ locked_by: null, run_at: now }).where("locked_by", "is not", null).executeTakeFirst();
+export async function releaseAllLeases(db: Db, now: number, except?: string): Promise<number> {
+  let q = db.updateTable("jobs").set({ locked_by: null, run_at: now }).where("locked_by", "is not", null);
+  if (except !== undefined) q = q.where("locked_by", "!=", except);
+  const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }

@@ -14,6 +14,8 @@ import { Publisher } from "../messages/publisher.js";
 import { createMetrics } from "../metrics/index.js";
 import { releaseAllLeases } from "../queue/release-jobs.js";
 import { openStore } from "../store/index.js";
+import { isStorageFault, STORAGE_RETRY_AFTER_S } from "../store/errors.js";
+import type { HookwardenError } from "../errors/index.js";
 import { loadKeyring } from "../vault/keyring.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
@@ -67,10 +69,20 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
 
-  if (store.dialect === "sqlite") {
-    const released = await releaseAllLeases(store.db, clock.now());
-    if (released > 0) logger.warn({ released }, "released deliveries left leased by a previous run that did not stop cleanly");
-  }
+  // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
+  // writes answer 507) and retry in the background; until then those jobs wait for their lease end.
+  let leasesReleased = store.dialect !== "sqlite";
+  const releaseLeases = async (except?: string): Promise<void> => {
+    try {
+      const released = await releaseAllLeases(store.db, clock.now(), except);
+      leasesReleased = true;
+      if (released > 0) logger.warn({ released }, "released deliveries left leased by a previous run that did not stop cleanly");
+    } catch (err) {
+      if (!isStorageFault(err)) throw err;
+      logger.warn({ code: (err as HookwardenError).code }, "could not release a previous run's leases yet (storage is failing); retrying in the background");
+    }
+  };
+  if (!leasesReleased) await releaseLeases();
   const boot = await bootstrapAdmin(store.db, config, clock.now());
 
   const registry = createMetrics(events, { db: store.db, clock });
@@ -108,6 +120,17 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
+  const leaseRetry = setInterval(() => {
+    if (leasesReleased) return clearInterval(leaseRetry);
+    releaseLeases(worker.id).then(
+      () => {
+        if (leasesReleased) worker.wake();
+      },
+      (err: unknown) => logger.error({ err }, "releasing a previous run's leases failed"),
+    );
+  }, STORAGE_RETRY_AFTER_S * 1000);
+  leaseRetry.unref();
+  if (leasesReleased) clearInterval(leaseRetry);
 
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -126,6 +149,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const stop = () =>
     (stopping ??= (async () => {
       clearInterval(retention);
+      clearInterval(leaseRetry);
       await agents.close();
       await api.close();
       await publisher.drain();

@@ -22,11 +22,21 @@ export function lockDataDir(dataDir: string): () => void {
   for (let i = 0; i < 2; i++) {
     try {
       const fd = openSync(path, "wx", 0o600);
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
+      let written = true;
+      try {
+        writeFileSync(fd, String(process.pid));
+      } catch (err) {
+        // A full disk: the exclusive create already made this process the owner; an empty pid
+        // file only means a later starter cannot tell whether we are alive (it sees a stale lock).
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+        written = false;
+      } finally {
+        closeSync(fd);
+      }
       return () => {
         try {
-          if (readFileSync(path, "utf8") === String(process.pid)) unlinkSync(path);
+          const content = readFileSync(path, "utf8");
+          if (content === String(process.pid) || (!written && content === "")) unlinkSync(path);
         } catch {
           /* already gone */
         }

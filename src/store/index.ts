@@ -6,6 +6,7 @@ import * as m0002 from "./migrations/0002-integrations.js";
 import * as m0003 from "./migrations/0003-ingress.js";
 import * as m0004 from "./migrations/0004-agents.js";
 import { openPostgres } from "./postgres/connect.js";
+import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite/connect.js";
 
@@ -17,6 +18,13 @@ export type Db = Kysely<Database> | Transaction<Database>;
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** Whether storage is failing right now (a database outage, a full disk): see `StorageHealth`. */
+  readonly health: StorageHealth;
+  /**
+   * A cheap check that storage would take a write now; run by `/ready` while `health` reports a
+   * fault, so readiness comes back without waiting for traffic. Throws the classified fault.
+   */
+  probe(): Promise<void>;
   /** Tells other nodes that jobs are ready (PostgreSQL NOTIFY inside `trx`; no-op on SQLite). */
   notifyJobs(trx: Db): Promise<void>;
   /** Calls `onNotify` whenever another node announces jobs. */

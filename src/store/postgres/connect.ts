@@ -3,6 +3,8 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { Db, Store } from "../index.js";
 import type { Database } from "../schema.js";
+import { guardedDialect } from "../guarded-dialect.js";
+import { StorageHealth } from "../health.js";
 
 /** Where nodes announce new jobs (LISTEN/NOTIFY). */
 export const JOBS_CHANNEL = "hookwarden_jobs";
@@ -19,7 +21,17 @@ const types = {
  * PostgreSQL for several stateless nodes. `schema` (optional) isolates one installation, or one
  * test run, inside a shared database through `search_path`.
  */
-export async function openPostgres(opts: { url: string; schema: string | undefined; logger: Logger }): Promise<Store> {
+/** How the LISTEN connection comes back after an outage: capped exponential backoff. */
+export interface ListenBackoff {
+  /** First wait after the connection is lost (default 250 ms). */
+  initialMs: number;
+  /** Longest wait between two attempts (default 30 s). */
+  maxMs: number;
+}
+
+const DEFAULT_BACKOFF: ListenBackoff = { initialMs: 250, maxMs: 30_000 };
+
+export async function openPostgres(opts: { url: string; schema: string | undefined; logger: Logger; listenBackoff?: ListenBackoff }): Promise<Store> {
   const connection = {
     connectionString: opts.url,
     types,
@@ -35,27 +47,89 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     }
   }
   const pool = new pg.Pool({ ...connection, max: 10 });
-  pool.on("error", (err) => opts.logger.error({ err }, "idle PostgreSQL client failed"));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pool.on("error", (err) => opts.logger.debug({ err }, "idle PostgreSQL client failed"));
+  // A client checked out of the pool (between two statements of a transaction) whose server goes
+  // away emits "error" with nobody listening: an uncaught exception that ended the process on
+  // every outage. Its next statement fails (classified as E_UNAVAILABLE) and the pool drops it.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
+  });
+  const health = new StorageHealth(opts.logger);
+  const db = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool }), health) });
   let listener: pg.Client | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  const backoff = opts.listenBackoff ?? DEFAULT_BACKOFF;
 
+  /**
+   * One dedicated connection LISTENs for other nodes' jobs. When it is lost (an outage, a restart,
+   * a network cut) it is opened again with capped exponential backoff until it succeeds: "lost"
+   * is logged once per outage and "recovered" once, and wake-ups across nodes resume without a
+   * restart. Meanwhile the slow poll covers the gap.
+   */
   const listen = async (onNotify: () => void): Promise<void> => {
-    const client = new pg.Client(connection);
-    client.on("notification", () => onNotify());
-    client.on("error", (err) => {
-      if (closed) return;
-      opts.logger.warn({ err }, "LISTEN connection lost; reconnecting (the slow poll covers the gap)");
-      setTimeout(() => void listen(onNotify).catch(() => {}), 1000).unref();
-    });
-    await client.connect();
-    await client.query(`listen ${CHANNEL}`);
-    listener = client;
+    let lostAt: number | undefined;
+    let delay = backoff.initialMs;
+    const connect = async (): Promise<void> => {
+      const client = new pg.Client(connection);
+      client.on("notification", () => onNotify());
+      let dropped = false;
+      const drop = (err: unknown) => {
+        if (dropped) return;
+        dropped = true;
+        if (listener === client) listener = undefined;
+        void client.end().catch(() => {});
+        if (closed) return;
+        if (lostAt === undefined) {
+          lostAt = Date.now();
+          opts.logger.warn({ err }, "LISTEN connection lost; reconnecting with backoff (the slow poll covers the gap)");
+        }
+        schedule();
+      };
+      client.on("error", drop);
+      client.on("end", () => drop(new Error("LISTEN connection ended")));
+      try {
+        await client.connect();
+        await client.query(`listen ${CHANNEL}`);
+      } catch (err) {
+        drop(err);
+        throw err;
+      }
+      if (closed) {
+        await client.end().catch(() => {});
+        return;
+      }
+      listener = client;
+      delay = backoff.initialMs;
+      if (lostAt !== undefined) {
+        opts.logger.info({ downMs: Date.now() - lostAt }, "LISTEN connection recovered");
+        lostAt = undefined;
+        // Jobs announced while this node was deaf: look for them now rather than at the next poll.
+        onNotify();
+      }
+    };
+    const schedule = () => {
+      if (closed || retryTimer) return;
+      const wait = delay;
+      delay = Math.min(delay * 2, backoff.maxMs);
+      retryTimer = setTimeout(() => {
+        retryTimer = undefined;
+        connect().catch(() => {}); // a failure has scheduled the next attempt already
+      }, wait);
+      retryTimer.unref();
+    };
+    await connect();
   };
 
   return {
     db,
     dialect: "postgres",
+    health,
+    // PostgreSQL meets a full disk by failing WAL writes, which stops the server: reachable means
+    // writable as far as a probe can cheaply tell.
+    probe: async () => {
+      await sql`select 1`.execute(db);
+    },
     notifyJobs: async (trx: Db) => {
       await sql`select pg_notify(${CHANNEL}, '')`.execute(trx);
     },
@@ -73,6 +147,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     },
     close: async () => {
       closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
       await listener?.end().catch(() => {});
       await db.destroy();
     },

@@ -15,10 +15,14 @@ const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
 let timer;
+let failed = false;
 const tick = () => {
   try {
     db.pragma("wal_checkpoint(PASSIVE)");
+    if (failed) parentPort.postMessage({ type: "ok" });
+    failed = false;
   } catch (err) {
+    failed = true;
     parentPort.postMessage({ type: "error", message: String(err && err.message || err) });
   }
   timer = setTimeout(tick, workerData.intervalMs);
@@ -59,9 +63,16 @@ export function startCheckpointer(path: string, logger: Logger, onFailure: () =>
     onFailure();
   };
   let stopped: (() => void) | undefined;
+  // Every 200 ms on a full disk would be 300 identical lines a minute: once per streak instead.
+  let failing = 0;
   worker.on("message", (msg: { type: string; message?: string }) => {
     if (msg.type === "stopped") stopped?.();
-    else if (msg.type === "error") logger.warn({ err: msg.message }, "a SQLite checkpoint failed; the next one will retry");
+    else if (msg.type === "error") {
+      if (failing++ === 0) logger.warn({ err: msg.message }, "SQLite checkpoints are failing; retrying every 200 ms");
+    } else if (msg.type === "ok" && failing > 0) {
+      logger.info({ failed: failing }, "SQLite checkpoints work again");
+      failing = 0;
+    }
   });
   worker.on("error", fail);
   worker.on("exit", (code) => {

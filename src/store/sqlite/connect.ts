@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statfsSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
@@ -6,9 +6,19 @@ import { Kysely, SqliteDialect, sql, type SqliteDatabase, type Transaction } fro
 import type { Logger } from "pino";
 import type { Store } from "../index.js";
 import type { Database } from "../schema.js";
+import { classifyStorageError } from "../errors.js";
+import { guardedDialect } from "../guarded-dialect.js";
+import { StorageHealth } from "../health.js";
 import { startCheckpointer } from "./checkpointer.js";
 
 export const SQLITE_FILE = "hookwarden.db";
+
+/**
+ * Free space below which the disk counts as still full after SQLITE_FULL: a write that fits in
+ * pages SQLite already holds can succeed while the next larger one fails, and readiness must not
+ * flap between the two.
+ */
+export const MIN_FREE_BYTES = 4 * 1024 * 1024;
 
 /** Distinct SQL texts kept compiled; multi-row inserts and `in (...)` lists vary by row count. */
 const STATEMENT_CACHE = 512;
@@ -60,12 +70,31 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   const checkpointer = startCheckpointer(path, opts.logger, () => {
     if (raw.open) raw.pragma("wal_autocheckpoint = 1000");
   });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
+  const hasRoom = () => {
+    try {
+      const fs = statfsSync(opts.dataDir);
+      return fs.bavail * fs.bsize >= MIN_FREE_BYTES;
+    } catch {
+      return true;
+    }
+  };
+  const health = new StorageHealth(opts.logger, { hasRoom });
+  const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: cachingStatements(raw) }), health) });
   opts.logger.debug({ path }, "opened SQLite database");
   const wal = walFlusher(`${path}-wal`);
   return {
     db,
     dialect: "sqlite",
+    health,
+    // A write that changes a row (an UPDATE to the same value writes a page): it succeeds only once
+    // the disk has room again, and then ends the streak in `health`.
+    probe: async () => {
+      if (!hasRoom()) {
+        const cause = Object.assign(new Error(`less than ${MIN_FREE_BYTES} bytes free in ${opts.dataDir}`), { code: "ENOSPC" });
+        throw classifyStorageError(cause)!;
+      }
+      await sql`update hookwarden_migration_lock set is_locked = is_locked`.execute(db);
+    },
     notifyJobs: async () => {},
     // better-sqlite3 commits synchronously: an fsync blocks the event loop. Measured on the bench
     // machine, a FULL commit took 1-3 ms and a NORMAL one ~0.1 ms; with one delivery result per
@@ -121,15 +150,23 @@ function coalescingRelaxed(db: Kysely<Database>): Store["relaxed"] {
               try {
                 call.outcome = { ok: true, value: await call.fn(trx) };
               } catch (error) {
-                await sql`rollback to relaxed_call`.execute(trx);
                 call.outcome = { ok: false, error };
+                try {
+                  await sql`rollback to relaxed_call`.execute(trx);
+                } catch (rollbackError) {
+                  // SQLite rolled the whole transaction back itself (it does on SQLITE_FULL): the
+                  // savepoint is gone, nothing of this turn commits, and every call gets the cause.
+                  throw withSecondary(error, rollbackError);
+                }
               }
               await sql`release relaxed_call`.execute(trx);
             }
           });
-        } finally {
-          await sql`pragma synchronous = FULL`.execute(conn);
+        } catch (error) {
+          await sql`pragma synchronous = FULL`.execute(conn).catch((e: unknown) => withSecondary(error, e));
+          throw error;
         }
+        await sql`pragma synchronous = FULL`.execute(conn);
       });
     } catch (error) {
       // The transaction itself failed (or the one call in it): nothing was committed.
@@ -147,6 +184,12 @@ function coalescingRelaxed(db: Kysely<Database>): Store["relaxed"] {
       if (queue.length === 0) setImmediate(() => void run());
       queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
     });
+}
+
+/** Keeps `first` as the error, with what failed while cleaning up attached as `rollbackError`. */
+function withSecondary(first: unknown, secondary: unknown): unknown {
+  if (first !== null && typeof first === "object" && !("rollbackError" in first)) Object.assign(first, { rollbackError: secondary });
+  return first;
 }
 
 /**
