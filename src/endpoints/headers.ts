@@ -1,4 +1,5 @@
 import { HookwardenError } from "../errors/index.js";
+import { isSensitiveHeader } from "../redaction/sensitive-headers.js";
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -8,8 +9,6 @@ const RESERVED = new Set([
   "proxy-connection", "webhook-id", "webhook-timestamp", "webhook-signature",
 ]);
 
-/** Svix hides these values when headers are read back; so do we. */
-export const SENSITIVE_HEADERS = new Set(["authorization", "proxy-authorization", "x-auth-token", "www-authenticate", "proxy-authenticate", "cookie", "x-api-key"]);
 
 /** Checks custom endpoint headers and lower-cases their names. */
 export function checkHeaders(headers: Record<string, string>, loc: string[] = ["body", "headers"]): Record<string, string> {
@@ -32,7 +31,7 @@ export function headersOut(headers: Record<string, string>): { headers: Record<s
   const visible: Record<string, string> = {};
   const sensitive: string[] = [];
   for (const [k, v] of Object.entries(headers)) {
-    if (SENSITIVE_HEADERS.has(k)) sensitive.push(k);
+    if (isSensitiveHeader(k)) sensitive.push(k);
     else visible[k] = v;
   }
   return { headers: visible, sensitive };

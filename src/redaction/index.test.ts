@@ -58,14 +58,25 @@ describe("Redactor", () => {
     expect(new Redactor(["x"]).empty).toBe(false);
   });
 
-  it("masks Authorization and Proxy-Authorization values whole, and secrets in other headers", () => {
+  it("masks credential headers (any case) whole, and secrets in other headers", () => {
     const h = r.redactHeaders({
       Authorization: "Basic dXNlcjpub3QtYS1rbm93bi1zZWNyZXQ=",
       "proxy-authorization": "Bearer something-unknown",
-      "x-api-key": `k=${SECRET}`,
+      "X-Api-Key": "unknown-key",
+      "Api-Key": "unknown-key-2",
+      Cookie: "session=unknown",
+      "x-tag": `k=${SECRET}`,
       "x-plain": "visible",
     });
-    expect(h).toEqual({ Authorization: "******", "proxy-authorization": "******", "x-api-key": "k=******", "x-plain": "visible" });
+    expect({ ...h }).toEqual({
+      Authorization: "******",
+      "proxy-authorization": "******",
+      "X-Api-Key": "******",
+      "Api-Key": "******",
+      Cookie: "******",
+      "x-tag": "k=******",
+      "x-plain": "visible",
+    });
     // A redactor that knows no secret still hides credentials.
     expect(new Redactor([]).redactHeaders({ authorization: "Bearer t" })).toEqual({ authorization: "******" });
   });

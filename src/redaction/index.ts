@@ -1,7 +1,7 @@
 import { SecretValue } from "../vault/secret-value.js";
+import { isSensitiveHeader } from "./sensitive-headers.js";
 
 const MASK = SecretValue.MASK;
-const AUTH_HEADERS = new Set(["authorization", "proxy-authorization"]);
 
 /**
  * Masks known secret values wherever a rendered request put them: raw, percent-encoded (URL and
@@ -41,10 +41,10 @@ export class Redactor {
     return out;
   }
 
-  /** `Authorization` values are masked whole; other values lose any known secret. */
+  /** Credential headers (`SENSITIVE_HEADERS`) are masked whole; other values lose any known secret. */
   redactHeaders(headers: Record<string, string>): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(headers)) out[k] = AUTH_HEADERS.has(k.toLowerCase()) ? MASK : this.redact(v);
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of Object.entries(headers)) out[k] = isSensitiveHeader(k) ? MASK : this.redact(v);
     return out;
   }
 }
