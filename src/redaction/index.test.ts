@@ -51,6 +51,19 @@ describe("Redactor", () => {
     expect(lone.redact(`a ${odd} b ${JSON.stringify(odd).slice(1, -1)}`)).toBe("a ****** b ******");
   });
 
+  it("masks the start of a secret left at the end of a cut text, in every form it was sent in", () => {
+    const cut = (s: string, keep: number) => s.slice(0, s.length - keep);
+    expect(r.redactCut(`answer ${cut(SECRET, 3)}`)).toBe("answer ******");
+    expect(r.redactCut(`answer ${cut(encodeURIComponent(SECRET), 5)}`)).toBe("answer ******");
+    expect(r.redactCut(`answer ${cut(Buffer.from(SECRET).toString("base64"), 4)}`)).toBe("answer ******");
+    // Whole secrets before the cut are masked as usual; a text that ends elsewhere is kept.
+    expect(r.redactCut(`${SECRET} and ${SECRET.slice(0, 2)}`)).toBe("****** and ******");
+    expect(r.redactCut("nothing secret at the end")).toBe("nothing secret at the end");
+    // A needle whose prefix repeats inside it: "ababab" is no prefix of "ababac", its tail "abab" is.
+    expect(new Redactor(["ababac"]).redactCut("xx ababab")).toBe("xx ab******");
+    expect(new Redactor(["ababac"]).redactCut("x aba")).toBe("x ******");
+  });
+
   it("ignores empty values instead of masking between every character", () => {
     const none = new Redactor(["", ""]);
     expect(none.empty).toBe(true);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DIALECTS } from "../helpers/dialects.js";
 import { send } from "../helpers/ingress.js";
-import { canary } from "../helpers/integrations.js";
+import { canary, putSecret } from "../helpers/integrations.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -101,6 +101,70 @@ for (const dialect of DIALECTS) {
       for (const h of ["authorization", "api-key", "x-api-key", "cookie", "x-auth-token"]) expect(recorded.headers[h], h).toBe("******");
       expect(recorded.headers["x-plain"]).toBe("visible");
       for (const v of Object.values(C)) expect(attempts.text).not.toContain(v);
+    });
+  });
+
+  describe(`an echoed secret straddling the 64 KiB response cut (${dialect})`, () => {
+    const LIMIT = 64 * 1024;
+    let t: TestServer;
+    let receiver: Receiver;
+    let appId: string;
+    /** Bytes of the echoed token that land before the cut, per request path. */
+    const inside = new Map<string, number>();
+
+    beforeAll(async () => {
+      t = await startTestServer(dialect);
+      receiver = await new Receiver().start();
+      // A platform that echoes the credential it was given, far into a long answer.
+      receiver.respond = (r) => {
+        const token = Buffer.from(String(r.headers.authorization).slice("Bearer ".length), "utf8");
+        const before = inside.get(new URL(r.url, receiver.url).pathname)!;
+        return { status: 200, body: Buffer.concat([Buffer.alloc(LIMIT - before, "a"), token, Buffer.alloc(100, "z")]) };
+      };
+      appId = (await t.api("POST", "/api/v1/app", { name: "cut" })).body.id;
+    });
+    afterAll(async () => {
+      await t?.stop();
+      await receiver?.stop();
+    });
+
+    async function echo(name: string, token: string, before: number): Promise<{ stored: string; sync: string }> {
+      await putSecret(t.api, appId, name, token);
+      const path = `/${name.toLowerCase()}`;
+      inside.set(path, before);
+      const eventType = `cut.${name.toLowerCase()}`;
+      const ep = await t.api("POST", `/api/v1/app/${appId}/endpoint`, { url: `${receiver.url}${path}`, filterTypes: [eventType], auth: { type: "bearer", tokenSecret: name }, redactResponses: true });
+      expect(ep.status, ep.text).toBe(201);
+      const msg = (await t.api("POST", `/api/v1/app/${appId}/msg`, { eventType, payload: {} })).body;
+      await t.hw.worker.runUntilIdle();
+      const attempts = await t.api("GET", `/api/v1/app/${appId}/attempt/msg/${msg.id}`);
+      expect(attempts.body.data).toHaveLength(1);
+      const sync = await t.api("POST", `/api/v1/app/${appId}/endpoint/${ep.body.id}/call`, { eventType, payload: {} });
+      expect(sync.status, sync.text).toBe(200);
+      const syncAttempt = await t.api("GET", `/api/v1/app/${appId}/attempt/msg/${sync.body.msgId}`);
+      expect(syncAttempt.body.data[0].response).toBe(sync.body.body);
+      return { stored: attempts.body.data[0].response, sync: sync.body.body };
+    }
+
+    it("masks the part of the secret before the cut, in the stored attempt and the /call answer", async () => {
+      const token = canary("cut");
+      const { stored, sync } = await echo("CUT_TOKEN", token, 12);
+      for (const text of [stored, sync]) {
+        expect(text).toBe(`${"a".repeat(LIMIT - 12)}******`);
+        expect(text).not.toContain(token.slice(0, 12));
+      }
+    });
+
+    it("masks it too when the cut falls inside a multi-byte character of the secret", async () => {
+      const ascii = canary("mb");
+      const token = `${ascii}ééé`;
+      // The cut keeps the ASCII part, the first é, and the first byte of the second é.
+      const before = ascii.length + 2 + 1;
+      const { stored, sync } = await echo("MB_TOKEN", token, before);
+      for (const text of [stored, sync]) {
+        expect(text).toBe(`${"a".repeat(LIMIT - before)}******`);
+        expect(text).not.toContain(ascii);
+      }
     });
   });
 

@@ -256,7 +256,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     const mask = integrationOf(ep).redactResponses && built ? (s: string) => built.redactor.redact(s) : (s: string) => s;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(result.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = mask(v);
-    return { status: result.statusCode, headers, body: mask(result.body), durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
+    const body = result.truncated && integrationOf(ep).redactResponses && built ? built.redactor.redactCut(result.body) : mask(result.body);
+    return { status: result.statusCode, headers, body, durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
   });
 
   app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/test", async (req) => {
