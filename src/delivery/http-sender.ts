@@ -187,7 +187,8 @@ export class HttpSender {
             },
             onResponseStart(_ctl, code, h) {
               statusCode = code;
-              const flat: Record<string, string> = {};
+              // The destination names these: a plain object would drop `__proto__`.
+              const flat: Record<string, string> = Object.create(null) as Record<string, string>;
               for (const k in h) {
                 const v = h[k];
                 if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(", ") : v;

@@ -12,7 +12,7 @@ const RESERVED = new Set([
 
 /** Checks custom endpoint headers and lower-cases their names. */
 export function checkHeaders(headers: Record<string, string>, loc: string[] = ["body", "headers"]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!TOKEN_RE.test(name)) throw HookwardenError.invalidField([...loc, name], "Not a valid HTTP header name");
@@ -28,7 +28,7 @@ export function checkHeaders(headers: Record<string, string>, loc: string[] = ["
 
 /** `{headers, sensitive}` as Svix returns them: sensitive values are never shown. */
 export function headersOut(headers: Record<string, string>): { headers: Record<string, string>; sensitive: string[] } {
-  const visible: Record<string, string> = {};
+  const visible: Record<string, string> = Object.create(null) as Record<string, string>;
   const sensitive: string[] = [];
   for (const [k, v] of Object.entries(headers)) {
     if (isSensitiveHeader(k)) sensitive.push(k);

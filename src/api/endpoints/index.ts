@@ -254,7 +254,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     // redactResponses (a platform echoing credentials) gets the same masking here, or this
     // response would hand back the very secret the stored attempt hides.
     const mask = integrationOf(ep).redactResponses && built ? (s: string) => built.redactor.redact(s) : (s: string) => s;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [k, v] of Object.entries(result.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = mask(v);
     const body = result.truncated && integrationOf(ep).redactResponses && built ? built.redactor.redactCut(result.body) : mask(result.body);
     return { status: result.statusCode, headers, body, durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
