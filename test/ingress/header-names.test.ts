@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentBucket, createAgentToken, spawnAgent, until, type AgentProcess } from "../helpers/agents.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { createInput, getRequest, listRequests, RawReceiver, send, setup, type Captured } from "../helpers/ingress.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -121,6 +122,36 @@ for (const dialect of DIALECTS) {
       expect(missing.json.code).toBe("E_SIGNATURE_INVALID");
       const signed = await send(t.url, `/in/${input.id}`, { body, headers: { "content-type": "application/json", constructor: createHmac("sha256", SECRET).update(body).digest("hex") } });
       expect(signed.status, signed.text).toBe(200);
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`header names that are object properties, through an agent (${dialect})`, () => {
+    let t: TestServer;
+    let service: RawReceiver;
+    let agent: AgentProcess | undefined;
+    let input: any;
+
+    beforeAll(async () => {
+      t = await startTestServer(dialect);
+      service = await new RawReceiver().start();
+      ({ input } = await agentBucket(t.api, "names"));
+      const token = await createAgentToken(t.api, { name: "names", buckets: ["names"], mode: "forward" });
+      agent = spawnAgent({ server: t.url, key: token.key, secret: token.secret, bucket: "names", forwardTo: `${service.url}/internal` });
+      await agent.waitConnected();
+    }, 60_000);
+    afterAll(async () => {
+      await agent?.stop();
+      await service?.stop();
+      await t?.stop();
+    });
+
+    it("the agent hands __proto__, constructor, toString… headers to the internal service intact", async () => {
+      const res = await send(t.url, `/in/${input.id}`, { body: "{}", headers: { "content-type": "application/json", ...HOSTILE } });
+      expect(res.status, res.text).toBe(200);
+      const got = await until("the internal service to receive the webhook", () => service.received[0]);
+      expectHostileIntact(pairs(got), "through the agent");
     });
   });
 }
