@@ -216,7 +216,8 @@ export class AgentClient {
       }
       // As received: re-serialising (URLSearchParams) turned `%20` into `+` and `flag` into `flag=`.
       if (frame.query) url.search = url.search.length > 1 ? `${url.search.slice(1)}&${frame.query}` : frame.query;
-      const headers: Record<string, string> = {};
+      // Names from the original caller: `__proto__` or `constructor` must stay plain names.
+      const headers: Record<string, string> = Object.create(null) as Record<string, string>;
       for (const [k, v] of frame.headers) if (!DROP.has(k.toLowerCase())) headers[k] = v;
       const body = Buffer.from(frame.body, "base64");
       const res = await request(url, {
@@ -229,7 +230,7 @@ export class AgentClient {
       const answer = Buffer.from(await res.body.arrayBuffer()).subarray(0, this.#opts.maxPayloadSize);
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       if (this.#mode === "tunnel") {
-        const out: Record<string, string> = {};
+        const out: Record<string, string> = Object.create(null) as Record<string, string>;
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !DROP.has(k)) out[k] = Array.isArray(v) ? v.join(", ") : v;
         ack({ ok, status: res.statusCode, headers: out, body: answer.toString("base64") });
       } else {

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Context } from "../context/index.js";
-import type { SendResult } from "../delivery/http-sender.js";
+import { responseText, type SendResult } from "../delivery/http-sender.js";
 import { onAbort } from "../util/on-abort.js";
 import { authenticateAgent, type AgentTokenRow } from "./tokens.js";
 import { AGENT_PATH, CLOSE, HEARTBEAT_MS, ackSchema, maxFrameBytes, type HelloFrame, type RequestFrame } from "./protocol.js";
@@ -135,7 +135,7 @@ export class AgentHub {
         ok,
         statusCode: a.status,
         headers: token.mode === "tunnel" ? (a.headers ?? {}) : {},
-        body: raw.subarray(0, this.#ctx.config.responseBodyLimit).toString("utf8"),
+        ...responseText(raw, this.#ctx.config.responseBodyLimit),
         raw,
         durationMs: Math.round(a.durationMs ?? 0),
         errorCode: ok ? null : a.status === 0 ? "E_CONNECT" : a.status === 401 || a.status === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS",

@@ -61,7 +61,8 @@ export async function performAttempt(
   }
   const redactor = built?.redactor ?? new Redactor([]);
   const r = result!;
-  const responseText = storableText(r.ok || r.statusCode !== 0 ? r.body : (r.errorDetail ?? ""));
+  const answered = r.statusCode !== 0;
+  const received = r.ok || answered ? r.body : (r.errorDetail ?? "");
   const attempt: AttemptInsert = {
     id: newId("atmpt"),
     org_id: job.orgId,
@@ -73,7 +74,9 @@ export async function performAttempt(
     response_status_code: r.statusCode,
     // Responses are kept as received unless the endpoint asks for masking (a platform that
     // echoes credentials); our own error texts are always masked.
-    response: r.statusCode !== 0 && !epCtx.integration.redactResponses ? responseText : redactor.redact(responseText),
+    // Masked before the NUL replacement (a secret may hold what it replaces), and with the tail
+    // of a cut answer checked for the start of a secret.
+    response: storableText(answered && !epCtx.integration.redactResponses ? received : r.truncated ? redactor.redactCut(received) : redactor.redact(received)),
     duration_ms: r.durationMs,
     trigger_type: job.triggerType,
     error_code: r.errorCode,

@@ -1,9 +1,9 @@
 import type { EndpointRow } from "../endpoints/index.js";
 import { HookwardenError } from "../errors/index.js";
-import { SENSITIVE_HEADERS } from "../endpoints/headers.js";
 import type { Integration } from "../endpoints/integration.js";
 import type { MessageRow } from "../messages/index.js";
 import { Redactor } from "../redaction/index.js";
+import { isSensitiveHeader } from "../redaction/sensitive-headers.js";
 import { signatureHeader, type SigningKey } from "../signing/standard-webhooks.js";
 import type { RenderScope } from "../templates/render.js";
 import { renderRequest, type CompiledTemplate, type HttpMethod } from "../templates/request.js";
@@ -12,6 +12,8 @@ import { encryptBody, newIv, parseBodyKey } from "./body-encryption.js";
 
 export const USER_AGENT = "Hookwarden/0.1 (+https://www.standardwebhooks.com)";
 const MASK = SecretValue.MASK;
+/** `<auth-scheme> ******` (RFC 9110 §11.4): a credential rendered with its secret masked. */
+const MASKED_CREDENTIAL = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \*{6}$/;
 
 export interface BuildInput {
   ep: Pick<EndpointRow, "url" | "signature_scheme">;
@@ -104,7 +106,10 @@ export function buildRequest(input: BuildInput): BuiltRequest {
     encryptionHeaders["content-type"] = "text/plain; charset=utf-8";
   }
 
-  for (const [k, v] of Object.entries(input.customHeaders)) if (SENSITIVE_HEADERS.has(k)) used.add(v);
+  // A custom credential header (sealed, write-only) is masked wherever it turns up: URL, body,
+  // other headers. Template headers are masked whole by name; their values come from the
+  // template (shown by GET) or from vault secrets (already in `used`).
+  for (const [k, v] of Object.entries(input.customHeaders)) if (isSensitiveHeader(k)) used.add(v);
   const headers: Record<string, string> = {
     ...input.customHeaders,
     ...rendered.headers,
@@ -118,12 +123,22 @@ export function buildRequest(input: BuildInput): BuiltRequest {
     headers["webhook-signature"] = preview ? "v1,******" : signatureHeader(input.signingKeys, msg.id, input.timestamp, body);
   }
   const redactor = new Redactor(used);
+  const recorded = { method: rendered.method, url: redactor.redact(url), headers: redactor.redactHeaders(headers), body: redactor.redact(plaintext) };
+  if (preview) {
+    // No credential, whichever header holds it (a custom header is sealed and write-only). Only
+    // what preview rendering already masked keeps its shape, so `Basic ******` still shows
+    // which scheme the request will use.
+    const shown: Record<string, string> = Object.create(null) as Record<string, string>;
+    const rendering = (k: string) => Object.hasOwn(rendered.headers, k) || Object.hasOwn(authHeaders, k);
+    for (const [k, v] of Object.entries(recorded.headers)) shown[k] = isSensitiveHeader(k) && rendering(k) && MASKED_CREDENTIAL.test(headers[k]!) ? headers[k]! : v;
+    return { ...recorded, headers: shown, redactor, recorded };
+  }
   return {
     method: rendered.method,
     url,
     headers,
     body,
     redactor,
-    recorded: { method: rendered.method, url: redactor.redact(url), headers: redactor.redactHeaders(headers), body: redactor.redact(plaintext) },
+    recorded,
   };
 }

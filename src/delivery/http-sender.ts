@@ -25,6 +25,8 @@ export interface SendResult {
   headers: Record<string, string>;
   /** The first `responseBodyLimit` bytes of the response, as text. */
   body: string;
+  /** The answer was longer than `body` (cut at `responseBodyLimit`): its tail may hold half a secret. */
+  truncated?: boolean;
   /** The answer's bytes, up to `answerLimit`: only when the request asked for them. */
   raw?: Buffer;
   durationMs: number;
@@ -54,6 +56,16 @@ function classify(err: unknown): { code: ErrorCode; detail: string } {
     if (code.startsWith("E") && /^E[A-Z]+$/.test(code)) return { code: "E_CONNECT", detail: `Connection failed (${code})` };
   }
   return { code: "E_CONNECT", detail: "Connection failed" };
+}
+
+/**
+ * The first `limit` bytes as text, and whether that is all of it. A cut inside a UTF-8 sequence
+ * drops the partial character instead of turning it into U+FFFD: redaction has to see the last
+ * whole characters to mask the start of a secret the cut went through.
+ */
+export function responseText(bytes: Buffer, limit: number): { body: string; truncated?: true } {
+  if (bytes.length <= limit) return { body: bytes.toString("utf8") };
+  return { body: new TextDecoder("utf-8").decode(bytes.subarray(0, limit), { stream: true }), truncated: true };
 }
 
 /**
@@ -96,7 +108,8 @@ export class HttpSender {
   send(req: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const dispatcher: Dispatcher = req.tlsVerify ? this.#verified : this.#unverified;
-    const keep = Math.max(req.answerLimit ?? this.#responseBodyLimit, this.#responseBodyLimit);
+    // One byte past the limits tells a cut answer from one that fits exactly.
+    const keep = Math.max(req.answerLimit ?? this.#responseBodyLimit, this.#responseBodyLimit) + 1;
     const responseBodyLimit = this.#responseBodyLimit;
     return new Promise<SendResult>((resolve) => {
       let controller: Dispatcher.DispatchController | undefined;
@@ -144,7 +157,7 @@ export class HttpSender {
           ok,
           statusCode,
           headers,
-          body: bytes.subarray(0, responseBodyLimit).toString("utf8"),
+          ...responseText(bytes, responseBodyLimit),
           ...(req.answerLimit !== undefined ? { raw: bytes.subarray(0, req.answerLimit) } : {}),
           durationMs: Math.round(performance.now() - started),
           errorCode,
@@ -175,7 +188,8 @@ export class HttpSender {
             },
             onResponseStart(_ctl, code, h) {
               statusCode = code;
-              const flat: Record<string, string> = {};
+              // The destination names these: a plain object would drop `__proto__`.
+              const flat: Record<string, string> = Object.create(null) as Record<string, string>;
               for (const k in h) {
                 const v = h[k];
                 if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(", ") : v;

@@ -1,4 +1,5 @@
 import { HookwardenError } from "../errors/index.js";
+import { isSensitiveHeader } from "../redaction/sensitive-headers.js";
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -8,12 +9,10 @@ const RESERVED = new Set([
   "proxy-connection", "webhook-id", "webhook-timestamp", "webhook-signature",
 ]);
 
-/** Svix hides these values when headers are read back; so do we. */
-export const SENSITIVE_HEADERS = new Set(["authorization", "proxy-authorization", "x-auth-token", "www-authenticate", "proxy-authenticate", "cookie", "x-api-key"]);
 
 /** Checks custom endpoint headers and lower-cases their names. */
 export function checkHeaders(headers: Record<string, string>, loc: string[] = ["body", "headers"]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!TOKEN_RE.test(name)) throw HookwardenError.invalidField([...loc, name], "Not a valid HTTP header name");
@@ -29,10 +28,10 @@ export function checkHeaders(headers: Record<string, string>, loc: string[] = ["
 
 /** `{headers, sensitive}` as Svix returns them: sensitive values are never shown. */
 export function headersOut(headers: Record<string, string>): { headers: Record<string, string>; sensitive: string[] } {
-  const visible: Record<string, string> = {};
+  const visible: Record<string, string> = Object.create(null) as Record<string, string>;
   const sensitive: string[] = [];
   for (const [k, v] of Object.entries(headers)) {
-    if (SENSITIVE_HEADERS.has(k)) sensitive.push(k);
+    if (isSensitiveHeader(k)) sensitive.push(k);
     else visible[k] = v;
   }
   return { headers: visible, sensitive };

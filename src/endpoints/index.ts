@@ -293,7 +293,7 @@ export async function patchHeaders(
 ): Promise<void> {
   const row = await findEndpoint(ctx, app, idOrUid);
   const merged = readHeaders(ctx, row);
-  const additions: Record<string, string> = {};
+  const additions: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(headers)) {
     if (v === null) delete merged[k.toLowerCase()];
     else additions[k] = v;

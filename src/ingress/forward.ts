@@ -87,7 +87,9 @@ export function forwardedQuery(target: ForwardTarget, stored: StoredRequest): st
 export function forwardedHeaders(target: ForwardTarget, stored: StoredRequest): Record<string, string> {
   const connectionListed = new Set<string>();
   for (const [k, v] of stored.headers) if (k.toLowerCase() === "connection") for (const t of v.split(",")) connectionListed.add(t.trim().toLowerCase());
-  const headers: Record<string, string> = {};
+  // Names come from the caller: a plain object would turn `__proto__` into its prototype and
+  // find `constructor` already there.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of stored.headers) {
     const name = k.toLowerCase();
     if (HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;

@@ -151,7 +151,8 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const base = config.publicUrl?.replace(/\/+$/, "") ?? `${proto}://${req.headers.host ?? "localhost"}`;
     const rawHeaders: [string, string][] = [];
     for (let i = 0; i + 1 < req.raw.rawHeaders.length; i += 2) rawHeaders.push([req.raw.rawHeaders[i]!, req.raw.rawHeaders[i + 1]!]);
-    const headers: Record<string, string | undefined> = {};
+    // Looked up by name (verification headers): `constructor` must not be found on a prototype.
+    const headers: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
     for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
     const received: ReceivedRequest = {
       method: req.method,

@@ -51,6 +51,19 @@ describe("Redactor", () => {
     expect(lone.redact(`a ${odd} b ${JSON.stringify(odd).slice(1, -1)}`)).toBe("a ****** b ******");
   });
 
+  it("masks the start of a secret left at the end of a cut text, in every form it was sent in", () => {
+    const cut = (s: string, keep: number) => s.slice(0, s.length - keep);
+    expect(r.redactCut(`answer ${cut(SECRET, 3)}`)).toBe("answer ******");
+    expect(r.redactCut(`answer ${cut(encodeURIComponent(SECRET), 5)}`)).toBe("answer ******");
+    expect(r.redactCut(`answer ${cut(Buffer.from(SECRET).toString("base64"), 4)}`)).toBe("answer ******");
+    // Whole secrets before the cut are masked as usual; a text that ends elsewhere is kept.
+    expect(r.redactCut(`${SECRET} and ${SECRET.slice(0, 2)}`)).toBe("****** and ******");
+    expect(r.redactCut("nothing secret at the end")).toBe("nothing secret at the end");
+    // A needle whose prefix repeats inside it: "ababab" is no prefix of "ababac", its tail "abab" is.
+    expect(new Redactor(["ababac"]).redactCut("xx ababab")).toBe("xx ab******");
+    expect(new Redactor(["ababac"]).redactCut("x aba")).toBe("x ******");
+  });
+
   it("ignores empty values instead of masking between every character", () => {
     const none = new Redactor(["", ""]);
     expect(none.empty).toBe(true);
@@ -58,14 +71,25 @@ describe("Redactor", () => {
     expect(new Redactor(["x"]).empty).toBe(false);
   });
 
-  it("masks Authorization and Proxy-Authorization values whole, and secrets in other headers", () => {
+  it("masks credential headers (any case) whole, and secrets in other headers", () => {
     const h = r.redactHeaders({
       Authorization: "Basic dXNlcjpub3QtYS1rbm93bi1zZWNyZXQ=",
       "proxy-authorization": "Bearer something-unknown",
-      "x-api-key": `k=${SECRET}`,
+      "X-Api-Key": "unknown-key",
+      "Api-Key": "unknown-key-2",
+      Cookie: "session=unknown",
+      "x-tag": `k=${SECRET}`,
       "x-plain": "visible",
     });
-    expect(h).toEqual({ Authorization: "******", "proxy-authorization": "******", "x-api-key": "k=******", "x-plain": "visible" });
+    expect({ ...h }).toEqual({
+      Authorization: "******",
+      "proxy-authorization": "******",
+      "X-Api-Key": "******",
+      "Api-Key": "******",
+      Cookie: "******",
+      "x-tag": "k=******",
+      "x-plain": "visible",
+    });
     // A redactor that knows no secret still hides credentials.
     expect(new Redactor([]).redactHeaders({ authorization: "Bearer t" })).toEqual({ authorization: "******" });
   });

@@ -1,7 +1,7 @@
 import { SecretValue } from "../vault/secret-value.js";
+import { isSensitiveHeader } from "./sensitive-headers.js";
 
 const MASK = SecretValue.MASK;
-const AUTH_HEADERS = new Set(["authorization", "proxy-authorization"]);
 
 /**
  * Masks known secret values wherever a rendered request put them: raw, percent-encoded (URL and
@@ -41,10 +41,45 @@ export class Redactor {
     return out;
   }
 
-  /** `Authorization` values are masked whole; other values lose any known secret. */
+  /**
+   * For text cut at a size limit (a response read up to 64 KiB): masks every secret, then a tail
+   * that is the start of one. Whatever followed the cut is gone, so a secret straddling it cannot
+   * be told from a coincidence; its first half is masked rather than kept. The tail is found with
+   * a KMP pass per needle, linear in the needle's length.
+   *
+   * @example new Redactor(["s3cr3t"]).redactCut("token: s3c") === "token: ******"
+   */
+  redactCut(text: string): string {
+    const out = this.redact(text);
+    let longest = 0;
+    for (const n of this.#needles) longest = Math.max(longest, prefixAtEnd(n, out));
+    return longest === 0 ? out : out.slice(0, out.length - longest) + MASK;
+  }
+
+  /** Credential headers (`SENSITIVE_HEADERS`) are masked whole; other values lose any known secret. */
   redactHeaders(headers: Record<string, string>): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(headers)) out[k] = AUTH_HEADERS.has(k.toLowerCase()) ? MASK : this.redact(v);
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of Object.entries(headers)) out[k] = isSensitiveHeader(k) ? MASK : this.redact(v);
     return out;
   }
+}
+
+/** Length of the longest proper prefix of `needle` that `text` ends with (Knuth-Morris-Pratt). */
+function prefixAtEnd(needle: string, text: string): number {
+  const m = needle.length;
+  if (m < 2) return 0;
+  const fail = new Int32Array(m);
+  for (let i = 1, k = 0; i < m; i++) {
+    while (k > 0 && needle[i] !== needle[k]) k = fail[k - 1]!;
+    if (needle[i] === needle[k]) k++;
+    fail[i] = k;
+  }
+  let state = 0;
+  // Only the last m - 1 characters can hold a proper prefix.
+  for (let i = Math.max(0, text.length - (m - 1)); i < text.length; i++) {
+    while (state > 0 && text[i] !== needle[state]) state = fail[state - 1]!;
+    if (text[i] === needle[state]) state++;
+    if (state === m) state = fail[m - 1]!;
+  }
+  return state;
 }

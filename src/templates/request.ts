@@ -155,7 +155,7 @@ export function renderRequest(t: CompiledTemplate, scope: RenderScope, payloadTe
   if (hasDotSegment(path)) throw new HookwardenError("E_TEMPLATE_RENDER", 422, "A value would make a . or .. segment in the URL path");
   const url = new URL(t.origin + path);
   for (const [k, segs] of t.query) url.searchParams.append(k, renderSegments(segs, scope));
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, segs] of t.headers) {
     const v = renderSegments(segs, scope);
     if (/[\r\n\0]/.test(v)) throw new HookwardenError("E_TEMPLATE_RENDER", 422, `Header ${k} would contain a line break`);

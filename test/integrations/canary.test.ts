@@ -136,7 +136,7 @@ for (const dialect of DIALECTS) {
       expect(attempt.url).toBe(`${receiver.url}/hook/******/in?sig=******&key=******&ev=ticket.created`);
       expect(attempt.request.method).toBe("PUT");
       expect(attempt.request.url).toBe(attempt.url);
-      expect(attempt.request.headers).toMatchObject({ authorization: "******", "x-api-key": "Token ******", "x-ticket": "T-42" });
+      expect(attempt.request.headers).toMatchObject({ authorization: "******", "x-api-key": "******", "x-ticket": "T-42" });
       expect(JSON.parse(attempt.request.body)).toEqual({ auth: "******", note: "id 42 by ******", id: 42 });
     });
 

@@ -6,6 +6,7 @@ import type { Context } from "../../context/index.js";
 import { HookwardenError } from "../../errors/index.js";
 import { iso } from "../schemas.js";
 import { parse } from "../validate.js";
+import { noStore } from "../no-store.js";
 
 const tokenIn = z.object({
   name: z.string().min(1).max(256),
@@ -22,7 +23,7 @@ export function agentTokenRoutes(app: FastifyInstance, ctx: Context, hub: AgentH
   };
   app.post("/api/v1/agent-token", async (req, reply) => {
     const { row, secret } = await createAgentToken(ctx, req.orgId, parse(tokenIn, req.body));
-    return reply.status(201).send({ ...(await out(row)), secret: secret.reveal() });
+    return noStore(reply).status(201).send({ ...(await out(row)), secret: secret.reveal() });
   });
   app.get("/api/v1/agent-token", async (req) => {
     const data = await Promise.all((await listAgentTokens(ctx, req.orgId)).map(out));

@@ -12,6 +12,7 @@ import { attemptOut } from "../attempts/index.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso } from "../schemas.js";
 import { parse } from "../validate.js";
+import { noStore } from "../no-store.js";
 
 const name = z.string().min(1).max(256);
 const bucketAuth = z.discriminatedUnion("type", [
@@ -82,6 +83,7 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
 
   app.post("/api/v1/bucket", async (req, reply) => {
     const { row, generatedToken } = await createBucket(ctx, req.orgId, parse(bucketIn, req.body));
+    if (generatedToken) noStore(reply);
     return reply.status(201).send({ ...bucketOut(row), ...(generatedToken ? { token: generatedToken.reveal() } : {}) });
   });
   app.get("/api/v1/bucket", async (req) => {
@@ -89,10 +91,11 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     return { data: rows, iterator: rows.at(-1)?.id ?? null, prevIterator: null, done: true };
   });
   app.get<B>("/api/v1/bucket/:bucket_id", async (req) => bucketOut(await findBucket(ctx, req.orgId, req.params.bucket_id)));
-  app.patch<B>("/api/v1/bucket/:bucket_id", async (req) => {
+  app.patch<B>("/api/v1/bucket/:bucket_id", async (req, reply) => {
     const { row, generatedToken } = await updateBucket(ctx, req.orgId, req.params.bucket_id, parse(bucketIn.partial(), req.body));
     deps.inputs.invalidate();
     deps.outputs?.invalidate(row.id);
+    if (generatedToken) noStore(reply);
     return { ...bucketOut(row), ...(generatedToken ? { token: generatedToken.reveal() } : {}) };
   });
   app.delete<B>("/api/v1/bucket/:bucket_id", async (req, reply) => {
@@ -129,6 +132,7 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const { row, generatedSecret } = await createOutput(ctx, bucket, input);
     deps.outputs?.invalidate(bucket.id);
+    if (generatedSecret) noStore(reply);
     return reply.status(201).send({ ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) });
   });
   app.get<B>("/api/v1/bucket/:bucket_id/output", async (req) => {
@@ -136,10 +140,11 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     return { data: rows, iterator: rows.at(-1)?.id ?? null, prevIterator: null, done: true };
   });
   app.get<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req) => outputOut(await findOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id)));
-  app.patch<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req) => {
+  app.patch<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req, reply) => {
     const { type: _type, ...input } = parse(outputIn.partial(), req.body);
     const { row, generatedSecret } = await updateOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id, input);
     deps.outputs?.invalidate(row.bucket_id);
+    if (generatedSecret) noStore(reply);
     return { ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) };
   });
   app.delete<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req, reply) => {
@@ -157,7 +162,9 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
       page,
     );
   });
-  app.get<BI>("/api/v1/bucket/:bucket_id/request/:id", async (req) => {
+  app.get<BI>("/api/v1/bucket/:bucket_id/request/:id", async (req, reply) => {
+    // A stored request holds whatever credentials its sender put in it.
+    noStore(reply);
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const r = await getRequest(ctx, bucket, req.params.id);
     const attempts = await listAttempts(ctx, bucket.id, { limit: 250, iterator: undefined, order: "descending" }, { msgId: r.id });

@@ -24,6 +24,7 @@ import { ed25519PublicKeyText } from "../../signing/standard-webhooks.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
+import { noStore } from "../no-store.js";
 import { attemptOut } from "../attempts/index.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
@@ -140,7 +141,10 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     const { row, generatedSecret } = await createEndpoint(ctx, application, input);
     const body: Record<string, unknown> = endpointOut(row);
     // Shown once, here: no later call returns it (GET .../secret answers E_SECRET_WRITE_ONLY).
-    if (generatedSecret) body.secret = generatedSecret.reveal();
+    if (generatedSecret) {
+      body.secret = generatedSecret.reveal();
+      noStore(reply);
+    }
     if (row.signature_scheme === "ed25519") {
       const secret = generatedSecret ?? (await currentSecret(ctx, row.id));
       if (secret) body.publicKey = ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key);
@@ -172,7 +176,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return reply.status(204).send();
   });
 
-  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret", async (req) => {
+  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret", async (req, reply) => {
+    noStore(reply);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const row = await findEndpoint(ctx, application, req.params.endpoint_id);
     if (row.signature_scheme === "ed25519") {
@@ -192,7 +197,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return { key: secret.reveal() };
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret/rotate", async (req) => {
+  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret/rotate", async (req, reply) => {
+    noStore(reply);
     const input = parse(
       z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() }),
       req.body ?? {},
@@ -248,9 +254,10 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     // redactResponses (a platform echoing credentials) gets the same masking here, or this
     // response would hand back the very secret the stored attempt hides.
     const mask = integrationOf(ep).redactResponses && built ? (s: string) => built.redactor.redact(s) : (s: string) => s;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [k, v] of Object.entries(result.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = mask(v);
-    return { status: result.statusCode, headers, body: mask(result.body), durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
+    const body = result.truncated && integrationOf(ep).redactResponses && built ? built.redactor.redactCut(result.body) : mask(result.body);
+    return { status: result.statusCode, headers, body, durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
   });
 
   app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/test", async (req) => {
