@@ -46,6 +46,12 @@ declare module "fastify" {
 
 type Params = { inputId: string };
 
+// Public answers stay generic: the sender's or agent's reason names the destination's host,
+// address and port, or the SSRF policy (which tells a prober what the network holds). The
+// reason is kept in the attempt record, which only the bucket's owner reads.
+const DESTINATION_UNAVAILABLE = Object.freeze({ code: "E_DESTINATION_UNAVAILABLE", detail: "The destination could not be reached" });
+const DESTINATION_TIMEOUT = Object.freeze({ code: "E_DESTINATION_TIMEOUT", detail: "The destination did not answer in time" });
+
 function sendStatic(reply: FastifyReply, r: Extract<ResponseConfig, { mode: "static" }>): FastifyReply {
   reply.status(r.status);
   for (const [k, v] of Object.entries(r.headers)) reply.header(k, v);
@@ -219,10 +225,10 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       clearTimeout(timer);
       if (outcome === "late") {
         answered = 504;
-        reply.status(504).send({ code: "E_DESTINATION_TIMEOUT", detail: `The destination did not answer within ${response.timeoutMs} ms` });
+        reply.status(504).send(DESTINATION_TIMEOUT);
       } else if (outcome.statusCode === 0) {
         answered = 502;
-        reply.status(502).send({ code: "E_DESTINATION_UNAVAILABLE", detail: outcome.errorDetail ?? "The destination could not be reached" });
+        reply.status(502).send(DESTINATION_UNAVAILABLE);
       } else {
         answered = outcome.statusCode;
         if (first?.type === "agent") {
