@@ -10,6 +10,7 @@ import { ApplicationCache } from "../applications/cache.js";
 import { attemptRoutes } from "./attempts/index.js";
 import { bearerAuth } from "./auth.js";
 import { endpointRoutes } from "./endpoints/index.js";
+import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installErrorHandlers } from "./errors.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
@@ -35,16 +36,19 @@ export interface ApiDeps {
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
   const { tls } = deps;
+  const limits = timeoutOptions(ctx.config);
   const app = Fastify({
     // Fastify types an HTTPS instance differently; the routes use nothing that differs.
-    ...(tls ? ({ https: tls } as object) : {}),
+    ...(tls ? ({ https: { ...tls, ...limits.http } } as object) : {}),
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
     // No line per request: publishes are counted in /metrics; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.maxPayloadSize,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    ...limits,
   });
+  guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
   installErrorHandlers(app);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);

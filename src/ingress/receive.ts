@@ -5,6 +5,7 @@ import type { HttpSender, SendResult } from "../delivery/http-sender.js";
 import { RateLimiter } from "../delivery/rate-limiter.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
 import { HookwardenError } from "../errors/index.js";
+import { isClientAbort } from "../api/connection-limits.js";
 import type { AgentHub } from "../agents/hub.js";
 import { agentModeOfBucket } from "../agents/tokens.js";
 import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
@@ -135,6 +136,8 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     }
     // Load shedding (intake queue or ephemeral memory full) is a 503 the provider retries, not a 500.
     if (err instanceof HookwardenError && err.code === "E_UNAVAILABLE") return reply.status(503).header("retry-after", "1").send({ code: err.code, detail: err.message });
+    // A client that went away or was cut off is counted by the connection guard, not logged here.
+    if (isClientAbort(err, req)) return reply.status(400).send({ code: "E_ABORTED", detail: "The request did not arrive whole" });
     logger.error({ err }, "inbound request failed");
     return reply.status(500).send({ code: "E_INTERNAL", detail: "Internal server error" });
   });
