@@ -9,6 +9,7 @@ import { isClientAbort } from "../api/connection-limits.js";
 import type { AgentHub } from "../agents/hub.js";
 import { agentModeOfBucket } from "../agents/tokens.js";
 import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
+import { AcceptTimes } from "./accept-times.js";
 import type { EphemeralForwarder } from "./ephemeral.js";
 import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
 import type { Intake } from "./intake.js";
@@ -37,6 +38,8 @@ interface IngressState {
   resolved: ResolvedInput | undefined;
   ip: string;
   receivedAt: number;
+  /** How long the input lookup took (a cached known id costs ~0, an unknown one a query). */
+  lookupMs: number;
 }
 
 declare module "fastify" {
@@ -113,8 +116,9 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const receivedAt = clock.now();
     const forwarded = req.headers["x-forwarded-for"];
     const ip = clientIp(req.socket.remoteAddress ?? "", Array.isArray(forwarded) ? forwarded.join(",") : forwarded, trusted);
+    const lookupStarted = performance.now();
     const resolved = await deps.inputs.get(req.params.inputId);
-    req.ingress = { resolved, ip, receivedAt };
+    req.ingress = { resolved, ip, receivedAt, lookupMs: performance.now() - lookupStarted };
     if (!resolved) return;
     if (resolved.allowlist && !inRanges(ip, resolved.allowlist)) {
       return reject(req, reply, 403, "E_IP_DENIED", "This address may not post to this input", `client ${ip} not in the allowlist`);
@@ -142,10 +146,31 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     return reply.status(500).send({ code: "E_INTERNAL", detail: "Internal server error" });
   });
 
+  // Timing: an unknown input's answer is held as long as an accept takes (see AcceptTimes). Not
+  // with --unknown-input-status 404, whose answer tells unknown ids apart anyway.
+  const acceptTimes = new AcceptTimes();
+  // A timer fires late by the event loop's lag (1 ms or more), which the accepts it imitates have
+  // already paid: the lateness measured on past holds is taken off the next.
+  let lateness = 0;
+  const likeAnAccept = async (started: number) => {
+    const target = acceptTimes.draw();
+    await deps.intake.barrier();
+    const left = target - (performance.now() - started) - lateness;
+    if (left <= 0) return;
+    const due = performance.now() + left;
+    await new Promise((resolve) => setTimeout(resolve, left));
+    lateness = 0.9 * lateness + 0.1 * (performance.now() - due);
+  };
+
   const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const state = req.ingress!;
+    // Server time spent on this request, leaving out the body's transfer, which the caller paces.
+    const started = performance.now() - state.lookupMs;
     const resolved = state.resolved;
-    if (!resolved) return sendStatic(reply, unknownResponse);
+    if (!resolved) {
+      if (config.unknownInputStatus === 200) await likeAnAccept(started);
+      return sendStatic(reply, unknownResponse);
+    }
     const { bucket, input, verification, response } = resolved;
     const rawUrl = req.url;
     const q = rawUrl.indexOf("?");
@@ -191,11 +216,15 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     });
     if (result.duplicate) {
       events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id });
+      acceptTimes.record(performance.now() - started);
       return sendStatic(reply, response.mode === "static" ? response : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt });
     if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
-    if (response.mode === "static") return sendStatic(reply, response);
+    if (response.mode === "static") {
+      acceptTimes.record(performance.now() - started);
+      return sendStatic(reply, response);
+    }
 
     // Wait mode: answer with the first destination's status and body. A forward-mode agent
     // returns nothing to the caller, so that input answers as if static. With no agent connected
