@@ -11,6 +11,7 @@ import { attemptRoutes } from "./attempts/index.js";
 import { bearerAuth } from "./auth.js";
 import { endpointRoutes } from "./endpoints/index.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
+import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installJsonBody } from "./json-body.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
@@ -36,9 +37,10 @@ export interface ApiDeps {
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
   const { tls } = deps;
+  const limits = timeoutOptions(ctx.config);
   const app = Fastify({
     // Fastify types an HTTPS instance differently; the routes use nothing that differs.
-    ...(tls ? ({ https: tls } as object) : {}),
+    ...(tls ? ({ https: { ...tls, ...limits.http } } as object) : {}),
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
     // No line per request: publishes are counted in /metrics; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -48,7 +50,9 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     frameworkErrors,
     clientErrorHandler,
+    ...limits,
   });
+  guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
   installErrorHandlers(app);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);

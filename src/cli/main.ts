@@ -51,7 +51,13 @@ storageOptions(
     .option("--tls-cert <file>", "PEM certificate chain: serve HTTPS (and wss:// for agents) with --tls-key")
     .option("--tls-key <file>", "PEM private key of --tls-cert (keep it 0600)")
     .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
-    .option("--retention-interval <duration>", "how often the retention job runs (default 1h)"),
+    .option("--retention-interval <duration>", "how often the retention job runs (default 1h)")
+    .option("--inbound-request-timeout <duration>", "an incoming request's headers and body must arrive within this (default 30s)")
+    .option("--inbound-headers-timeout <duration>", "an incoming request's headers must arrive within this (default 10s)")
+    .option("--inbound-body-idle-timeout <duration>", "cut off a request body that sends nothing for this long (default 10s)")
+    .option("--keep-alive-timeout <duration>", "close an idle keep-alive connection after this (default 72s)")
+    .option("--max-connections <n>", "open connections at most, all clients together (default 4096)")
+    .option("--max-connections-per-ip <n>", "open connections at most from one address, 0 for no cap; trusted proxies exempt (default 256)"),
 ).action(async (opts: Partial<ConfigInput>) => {
   await serve(loadConfig(opts));
 });

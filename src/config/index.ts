@@ -91,6 +91,19 @@ const schema = z.object({
   templateOutputLimit: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   shutdownGrace: duration.default(30_000),
+  // Hostile clients (issue 9): every incoming request is bounded in time, connections are capped.
+  /** The whole incoming request, headers and body, must arrive within this (Node's `requestTimeout`). */
+  inboundRequestTimeout: duration.default(30_000).refine((ms) => ms > 0 && ms <= 600_000, "must be between 1ms and 10m"),
+  /** The headers must arrive within this (never more than `inboundRequestTimeout`). */
+  inboundHeadersTimeout: duration.default(10_000).refine((ms) => ms > 0, "must be more than 0"),
+  /** A body that sends nothing for this long is cut off. */
+  inboundBodyIdleTimeout: duration.default(10_000).refine((ms) => ms > 0, "must be more than 0"),
+  /** An idle keep-alive connection is closed after this (above common load balancers' 60 s). */
+  keepAliveTimeout: duration.default(72_000).refine((ms) => ms > 0, "must be more than 0"),
+  /** Open connections at most, all clients together; past it new connections are closed at once. */
+  maxConnections: z.coerce.number().int().min(1).default(4096),
+  /** Open connections at most from one client address (0: no cap); `--trusted-proxies` are exempt. */
+  maxConnectionsPerIp: z.coerce.number().int().min(0).default(256),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -140,6 +153,12 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",
   HOOKWARDEN_SHUTDOWN_GRACE: "shutdownGrace",
+  HOOKWARDEN_INBOUND_REQUEST_TIMEOUT: "inboundRequestTimeout",
+  HOOKWARDEN_INBOUND_HEADERS_TIMEOUT: "inboundHeadersTimeout",
+  HOOKWARDEN_INBOUND_BODY_IDLE_TIMEOUT: "inboundBodyIdleTimeout",
+  HOOKWARDEN_KEEP_ALIVE_TIMEOUT: "keepAliveTimeout",
+  HOOKWARDEN_MAX_CONNECTIONS: "maxConnections",
+  HOOKWARDEN_MAX_CONNECTIONS_PER_IP: "maxConnectionsPerIp",
 };
 
 export class ConfigError extends Error {

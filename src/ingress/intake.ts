@@ -70,6 +70,8 @@ export class Intake {
   readonly #worker: ForwardHandOff | undefined;
   readonly #outputs: OutputCache | undefined;
   #queue: Pending[] = [];
+  /** Callers of `barrier()` waiting for the next batch to be on disk. */
+  #barriers: (() => void)[] = [];
   /** Committed batches waiting for `Store.durable` before their callers are answered. */
   readonly #settling = new Set<Promise<void>>();
   #flushing: Promise<void> | undefined;
@@ -110,6 +112,19 @@ export class Intake {
     });
   }
 
+  /**
+   * Resolves when the next batch is on disk, as an accepted request's answer would, while storing
+   * nothing: an unknown input's answer waits for it, so it is not the one answer that comes
+   * before any commit (which told unknown ids from known ones by time alone). A turn that holds no
+   * request still waits for `Store.durable()` and for the batch committing before it.
+   */
+  barrier(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#barriers.push(resolve);
+      this.#kick();
+    });
+  }
+
   /** Resolves once every accepted request has been committed or refused. */
   async drain(): Promise<void> {
     while (this.#flushing || this.#settling.size > 0) {
@@ -128,16 +143,25 @@ export class Intake {
     // accepted 637-734 req/s on the same loaded machine. PostgreSQL pays at most one loop turn.
     this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#loop()).finally(() => {
       this.#flushing = undefined;
-      if (this.#queue.length > 0) this.#kick();
+      if (this.#queue.length > 0 || this.#barriers.length > 0) this.#kick();
     });
   }
 
   async #loop(): Promise<void> {
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 || this.#barriers.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
+      const barriers = this.#barriers.splice(0);
+      const release = () => {
+        for (const b of barriers) b();
+      };
+      if (batch.length === 0) {
+        settleWhenDurable(this.#ctx.store, this.#settling, release, release);
+        continue;
+      }
       try {
-        await this.#commit(batch);
+        await this.#commit(batch, release);
       } catch (err) {
+        release();
         if (batch.length === 1) {
           batch[0]!.reject(err);
           continue;
@@ -148,7 +172,7 @@ export class Intake {
     }
   }
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending[], release: () => void = () => {}): Promise<void> {
     const { store, clock, config } = this.#ctx;
     const now = clock.now();
     const seen = new Set<string>();
@@ -258,8 +282,10 @@ export class Intake {
       this.#settling,
       () => {
         for (const p of batch) p.resolve(results.get(p)!);
+        release();
       },
       (err) => {
+        release();
         this.#ctx.logger.error({ err }, "could not flush received requests to disk");
         for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The request could not be made durable; retry"));
       },

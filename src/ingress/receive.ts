@@ -6,9 +6,11 @@ import { RateLimiter } from "../delivery/rate-limiter.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
 import { HookwardenError } from "../errors/index.js";
 import { classifyStorageError } from "../store/errors.js";
+import { isClientAbort } from "../api/connection-limits.js";
 import type { AgentHub } from "../agents/hub.js";
 import { agentModeOfBucket } from "../agents/tokens.js";
 import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
+import { AcceptTimes } from "./accept-times.js";
 import type { EphemeralForwarder } from "./ephemeral.js";
 import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
 import type { Intake } from "./intake.js";
@@ -37,6 +39,8 @@ interface IngressState {
   resolved: ResolvedInput | undefined;
   ip: string;
   receivedAt: number;
+  /** How long the input lookup took (a cached known id costs ~0, an unknown one a query). */
+  lookupMs: number;
 }
 
 declare module "fastify" {
@@ -46,6 +50,12 @@ declare module "fastify" {
 }
 
 type Params = { inputId: string };
+
+// Public answers stay generic: the sender's or agent's reason names the destination's host,
+// address and port, or the SSRF policy (which tells a prober what the network holds). The
+// reason is kept in the attempt record, which only the bucket's owner reads.
+const DESTINATION_UNAVAILABLE = Object.freeze({ code: "E_DESTINATION_UNAVAILABLE", detail: "The destination could not be reached" });
+const DESTINATION_TIMEOUT = Object.freeze({ code: "E_DESTINATION_TIMEOUT", detail: "The destination did not answer in time" });
 
 function sendStatic(reply: FastifyReply, r: Extract<ResponseConfig, { mode: "static" }>): FastifyReply {
   reply.status(r.status);
@@ -107,8 +117,9 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const receivedAt = clock.now();
     const forwarded = req.headers["x-forwarded-for"];
     const ip = clientIp(req.socket.remoteAddress ?? "", Array.isArray(forwarded) ? forwarded.join(",") : forwarded, trusted);
+    const lookupStarted = performance.now();
     const resolved = await deps.inputs.get(req.params.inputId);
-    req.ingress = { resolved, ip, receivedAt };
+    req.ingress = { resolved, ip, receivedAt, lookupMs: performance.now() - lookupStarted };
     if (!resolved) return;
     if (resolved.allowlist && !inRanges(ip, resolved.allowlist)) {
       return reject(req, reply, 403, "E_IP_DENIED", "This address may not post to this input", `client ${ip} not in the allowlist`);
@@ -133,14 +144,37 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     // Storage down or full: the provider retries after `Retry-After` (its request was not stored).
     const fault = classifyStorageError(err);
     if (fault) return reply.status(fault.status).header("retry-after", String(fault.retryAfter ?? 1)).send({ code: fault.code, detail: fault.message });
+    // A client that went away or was cut off is counted by the connection guard, not logged here.
+    if (isClientAbort(err, req)) return reply.status(400).send({ code: "E_ABORTED", detail: "The request did not arrive whole" });
     logger.error({ err }, "inbound request failed");
     return reply.status(500).send({ code: "E_INTERNAL", detail: "Internal server error" });
   });
 
+  // Timing: an unknown input's answer is held as long as an accept takes (see AcceptTimes). Not
+  // with --unknown-input-status 404, whose answer tells unknown ids apart anyway.
+  const acceptTimes = new AcceptTimes();
+  // A timer fires late by the event loop's lag (1 ms or more), which the accepts it imitates have
+  // already paid: the lateness measured on past holds is taken off the next.
+  let lateness = 0;
+  const likeAnAccept = async (started: number) => {
+    const target = acceptTimes.draw();
+    await deps.intake.barrier();
+    const left = target - (performance.now() - started) - lateness;
+    if (left <= 0) return;
+    const due = performance.now() + left;
+    await new Promise((resolve) => setTimeout(resolve, left));
+    lateness = 0.9 * lateness + 0.1 * (performance.now() - due);
+  };
+
   const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const state = req.ingress!;
+    // Server time spent on this request, leaving out the body's transfer, which the caller paces.
+    const started = performance.now() - state.lookupMs;
     const resolved = state.resolved;
-    if (!resolved) return sendStatic(reply, unknownResponse);
+    if (!resolved) {
+      if (config.unknownInputStatus === 200) await likeAnAccept(started);
+      return sendStatic(reply, unknownResponse);
+    }
     const { bucket, input, verification, response } = resolved;
     const rawUrl = req.url;
     const q = rawUrl.indexOf("?");
@@ -187,11 +221,15 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     });
     if (result.duplicate) {
       events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id });
+      acceptTimes.record(performance.now() - started);
       return sendStatic(reply, response.mode === "static" ? response : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt });
     if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
-    if (response.mode === "static") return sendStatic(reply, response);
+    if (response.mode === "static") {
+      acceptTimes.record(performance.now() - started);
+      return sendStatic(reply, response);
+    }
 
     // Wait mode: answer with the first destination's status and body. A forward-mode agent
     // returns nothing to the caller, so that input answers as if static. With no agent connected
@@ -224,10 +262,10 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       clearTimeout(timer);
       if (outcome === "late") {
         answered = 504;
-        reply.status(504).send({ code: "E_DESTINATION_TIMEOUT", detail: `The destination did not answer within ${response.timeoutMs} ms` });
+        reply.status(504).send(DESTINATION_TIMEOUT);
       } else if (outcome.statusCode === 0) {
         answered = 502;
-        reply.status(502).send({ code: "E_DESTINATION_UNAVAILABLE", detail: outcome.errorDetail ?? "The destination could not be reached" });
+        reply.status(502).send(DESTINATION_UNAVAILABLE);
       } else {
         answered = outcome.statusCode;
         if (first?.type === "agent") {

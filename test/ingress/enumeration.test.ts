@@ -1,10 +1,55 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DIALECTS } from "../helpers/dialects.js";
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DIALECTS, TEST_PG_URL } from "../helpers/dialects.js";
 import { RawReceiver, send, setup, type RawResponse } from "../helpers/ingress.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const MIB = 1024 * 1024;
+
+/**
+ * Holds the server's accepts before they are durable, with real components only: on SQLite every
+ * libuv thread-pool thread is parked in open(2) of a FIFO, so the WAL's fdatasync cannot run; on
+ * PostgreSQL a second session locks `inbound_requests`. `waiting()` resolves once an accept is held.
+ */
+async function holdDurability(t: TestServer): Promise<(() => Promise<void>) & { waiting: () => Promise<void> }> {
+  if (t.dialect === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "hookwarden-fifo-"));
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: threads }, (_, i) => join(dir, `f${i}`));
+    for (const f of fifos) execFileSync("mkfifo", [f]);
+    const parked = fifos.map((f) => open(f, "r"));
+    const release = async () => {
+      for (const f of fifos) closeSync(openSync(f, "w"));
+      for (const h of await Promise.all(parked)) await h.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    // Whichever reaches the intake first, both answers wait for a flush.
+    return Object.assign(release, { waiting: async () => {} });
+  }
+  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  await client.connect();
+  await client.query("begin");
+  await client.query(`lock table ${t.schema}.inbound_requests in exclusive mode`);
+  const release = async () => {
+    await client.query("commit");
+    await client.end();
+  };
+  const waiting = () =>
+    vi.waitFor(
+      async () => {
+        const { rows } = await client.query("select count(*)::int as n from pg_locks where relation = $1::regclass and not granted", [`${t.schema}.inbound_requests`]);
+        expect(rows[0].n).toBeGreaterThan(0);
+      },
+      { timeout: 10_000 },
+    );
+  return Object.assign(release, { waiting });
+}
 
 /** What a caller can observe of a response: status, every header but `date`, and the body. */
 function observable(r: RawResponse): { status: number; headers: Record<string, unknown>; body: string } {
@@ -57,6 +102,25 @@ for (const dialect of DIALECTS) {
       // The known input really is one: its requests were forwarded.
       await t.hw.worker.runUntilIdle();
       expect(receiver.at("/known").length).toBeGreaterThanOrEqual(3);
+    });
+
+    it("answers an unknown input no sooner than a known one: not while accepts wait for storage", async () => {
+      const { input } = await setup(t);
+      // Warm the known input (its lookup is cached) and the store.
+      expect((await send(t.url, `/in/${input.id}`, { body: "warm" })).status).toBe(200);
+      const release = await holdDurability(t);
+      let answered = "";
+      const known = send(t.url, `/in/${input.id}`, { body: "k" }).then((r) => ((answered += "K"), r));
+      await release.waiting();
+      const unknown = send(t.url, `/in/${randomUUID()}`, { body: "u" }).then((r) => ((answered += "U"), r));
+      // The server is otherwise responsive: two round trips, and still neither answer.
+      expect((await send(t.url, "/health")).status).toBe(200);
+      expect((await send(t.url, "/health")).status).toBe(200);
+      expect(answered).toBe("");
+      await release();
+      const [k, u] = await Promise.all([known, unknown]);
+      expect(observable(u)).toEqual(observable(k));
+      expect(answered).toHaveLength(2);
     });
 
     it("answers a deleted input as an unknown one", async () => {
