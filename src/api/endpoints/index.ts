@@ -57,6 +57,8 @@ const endpointFields = {
   url: z.string().min(1).max(65536),
   description: z.string().max(4096).optional(),
   version: z.number().int().min(1).max(65535).optional(),
+  // svix 2.x sends `eventTypes`; svix 1.x sends `filterTypes` (kept as an alias).
+  eventTypes: z.array(eventTypeName).min(1, "eventTypes can't be empty, it must have at least one item").max(1000).nullish(),
   filterTypes: z.array(eventTypeName).min(1, "filterTypes can't be empty, it must have at least one item").max(1000).nullish(),
   channels: z.array(channel).min(1).max(10, "Channels must have at least 1 and at most 10 items, or be set to null").nullish(),
   rateLimit: rateLimit.nullish(),
@@ -90,6 +92,7 @@ export function endpointOut(row: EndpointRow) {
     url: row.url,
     description: row.description,
     version: row.version,
+    eventTypes: jsonOrNull<string[]>(row.filter_types),
     filterTypes: jsonOrNull<string[]>(row.filter_types),
     channels: jsonOrNull<string[]>(row.channels),
     rateLimit: row.rate_limit,
@@ -111,10 +114,35 @@ function integrationOut(row: EndpointRow) {
   return { template: i.template, auth: i.auth, encryption: i.encryption, redactResponses: i.redactResponses, timeoutMs: i.timeoutMs };
 }
 
-function normalise<T extends { rateLimit?: number | null | undefined; throttleRate?: number | null | undefined; secret?: string | null | undefined }>(input: T) {
-  const { throttleRate, rateLimit: rl, secret, ...rest } = input;
-  const rate = rl !== undefined ? rl : throttleRate;
-  return { ...rest, ...(rate !== undefined ? { rateLimit: rate } : {}), ...(secret != null ? { secret } : {}) };
+type Aliased = {
+  rateLimit?: number | null | undefined;
+  throttleRate?: number | null | undefined;
+  eventTypes?: string[] | null | undefined;
+  filterTypes?: string[] | null | undefined;
+  secret?: string | null | undefined;
+};
+
+/**
+ * Folds each current Svix field name and its older alias into one value. Both present and
+ * different is refused: guessing which one the caller meant could widen the event filter.
+ */
+function normalise<T extends Aliased>(input: T) {
+  const { throttleRate, rateLimit: rl, eventTypes, filterTypes, secret, ...rest } = input;
+  const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
+  const types = pickAlias("eventTypes", eventTypes, "filterTypes", filterTypes);
+  return {
+    ...rest,
+    ...(rate !== undefined ? { rateLimit: rate } : {}),
+    ...(types !== undefined ? { filterTypes: types } : {}),
+    ...(secret != null ? { secret } : {}),
+  };
+}
+
+function pickAlias<V>(current: string, a: V | undefined, alias: string, b: V | undefined): V | undefined {
+  if (a !== undefined && b !== undefined && JSON.stringify(a) !== JSON.stringify(b)) {
+    throw HookwardenError.invalidField(["body", alias], `${current} and ${alias} are the same setting and disagree; send only ${current}`);
+  }
+  return a !== undefined ? a : b;
 }
 
 /** `/api/v1/app/{app_id}/endpoint`: Svix's endpoint resource, its secret and its headers. */
