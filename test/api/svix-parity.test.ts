@@ -59,6 +59,46 @@ for (const dialect of DIALECTS) {
         const got = receiver.received.slice(before).filter((r) => r.url === "/changing");
         expect(got.map((r) => JSON.parse(r.body))).toEqual([{ n: "c" }]);
       });
+
+      it("PUT on an unknown application or endpoint uid creates it (upsert), and updates it afterwards", async () => {
+        const rate = (n: number) => (client.major === 2 ? { throttleRate: n } : { rateLimit: n });
+        const putApp = (id: string, body: object) => (client.major === 2 ? svix.application.upsert(id, body) : svix.application.update(id, body));
+        const app = await putApp("upserted-app", { name: "Upserted", ...rate(50) });
+        expect(app.id).toMatch(/^app_/);
+        expect(app.uid).toBe("upserted-app");
+        expect(client.major === 2 ? app.throttleRate : app.rateLimit).toBe(50);
+        expect((await svix.application.get("upserted-app")).name).toBe("Upserted");
+        const again = await putApp("upserted-app", { name: "Renamed" });
+        expect(again.id).toBe(app.id);
+        expect(again.name).toBe("Renamed");
+
+        const ep = await put(app.id, "upserted-ep", { url: `${receiver.url}/upserted`, ...types(["u.one"]) });
+        expect(ep.id).toMatch(/^ep_/);
+        expect(ep.uid).toBe("upserted-ep");
+        expect(typesOf(ep)).toEqual(["u.one"]);
+        const updated = await put(app.id, "upserted-ep", { url: `${receiver.url}/upserted`, description: "second" });
+        expect(updated.id).toBe(ep.id);
+        expect(updated.description).toBe("second");
+        expect(typesOf(updated) ?? null).toBeNull();
+        expect((await svix.endpoint.list(app.id)).data.map((e: any) => e.id)).toEqual([ep.id]);
+
+        // The upserted endpoint is live and signs: it really receives.
+        const before = receiver.received.length;
+        await svix.message.create(app.id, { eventType: "u.one", payload: { up: true } });
+        await receiver.waitFor(before + 1);
+        expect(receiver.received.slice(before).some((r) => r.url === "/upserted")).toBe(true);
+      });
+
+      it("a rate limit sent under the client's name is kept", async () => {
+        const rate = (n: number) => (client.major === 2 ? { throttleRate: n } : { rateLimit: n });
+        const rateOf = (o: any) => (client.major === 2 ? o.throttleRate : o.rateLimit);
+        const app = await svix.application.create({ name: "rates", ...rate(7) });
+        expect(rateOf(app)).toBe(7);
+        expect(rateOf(await svix.application.patch(app.id, rate(9)))).toBe(9);
+        const ep = await svix.endpoint.create(app.id, { url: `${receiver.url}/rated`, ...rate(11) });
+        expect(rateOf(ep)).toBe(11);
+        expect(rateOf(await svix.endpoint.patch(app.id, ep.id, rate(12)))).toBe(12);
+      });
     });
   }
 
@@ -92,6 +132,42 @@ for (const dialect of DIALECTS) {
       expect(hostile.status).toBe(422);
       const cleared = await t.api("PATCH", `/api/v1/app/${app.body.id}/endpoint/${created.body.id}`, { eventTypes: null });
       expect(cleared.body.eventTypes).toBeNull();
+    });
+
+    it("PUT with a body uid that differs from the path is refused, a hostile path uid is refused", async () => {
+      const r = await t.api("PUT", "/api/v1/app/fresh-app", { name: "x", uid: "other" });
+      expect(r.status).toBe(422);
+      const bad = await t.api("PUT", `/api/v1/app/${encodeURIComponent("a b")}`, { name: "x" });
+      expect(bad.status).toBe(422);
+      expect((await t.api("GET", "/api/v1/app/fresh-app")).status).toBe(404);
+      expect((await t.api("GET", "/api/v1/app/other")).status).toBe(404);
+    });
+
+    it("refuses body fields it does not implement with a 422 naming the field", async () => {
+      const app = await t.api("POST", "/api/v1/app", { name: "strict" });
+      const cases: [string, string, unknown, string][] = [
+        ["POST", "/api/v1/app", { name: "a", rateLimitt: 5 }, "rateLimitt"],
+        ["PATCH", `/api/v1/app/${app.body.id}`, { featureFlags: ["x"] }, "featureFlags"],
+        ["POST", `/api/v1/app/${app.body.id}/endpoint`, { url: "http://127.0.0.1:9/x", filterType: ["a.b"] }, "filterType"],
+        ["PUT", `/api/v1/app/${app.body.id}/endpoint/e1`, { url: "http://127.0.0.1:9/x", eventType: ["a.b"] }, "eventType"],
+        ["PATCH", `/api/v1/app/${app.body.id}/endpoint/e1`, { channel: ["eu"] }, "channel"],
+        ["POST", `/api/v1/app/${app.body.id}/msg`, { eventType: "a.b", payload: {}, channel: ["eu"] }, "channel"],
+        ["POST", `/api/v1/app/${app.body.id}/msg`, { eventType: "a.b", payload: {}, transformationsParams: {} }, "transformationsParams"],
+      ];
+      for (const [method, path, body, field] of cases) {
+        const r = await t.api(method, path, body);
+        expect(r.status, `${method} ${path} ${field}`).toBe(422);
+        expect(r.body.code).toBe("E_VALIDATION");
+        expect(JSON.stringify(r.body.detail)).toContain(field);
+      }
+      // A `__proto__` key is refused by the JSON parser itself (prototype poisoning).
+      const proto = await t.api("POST", `/api/v1/app/${app.body.id}/endpoint`, '{"url":"http://127.0.0.1:9/x","__proto__":{"filterTypes":["x"]}}');
+      expect(proto.status).toBe(400);
+      const ctor = await t.api("POST", `/api/v1/app/${app.body.id}/endpoint`, { url: "http://127.0.0.1:9/x", constructor: { prototype: {} } });
+      expect(ctor.status).toBe(400);
+      // Nothing was created by the refused calls.
+      expect((await t.api("GET", `/api/v1/app/${app.body.id}/endpoint`)).body.data).toHaveLength(0);
+      expect((await t.api("GET", `/api/v1/app/${app.body.id}/msg`)).body.data).toHaveLength(0);
     });
   });
 }

@@ -12,7 +12,9 @@ import { TRIGGER_MANUAL } from "../../queue/types.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
+import { pickAlias } from "../aliases.js";
 
+// Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped.
 const messageIn = z.object({
   eventType: eventTypeName,
   payload: z.record(z.string(), z.unknown(), { error: "Payload must be an object" }),
@@ -20,8 +22,11 @@ const messageIn = z.object({
   channels: z.array(channel).min(1).max(5, "Channels must have at least 1 and at most 5 items, or be set to null").nullish(),
   tags: z.array(z.string().min(1).max(128)).max(5).nullish(),
   payloadRetentionPeriod: z.number().int().min(1).max(90).optional(),
-  application: z.object({ name: z.string().min(1).max(256), uid: uid.nullish(), rateLimit: rateLimit.nullish(), metadata: metadata.optional() }).optional(),
-});
+  application: z
+    .object({ name: z.string().min(1).max(256), uid: uid.nullish(), rateLimit: rateLimit.nullish(), throttleRate: rateLimit.nullish(), metadata: metadata.optional() })
+    .strict()
+    .optional(),
+}).strict();
 
 const bool = z.enum(["true", "false"]).optional();
 /** Built once: zod compiles an object schema on first use, so one per request cost ~27% of publish throughput. */
@@ -56,7 +61,9 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       if (input.application.uid && input.application.uid !== req.params.app_id) {
         throw HookwardenError.invalidField(["body", "application", "uid"], "Application UID in the path and body must match");
       }
-      application = (await createApplication(ctx, req.orgId, { ...input.application, uid: req.params.app_id }, true)).row;
+      const { throttleRate, rateLimit: rl, ...appIn } = input.application;
+      const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
+      application = (await createApplication(ctx, req.orgId, { ...appIn, ...(rate !== undefined ? { rateLimit: rate } : {}), uid: req.params.app_id }, true)).row;
     }
     const { row } = await publisher.publish(application, input, idempotencyKey);
     return reply.status(202).send(messageOut(row, q.with_content !== "false"));
