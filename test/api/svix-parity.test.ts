@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeClock } from "../../src/clock/index.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -10,6 +11,7 @@ for (const dialect of DIALECTS) {
       let t: TestServer;
       let svix: any;
       let receiver: Receiver;
+      const clock = new FakeClock(Date.now());
       /** The event filter under the name this major sends and reads. */
       const types = (list: string[]) => (client.major === 2 ? { eventTypes: list } : { filterTypes: list });
       const typesOf = (ep: any): string[] | null | undefined => (client.major === 2 ? ep.eventTypes : ep.filterTypes);
@@ -17,7 +19,7 @@ for (const dialect of DIALECTS) {
         client.major === 2 ? svix.endpoint.upsert(appId, epId, body) : svix.endpoint.update(appId, epId, body);
 
       beforeAll(async () => {
-        t = await startTestServer(dialect);
+        t = await startTestServer(dialect, {}, { clock });
         svix = client.make(t.token, t.url);
         receiver = await new Receiver().start();
       });
@@ -87,6 +89,52 @@ for (const dialect of DIALECTS) {
         await svix.message.create(app.id, { eventType: "u.one", payload: { up: true } });
         await receiver.waitFor(before + 1);
         expect(receiver.received.slice(before).some((r) => r.url === "/upserted")).toBe(true);
+      });
+
+      it("message.list filters by event types, channel, tag and time", async () => {
+        const app = await svix.application.create({ name: "list-filters" });
+        const t0 = clock.now();
+        const a = await svix.message.create(app.id, { eventType: "order.created", payload: { n: 1 }, channels: ["eu"], tags: ["vip"] });
+        clock.advance(60_000);
+        const b = await svix.message.create(app.id, { eventType: "order.paid", payload: { n: 2 }, channels: ["us"], tags: ["a_b"] });
+        clock.advance(60_000);
+        const c = await svix.message.create(app.id, { eventType: "order.shipped", payload: { n: 3 }, channels: ["eu", "us"], tags: ["axb"] });
+        const ids = async (opts: object) => (await svix.message.list(app.id, opts)).data.map((m: any) => m.id);
+
+        expect(await ids({})).toEqual([c.id, b.id, a.id]);
+        expect(await ids({ eventTypes: ["order.created", "order.shipped"] })).toEqual([c.id, a.id]);
+        expect(await ids({ channel: "eu" })).toEqual([c.id, a.id]);
+        expect(await ids({ tag: "vip" })).toEqual([a.id]);
+        // LIKE wildcards in a tag are literal characters.
+        expect(await ids({ tag: "a_b" })).toEqual([b.id]);
+        expect(await ids({ tag: "a%" })).toEqual([]);
+        expect(await ids({ after: new Date(t0 + 30_000) })).toEqual([c.id, b.id]);
+        expect(await ids({ before: new Date(t0 + 90_000) })).toEqual([b.id, a.id]);
+        expect(await ids({ after: new Date(t0 + 30_000), before: new Date(t0 + 90_000), channel: "us" })).toEqual([b.id]);
+        const withContent = await svix.message.list(app.id, { withContent: true, tag: "vip" });
+        expect(withContent.data[0].payload).toEqual({ n: 1 });
+        expect(withContent.data[0].tags).toEqual(["vip"]);
+      });
+
+      it("deliverAt holds a message until its time, and is refused beyond the retention period", async () => {
+        const app = await svix.application.create({ name: "scheduled" });
+        await svix.endpoint.create(app.id, { url: `${receiver.url}/scheduled` });
+        const at = new Date(clock.now() + 3_600_000);
+        const msg = await svix.message.create(app.id, { eventType: "later.please", payload: { when: "later" }, deliverAt: at });
+        expect(new Date(msg.deliverAt).getTime()).toBe(at.getTime());
+        expect(new Date((await svix.message.get(app.id, msg.id)).deliverAt).getTime()).toBe(at.getTime());
+
+        await t.hw.worker.runUntilIdle();
+        expect(receiver.received.filter((r) => r.url === "/scheduled")).toHaveLength(0);
+        clock.advance(3_600_000 + 1);
+        const before = receiver.received.length;
+        await t.hw.worker.runUntilIdle();
+        await receiver.waitFor(before + 1);
+        const got = receiver.received.filter((r) => r.url === "/scheduled");
+        expect(got.map((r) => JSON.parse(r.body))).toEqual([{ when: "later" }]);
+
+        const tooFar = new Date(clock.now() + 31 * 86_400_000);
+        await expect(svix.message.create(app.id, { eventType: "later.please", payload: {}, deliverAt: tooFar })).rejects.toMatchObject({ code: 422 });
       });
 
       it("a rate limit sent under the client's name is kept", async () => {
