@@ -23,6 +23,7 @@ function messageRow(app: ApplicationRow, input: CallInput, now: number, id: stri
     app_id: app.id,
     event_id: input.eventId ?? null,
     event_type: input.eventType,
+    deliver_at: null,
     payload: JSON.stringify(input.payload),
     channels: null,
     tags: null,

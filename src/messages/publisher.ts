@@ -20,6 +20,8 @@ export interface PublishInput {
   eventId?: string | null | undefined;
   channels?: string[] | null | undefined;
   tags?: string[] | null | undefined;
+  /** Epoch ms: the jobs wait in the queue until then (svix `deliverAt`); absent or past means now. */
+  deliverAt?: number | null | undefined;
 }
 
 /** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
@@ -84,6 +86,7 @@ export class Publisher {
       channels: input.channels && input.channels.length > 0 ? JSON.stringify(input.channels) : null,
       tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
       created_at: now,
+      deliver_at: input.deliverAt != null && input.deliverAt > now ? input.deliverAt : null,
     };
     const keys: Pending["keys"] = [];
     if (row.event_id !== null) keys.push({ scope: `event:${app.id}`, key: row.event_id });
@@ -186,7 +189,7 @@ export class Publisher {
             endpoint_id: ep.id,
             attempt: 0,
             trigger_type: 0,
-            run_at: now,
+            run_at: p.row.deliver_at ?? now,
             locked_by: null,
             created_at: p.row.created_at,
           });
@@ -205,7 +208,9 @@ export class Publisher {
       if (fresh.length === 0) return;
       fanout.clear();
       const rows = jobRows(fresh);
-      if (this.#worker && rows.length > 0) handed = this.#worker.take(rows as (Insertable<JobsTable> & { run_at: number })[], now);
+      // Scheduled jobs (deliverAt) are not due: they wait in the queue for the poll.
+      const due = rows.filter((r) => (r.run_at as number) <= now);
+      if (this.#worker && due.length > 0) handed = this.#worker.take(due as (Insertable<JobsTable> & { run_at: number })[], now);
       const queued = rows.length - handed.length;
       if (oneStatement(fresh, rows)) {
         // One statement, one round trip: messages, jobs and the NOTIFY together (data-modifying

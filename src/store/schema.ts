@@ -16,6 +16,9 @@ export interface ApiTokensTable {
   token_hash: string;
   name: string;
   created_at: number;
+  /** Set for an app-portal token: it reaches only this application's routes. */
+  app_id: string | null;
+  expires_at: number | null;
 }
 
 export interface ApplicationsTable {
@@ -93,6 +96,8 @@ export interface MessagesTable {
   channels: string | null;
   tags: string | null;
   created_at: number;
+  /** Scheduled send time (`deliverAt`), or null for "now". */
+  deliver_at: number | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -11,16 +11,21 @@ import {
 import type { ApplicationCache } from "../../applications/cache.js";
 import type { Context } from "../../context/index.js";
 import { listResponse, parsePage } from "../pagination.js";
+import { HookwardenError, hasCode } from "../../errors/index.js";
+import { pickAlias } from "../aliases.js";
 import { iso, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
 
-const applicationIn = z.object({
-  name: z.string().min(1).max(256),
-  uid: uid.nullish(),
-  rateLimit: rateLimit.nullish(),
-  throttleRate: rateLimit.nullish(),
-  metadata: metadata.optional(),
-});
+// Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped.
+const applicationIn = z
+  .object({
+    name: z.string().min(1).max(256),
+    uid: uid.nullish(),
+    rateLimit: rateLimit.nullish(),
+    throttleRate: rateLimit.nullish(),
+    metadata: metadata.optional(),
+  })
+  .strict();
 const applicationPatch = applicationIn.partial();
 
 export function applicationOut(row: ApplicationRow) {
@@ -36,9 +41,10 @@ export function applicationOut(row: ApplicationRow) {
   };
 }
 
+/** svix 2.x sends `throttleRate`, svix 1.x `rateLimit` (kept as an alias). */
 function normalise(input: z.output<typeof applicationPatch>) {
   const { throttleRate, rateLimit: rl, ...rest } = input;
-  const rate = rl !== undefined ? rl : throttleRate;
+  const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
   return { ...rest, ...(rate !== undefined ? { rateLimit: rate } : {}) };
 }
 
@@ -61,9 +67,24 @@ export function applicationRoutes(app: FastifyInstance, ctx: Context, apps: Appl
     return applicationOut(await findApplication(ctx, req.orgId, req.params.app_id));
   });
 
-  app.put<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req) => {
+  // Svix's upsert: PUT on an unknown id/uid creates the application, the path naming its uid.
+  app.put<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req, reply) => {
     const input = normalise(parse(applicationIn, req.body));
-    const row = await updateApplication(ctx, req.orgId, req.params.app_id, { uid: null, rateLimit: null, metadata: {}, ...input });
+    const full = { uid: null, rateLimit: null, metadata: {}, ...input };
+    const existing = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
+      if (hasCode(err, "E_NOT_FOUND")) return undefined;
+      throw err;
+    });
+    if (!existing) {
+      const pathUid = parse(z.object({ app_id: uid }), req.params, "path").app_id;
+      if (input.uid != null && input.uid !== pathUid) {
+        throw HookwardenError.invalidField(["body", "uid"], "Creating through PUT: the uid in the body must match the one in the path");
+      }
+      const { row, created } = await createApplication(ctx, req.orgId, { ...full, name: input.name!, uid: pathUid }, true);
+      apps.invalidate(req.orgId);
+      if (created) return reply.status(201).send(applicationOut(row));
+    }
+    const row = await updateApplication(ctx, req.orgId, existing?.id ?? req.params.app_id, full);
     apps.invalidate(req.orgId);
     return applicationOut(row);
   });

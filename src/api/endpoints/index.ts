@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { findApplication } from "../../applications/index.js";
 import type { Context } from "../../context/index.js";
@@ -18,13 +18,15 @@ import {
   type EndpointRow,
 } from "../../endpoints/index.js";
 import { currentSecret } from "../../endpoints/secrets.js";
-import { HookwardenError } from "../../errors/index.js";
+import { HookwardenError, hasCode } from "../../errors/index.js";
+import type { SecretValue } from "../../vault/secret-value.js";
 import { signingKeyFrom } from "../../signing/endpoint-secret.js";
 import { ed25519PublicKeyText } from "../../signing/standard-webhooks.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
 import { noStore } from "../no-store.js";
+import { pickAlias } from "../aliases.js";
 import { attemptOut } from "../attempts/index.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
@@ -58,6 +60,8 @@ const endpointFields = {
   url: z.string().min(1).max(65536),
   description: z.string().max(4096).optional(),
   version: z.number().int().min(1).max(65535).optional(),
+  // svix 2.x sends `eventTypes`; svix 1.x sends `filterTypes` (kept as an alias).
+  eventTypes: z.array(eventTypeName).min(1, "eventTypes can't be empty, it must have at least one item").max(1000).nullish(),
   filterTypes: z.array(eventTypeName).min(1, "filterTypes can't be empty, it must have at least one item").max(1000).nullish(),
   channels: z.array(channel).min(1).max(10, "Channels must have at least 1 and at most 10 items, or be set to null").nullish(),
   rateLimit: rateLimit.nullish(),
@@ -73,15 +77,35 @@ const endpointFields = {
   redactResponses: z.boolean().optional(),
   timeoutMs: z.number().int().min(1).max(30_000).nullish(),
 };
-const endpointIn = z.object({
-  ...endpointFields,
-  secret: z.string().max(256).nullish(),
-  headers: z.record(z.string(), z.string()).optional(),
-});
-const endpointUpdate = z.object(endpointFields);
-const endpointPatch = z.object({ ...endpointFields, secret: z.string().max(256).nullish() }).partial();
+// Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped, since a
+// dropped filter-like field would change who receives data.
+const endpointIn = z
+  .object({
+    ...endpointFields,
+    secret: z.string().max(256).nullish(),
+    headers: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+const endpointUpdate = z.object(endpointFields).strict();
+const endpointPatch = z.object({ ...endpointFields, secret: z.string().max(256).nullish() }).partial().strict();
 
 type Params = { app_id: string; endpoint_id: string };
+
+/** A new endpoint as answered once: a generated secret (and an ed25519 public key) appear only here. */
+async function createdBody(ctx: Context, created: { row: EndpointRow; generatedSecret: SecretValue | undefined }, reply: FastifyReply): Promise<Record<string, unknown>> {
+  const { row, generatedSecret } = created;
+  const body: Record<string, unknown> = endpointOut(row);
+  // Shown once, here: no later call returns it (GET .../secret answers E_SECRET_WRITE_ONLY).
+  if (generatedSecret) {
+    body.secret = generatedSecret.reveal();
+    noStore(reply);
+  }
+  if (row.signature_scheme === "ed25519") {
+    const secret = generatedSecret ?? (await currentSecret(ctx, row.id));
+    if (secret) body.publicKey = ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key);
+  }
+  return body;
+}
 
 export function endpointOut(row: EndpointRow) {
   const warnings = endpointWarnings(row);
@@ -91,6 +115,7 @@ export function endpointOut(row: EndpointRow) {
     url: row.url,
     description: row.description,
     version: row.version,
+    eventTypes: jsonOrNull<string[]>(row.filter_types),
     filterTypes: jsonOrNull<string[]>(row.filter_types),
     channels: jsonOrNull<string[]>(row.channels),
     rateLimit: row.rate_limit,
@@ -112,11 +137,30 @@ function integrationOut(row: EndpointRow) {
   return { template: i.template, auth: i.auth, encryption: i.encryption, redactResponses: i.redactResponses, timeoutMs: i.timeoutMs };
 }
 
-function normalise<T extends { rateLimit?: number | null | undefined; throttleRate?: number | null | undefined; secret?: string | null | undefined }>(input: T) {
-  const { throttleRate, rateLimit: rl, secret, ...rest } = input;
-  const rate = rl !== undefined ? rl : throttleRate;
-  return { ...rest, ...(rate !== undefined ? { rateLimit: rate } : {}), ...(secret != null ? { secret } : {}) };
+type Aliased = {
+  rateLimit?: number | null | undefined;
+  throttleRate?: number | null | undefined;
+  eventTypes?: string[] | null | undefined;
+  filterTypes?: string[] | null | undefined;
+  secret?: string | null | undefined;
+};
+
+/**
+ * Folds each current Svix field name and its older alias into one value. Both present and
+ * different is refused: guessing which one the caller meant could widen the event filter.
+ */
+function normalise<T extends Aliased>(input: T) {
+  const { throttleRate, rateLimit: rl, eventTypes, filterTypes, secret, ...rest } = input;
+  const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
+  const types = pickAlias("eventTypes", eventTypes, "filterTypes", filterTypes);
+  return {
+    ...rest,
+    ...(rate !== undefined ? { rateLimit: rate } : {}),
+    ...(types !== undefined ? { filterTypes: types } : {}),
+    ...(secret != null ? { secret } : {}),
+  };
 }
+
 
 /** `/api/v1/app/{app_id}/endpoint`: Svix's endpoint resource, its secret and its headers. */
 const callIn = z.object({
@@ -138,18 +182,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
   app.post<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req, reply) => {
     const input = normalise(parse(endpointIn, req.body));
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
-    const { row, generatedSecret } = await createEndpoint(ctx, application, input);
-    const body: Record<string, unknown> = endpointOut(row);
-    // Shown once, here: no later call returns it (GET .../secret answers E_SECRET_WRITE_ONLY).
-    if (generatedSecret) {
-      body.secret = generatedSecret.reveal();
-      noStore(reply);
-    }
-    if (row.signature_scheme === "ed25519") {
-      const secret = generatedSecret ?? (await currentSecret(ctx, row.id));
-      if (secret) body.publicKey = ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key);
-    }
-    return reply.status(201).send(body);
+    return reply.status(201).send(await createdBody(ctx, await createEndpoint(ctx, application, input), reply));
   });
 
   app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
@@ -157,11 +190,23 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return endpointOut(await findEndpoint(ctx, application, req.params.endpoint_id));
   });
 
-  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
+  // Svix's upsert: PUT on an unknown endpoint id/uid creates it, the path naming its uid.
+  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req, reply) => {
     const input = normalise(parse(endpointUpdate, req.body));
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const full = { description: "", version: 1, filterTypes: null, channels: null, rateLimit: null, metadata: {}, uid: null, disabled: false, ...input };
-    return endpointOut(await updateEndpoint(ctx, application, req.params.endpoint_id, full));
+    const existing = await findEndpoint(ctx, application, req.params.endpoint_id).catch((err: unknown) => {
+      if (hasCode(err, "E_NOT_FOUND")) return undefined;
+      throw err;
+    });
+    if (!existing) {
+      const pathUid = parse(z.object({ endpoint_id: uid }), req.params, "path").endpoint_id;
+      if (input.uid != null && input.uid !== pathUid) {
+        throw HookwardenError.invalidField(["body", "uid"], "Creating through PUT: the uid in the body must match the one in the path");
+      }
+      return reply.status(201).send(await createdBody(ctx, await createEndpoint(ctx, application, { ...full, uid: pathUid }), reply));
+    }
+    return endpointOut(await updateEndpoint(ctx, application, existing.id, full));
   });
 
   app.patch<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
