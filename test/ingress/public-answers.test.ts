@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { agentBucket, createAgentToken, spawnAgent } from "../helpers/agents.js";
 import { closedPort } from "../helpers/delivery.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { getRequest, listRequests, RawReceiver, send, setup, type RawResponse } from "../helpers/ingress.js";
@@ -82,6 +83,27 @@ for (const dialect of DIALECTS) {
       expect(attempt.errorCode).toBe("E_TIMEOUT");
       expect(attempt.response).toContain("timeout");
     });
+
+    it("a tunnel agent whose internal service is down: a generic 502; the owner's attempt names the reason", async () => {
+      const port = await closedPort();
+      const { bucket, input } = await agentBucket(open.api, "tunnel-down", { input: { response: { mode: "wait", timeoutMs: 10_000 } } });
+      const token = await createAgentToken(open.api, { name: "tun-down", buckets: [bucket.id], mode: "tunnel" });
+      const agent = spawnAgent({ server: open.url, key: token.key, secret: token.secret, bucket: bucket.id, forwardTo: `http://127.0.0.1:${port}/internal` });
+      try {
+        await agent.waitConnected();
+        const res = await send(open.url, `/in/${input.id}`, { body: "{}", headers: { "content-type": "application/json" } });
+        expect(res.status).toBe(502);
+        expect(res.json).toEqual(GENERIC);
+        expect(leaks(res, new URL(`http://127.0.0.1:${port}/internal`))).toEqual([]);
+        const [summary] = await listRequests(open, bucket.id);
+        await vi.waitFor(async () => {
+          const r = await getRequest(open, bucket.id, summary.id);
+          expect(r.attempts[0]?.response).toContain("ECONNREFUSED");
+        });
+      } finally {
+        await agent.stop();
+      }
+    }, 60_000);
 
     it("a destination later than the input's wait: a generic 504 that does not echo the input's settings", async () => {
       const { input } = await setup(open, { input: { response: { mode: "wait", timeoutMs: 150 } }, outputs: [`${receiver.url}/late`] });
