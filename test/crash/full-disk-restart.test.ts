@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { gatewaySecrets, spawnGateway, type GatewayProcess } from "../helpers/gateway-process.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -16,12 +17,14 @@ describe("a restart on a full SQLite disk", () => {
   let fs: Tmpfs;
   let receiver: Receiver;
   const gateways: GatewayProcess[] = [];
+  const readers: BetterSqlite3.Database[] = [];
   beforeAll(async () => {
     fs = mountTmpfs(32);
     receiver = await new Receiver().start();
   });
   afterAll(async () => {
     for (const g of gateways) await g.kill("SIGKILL");
+    for (const r of readers) if (r.open) r.close();
     await receiver?.stop();
     fs?.unmount();
   });
@@ -72,6 +75,14 @@ describe("a restart on a full SQLite disk", () => {
     };
     const whileRunning = await refuse(1);
     expect(whileRunning?.status, whileRunning?.text).toBe(507);
+    // A crash under load leaves WAL frames not yet checkpointed, which a writer cannot overwrite:
+    // a reader holding its snapshot (another connection, as SQLite allows) keeps it so across the
+    // restart, so that the restart's first write (releasing the dead process's leases) needs new
+    // space, deterministically.
+    const reader = new BetterSqlite3(join(dataDir, "hookwarden.db"));
+    readers.push(reader);
+    reader.prepare("begin").run();
+    reader.prepare("select count(*) from jobs").get();
     await g.kill("SIGKILL");
 
     // The restart on the full disk, with a delivery left leased by the killed process.
@@ -96,9 +107,12 @@ describe("a restart on a full SQLite disk", () => {
     expect(await ready.json()).toMatchObject({ code: "E_STORAGE_FULL" });
     expect(g.output()).not.toMatch(/cannot rollback/);
     expect(g.output().match(/storage full: SQLITE_FULL/g)?.length).toBe(1);
+    expect(g.output()).toMatch(/could not release a previous run's leases yet/);
 
     // Space comes back: no restart.
     hold = false;
+    reader.prepare("commit").run();
+    reader.close();
     rmSync(filler);
     await vi.waitFor(async () => expect((await fetch(`${g.url}/ready`)).status).toBe(200), { timeout: 30_000, interval: 250 });
     const after = await publish(1_000);
