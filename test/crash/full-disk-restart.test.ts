@@ -55,6 +55,11 @@ describe("a restart on a full SQLite disk", () => {
     expect(app.status, app.text).toBe(201);
     const appId = app.json.id as string;
     expect((await call("POST", `/api/v1/app/${appId}/endpoint`, { url: receiver.url })).status).toBe(201);
+    const bucket = await call("POST", "/api/v1/bucket", { name: "full-disk-in" });
+    expect(bucket.status, bucket.text).toBe(201);
+    const input = await call("POST", `/api/v1/bucket/${bucket.json.id}/input`, { name: "in" });
+    expect(input.status, input.text).toBe(201);
+    const inbound = () => fetch(`${g.url}/in/${input.json.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "i".repeat(32_000) }) });
     const accepted: string[] = [];
     const publish = (n: number) => call("POST", `/api/v1/app/${appId}/msg`, { eventType: "disk.test", payload: { n, pad: "p".repeat(32_000) } });
     const first = await publish(0);
@@ -101,6 +106,10 @@ describe("a restart on a full SQLite disk", () => {
     expect(refused!.json).toEqual({ code: "E_STORAGE_FULL", detail: expect.any(String) });
     const again = await publish(-1);
     expect(again.status).toBe(507);
+    const refusedIn = await inbound();
+    expect(refusedIn.status).toBe(507);
+    expect(refusedIn.headers.get("retry-after")).toBe("5");
+    expect(await refusedIn.json()).toEqual({ code: "E_STORAGE_FULL", detail: expect.any(String) });
     const ready = await fetch(`${g.url}/ready`);
     expect(ready.status).toBe(503);
     expect(ready.headers.get("retry-after")).toBe("5");
@@ -115,6 +124,7 @@ describe("a restart on a full SQLite disk", () => {
     reader.close();
     rmSync(filler);
     await vi.waitFor(async () => expect((await fetch(`${g.url}/ready`)).status).toBe(200), { timeout: 30_000, interval: 250 });
+    expect((await inbound()).status).toBe(200);
     const after = await publish(1_000);
     expect(after.status, after.text).toBe(202);
     accepted.push(after.json.id);
