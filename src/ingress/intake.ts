@@ -8,6 +8,7 @@ import type { DeliveryWorker } from "../delivery/worker.js";
 import { insertRows } from "../store/hot.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
+import { isStorageFault, notDurable } from "../store/errors.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
 import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
@@ -88,7 +89,7 @@ export class Intake {
   }
 
   accept(item: IntakeItem): Promise<IntakeResult> {
-    if (this.#queue.length >= MAX_QUEUED) return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many requests waiting to be stored; retry shortly"));
+    if (this.#queue.length >= MAX_QUEUED) return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many requests waiting to be stored; retry shortly", { retryAfter: 1 }));
     // Only a digest of the provider's id is kept: ephemeral buckets keep no header values.
     const dedupeKey = item.deliveryId === undefined ? undefined : createHash("sha256").update(item.deliveryId).digest("hex");
     const id = newId("req");
@@ -162,8 +163,9 @@ export class Intake {
         await this.#commit(batch, release);
       } catch (err) {
         release();
-        if (batch.length === 1) {
-          batch[0]!.reject(err);
+        if (batch.length === 1 || isStorageFault(err)) {
+          // Storage down or full fails every request alike: no one-by-one retry.
+          for (const p of batch) p.reject(err);
           continue;
         }
         // One bad request must not fail its neighbours: retry them one by one.
@@ -287,7 +289,7 @@ export class Intake {
       (err) => {
         release();
         this.#ctx.logger.error({ err }, "could not flush received requests to disk");
-        for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The request could not be made durable; retry"));
+        for (const p of batch) p.reject(notDurable(err, "The request could not be made durable; retry"));
       },
     );
   }

@@ -140,10 +140,11 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       return reply.status(413).send({ code: "E_PAYLOAD_TOO_LARGE", detail: `Bodies are limited to ${config.maxPayloadSize} bytes` });
     }
     // Load shedding (intake queue or ephemeral memory full) is a 503 the provider retries, not a 500.
-    if (err instanceof HookwardenError && err.code === "E_UNAVAILABLE") return reply.status(503).header("retry-after", String(err.retryAfter ?? 1)).send({ code: err.code, detail: err.message });
-    // Storage down or full: the provider retries after `Retry-After` (its request was not stored).
-    const fault = classifyStorageError(err);
-    if (fault) return reply.status(fault.status).header("retry-after", String(fault.retryAfter ?? 1)).send({ code: fault.code, detail: fault.message });
+    // Storage down (503) or full (507): the provider retries after `Retry-After`; nothing was stored.
+    const fault = err instanceof HookwardenError ? err : classifyStorageError(err);
+    if (fault && (fault.status === 503 || fault.status === 507)) {
+      return reply.status(fault.status).header("retry-after", String(fault.retryAfter ?? 1)).send({ code: fault.code, detail: fault.message });
+    }
     // A client that went away or was cut off is counted by the connection guard, not logged here.
     if (isClientAbort(err, req)) return reply.status(400).send({ code: "E_ABORTED", detail: "The request did not arrive whole" });
     logger.error({ err }, "inbound request failed");

@@ -7,7 +7,7 @@ import { sql } from "kysely";
 import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import { insertRows } from "../store/hot.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
-import { isForeignKeyViolation } from "../store/errors.js";
+import { isForeignKeyViolation, isStorageFault, notDurable } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
@@ -73,7 +73,7 @@ export class Publisher {
 
   publish(app: ApplicationRow, input: PublishInput, idempotencyKey?: string): Promise<PublishResult> {
     if (this.#queue.length >= MAX_QUEUED) {
-      return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many messages waiting to be stored; retry shortly"));
+      return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many messages waiting to be stored; retry shortly", { retryAfter: 1 }));
     }
     const now = this.#ctx.clock.now();
     const row: MessageRow = {
@@ -134,6 +134,12 @@ export class Publisher {
       } catch (err) {
         if (batch.length === 1) {
           batch[0]!.reject(isForeignKeyViolation(err) ? HookwardenError.notFound("Application") : err);
+          continue;
+        }
+        // Storage down or full fails every row alike: retrying them one by one would only hold the
+        // callers (and the database) longer.
+        if (isStorageFault(err)) {
+          for (const p of batch) p.reject(err);
           continue;
         }
         // One bad row must not fail its neighbours: retry them one by one.
@@ -272,7 +278,7 @@ export class Publisher {
     };
     settleWhenDurable(store, this.#settling, settle, (err) => {
       ctx.logger.error({ err }, "could not flush committed messages to disk");
-      for (const p of batch) p.reject(new HookwardenError("E_UNAVAILABLE", 503, "The message could not be made durable; retry with the same idempotency key"));
+      for (const p of batch) p.reject(notDurable(err, "The message could not be made durable; retry with the same idempotency key"));
     });
     if (handed.length > 0) {
       const messages = new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row]));

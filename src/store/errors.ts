@@ -89,3 +89,12 @@ export function describeStorageCause(err: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
   return code === undefined ? message : `${code} ${message}`;
 }
+
+/**
+ * The error for a committed batch whose flush to disk failed (`Store.durable`): 507 when the disk
+ * is full, 503 otherwise, with `Retry-After` either way; the client retries (idempotently).
+ */
+export function notDurable(err: unknown, detail: string): HookwardenError {
+  const fault = classifyStorageError(err);
+  return new HookwardenError(fault?.code ?? "E_UNAVAILABLE", fault?.status ?? 503, detail, { cause: err, retryAfter: STORAGE_RETRY_AFTER_S });
+}

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { gatewaySecrets, spawnGateway, type GatewayProcess } from "../helpers/gateway-process.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -16,12 +17,14 @@ describe("a restart on a full SQLite disk", () => {
   let fs: Tmpfs;
   let receiver: Receiver;
   const gateways: GatewayProcess[] = [];
+  const readers: BetterSqlite3.Database[] = [];
   beforeAll(async () => {
     fs = mountTmpfs(32);
     receiver = await new Receiver().start();
   });
   afterAll(async () => {
     for (const g of gateways) await g.kill("SIGKILL");
+    for (const r of readers) if (r.open) r.close();
     await receiver?.stop();
     fs?.unmount();
   });
@@ -52,6 +55,11 @@ describe("a restart on a full SQLite disk", () => {
     expect(app.status, app.text).toBe(201);
     const appId = app.json.id as string;
     expect((await call("POST", `/api/v1/app/${appId}/endpoint`, { url: receiver.url })).status).toBe(201);
+    const bucket = await call("POST", "/api/v1/bucket", { name: "full-disk-in" });
+    expect(bucket.status, bucket.text).toBe(201);
+    const input = await call("POST", `/api/v1/bucket/${bucket.json.id}/input`, { name: "in" });
+    expect(input.status, input.text).toBe(201);
+    const inbound = () => fetch(`${g.url}/in/${input.json.id}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "i".repeat(32_000) }) });
     const accepted: string[] = [];
     const publish = (n: number) => call("POST", `/api/v1/app/${appId}/msg`, { eventType: "disk.test", payload: { n, pad: "p".repeat(32_000) } });
     const first = await publish(0);
@@ -72,6 +80,14 @@ describe("a restart on a full SQLite disk", () => {
     };
     const whileRunning = await refuse(1);
     expect(whileRunning?.status, whileRunning?.text).toBe(507);
+    // A crash under load leaves WAL frames not yet checkpointed, which a writer cannot overwrite:
+    // a reader holding its snapshot (another connection, as SQLite allows) keeps it so across the
+    // restart, so that the restart's first write (releasing the dead process's leases) needs new
+    // space, deterministically.
+    const reader = new BetterSqlite3(join(dataDir, "hookwarden.db"));
+    readers.push(reader);
+    reader.prepare("begin").run();
+    reader.prepare("select count(*) from jobs").get();
     await g.kill("SIGKILL");
 
     // The restart on the full disk, with a delivery left leased by the killed process.
@@ -90,17 +106,25 @@ describe("a restart on a full SQLite disk", () => {
     expect(refused!.json).toEqual({ code: "E_STORAGE_FULL", detail: expect.any(String) });
     const again = await publish(-1);
     expect(again.status).toBe(507);
+    const refusedIn = await inbound();
+    expect(refusedIn.status).toBe(507);
+    expect(refusedIn.headers.get("retry-after")).toBe("5");
+    expect(await refusedIn.json()).toEqual({ code: "E_STORAGE_FULL", detail: expect.any(String) });
     const ready = await fetch(`${g.url}/ready`);
     expect(ready.status).toBe(503);
     expect(ready.headers.get("retry-after")).toBe("5");
     expect(await ready.json()).toMatchObject({ code: "E_STORAGE_FULL" });
     expect(g.output()).not.toMatch(/cannot rollback/);
     expect(g.output().match(/storage full: SQLITE_FULL/g)?.length).toBe(1);
+    expect(g.output()).toMatch(/could not release a previous run's leases yet/);
 
     // Space comes back: no restart.
     hold = false;
+    reader.prepare("commit").run();
+    reader.close();
     rmSync(filler);
     await vi.waitFor(async () => expect((await fetch(`${g.url}/ready`)).status).toBe(200), { timeout: 30_000, interval: 250 });
+    expect((await inbound()).status).toBe(200);
     const after = await publish(1_000);
     expect(after.status, after.text).toBe(202);
     accepted.push(after.json.id);
