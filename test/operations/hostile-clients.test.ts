@@ -54,25 +54,21 @@ for (const dialect of DIALECTS) {
     describe("stalled bodies", () => {
       let t: TestServer;
       beforeAll(async () => {
-        t = await startTestServer(dialect, { inboundBodyIdleTimeout: 6_000, maxConnectionsPerIp: 1_000 });
+        t = await startTestServer(dialect, { inboundBodyIdleTimeout: 15_000, maxConnectionsPerIp: 1_000 });
       });
       afterAll(async () => t?.stop());
 
       it("answers /health and the API while 300 stalled bodies are held, and closes each after the body idle timeout", async () => {
-        const stalled: Stalled[] = [];
-        for (let i = 0; i < 300; i++) {
-          const s = await stall(t.url);
-          held.push(s.socket);
-          stalled.push(s);
-        }
-        expect(await openConnections(t)).toBeGreaterThanOrEqual(300);
+        const stalled = await Promise.all(Array.from({ length: 300 }, () => stall(t.url)));
+        held.push(...stalled.map((s) => s.socket));
+        await vi.waitFor(async () => expect(await openConnections(t)).toBeGreaterThanOrEqual(300), { timeout: 10_000 });
         const health = await send(t.url, "/health");
         expect([health.status, health.json]).toEqual([200, { status: "ok" }]);
         expect((await send(t.url, "/api/v1/app", { headers: { authorization: `Bearer ${t.token}` } })).status).toBe(200);
         // Each stalled body is cut off by the server (this side never closes them).
         await Promise.all(stalled.map((s) => s.closed));
-        await vi.waitFor(async () => expect(await openConnections(t)).toBe(0));
-      }, 60_000);
+        await vi.waitFor(async () => expect(await openConnections(t)).toBe(0), { timeout: 10_000 });
+      }, 90_000);
     });
 
     describe("a body that trickles in", () => {
@@ -139,7 +135,25 @@ for (const dialect of DIALECTS) {
         // Once it lets go, it is served again.
         for (const s of kept) s.socket.destroy();
         await Promise.all(kept.map((s) => s.closed));
-        await vi.waitFor(async () => expect((await send(t.url, "/health")).status).toBe(200));
+        await vi.waitFor(async () => expect((await send(t.url, "/health")).status).toBe(200), { timeout: 10_000 });
+      }, 30_000);
+    });
+
+    describe("all clients together", () => {
+      let t: TestServer;
+      beforeAll(async () => {
+        t = await startTestServer(dialect, { maxConnections: 25, maxConnectionsPerIp: 0, inboundBodyIdleTimeout: 60_000 });
+      });
+      afterAll(async () => t?.stop());
+
+      it("get at most maxConnections; past it a new connection is closed at once, and served again once one is free", async () => {
+        const kept = await Promise.all(Array.from({ length: 25 }, (_, i) => stall(t.url, { localAddress: `127.0.0.${10 + (i % 5)}` })));
+        held.push(...kept.map((s) => s.socket));
+        await vi.waitFor(async () => expect(await openConnections(t)).toBe(25), { timeout: 10_000 });
+        await expect(send(t.url, "/health", { localAddress: "127.0.0.3" })).rejects.toThrow();
+        kept[0]!.socket.destroy();
+        await kept[0]!.closed;
+        await vi.waitFor(async () => expect((await send(t.url, "/health", { localAddress: "127.0.0.3" })).status).toBe(200), { timeout: 10_000 });
       }, 30_000);
     });
 
@@ -151,15 +165,11 @@ for (const dialect of DIALECTS) {
       afterAll(async () => t?.stop());
 
       it("holds one short line and one summary for 300 aborted requests, and no stack trace", async () => {
-        const stalled: Stalled[] = [];
-        for (let i = 0; i < 300; i++) {
-          const s = await stall(t.url);
-          held.push(s.socket);
-          stalled.push(s);
-        }
-        await vi.waitFor(async () => expect(await openConnections(t)).toBeGreaterThanOrEqual(300));
+        const stalled = await Promise.all(Array.from({ length: 300 }, () => stall(t.url)));
+        held.push(...stalled.map((s) => s.socket));
+        await vi.waitFor(async () => expect(await openConnections(t)).toBeGreaterThanOrEqual(300), { timeout: 10_000 });
         for (const s of stalled) s.socket.destroy();
-        await vi.waitFor(async () => expect(await openConnections(t)).toBe(0));
+        await vi.waitFor(async () => expect(await openConnections(t)).toBe(0), { timeout: 10_000 });
         // Stopping writes the summary of what is still counted.
         await t.stop();
 
