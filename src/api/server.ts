@@ -10,6 +10,7 @@ import { ApplicationCache } from "../applications/cache.js";
 import { attemptRoutes } from "./attempts/index.js";
 import { bearerAuth } from "./auth.js";
 import { endpointRoutes } from "./endpoints/index.js";
+import { endpointRecoveryRoutes } from "./endpoints/recovery.js";
 import { installErrorHandlers } from "./errors.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
@@ -53,6 +54,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender);
+    endpointRecoveryRoutes(api, ctx, deps.publisher);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);
     secretRoutes(api, ctx);

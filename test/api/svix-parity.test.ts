@@ -19,7 +19,8 @@ for (const dialect of DIALECTS) {
         client.major === 2 ? svix.endpoint.upsert(appId, epId, body) : svix.endpoint.update(appId, epId, body);
 
       beforeAll(async () => {
-        t = await startTestServer(dialect, {}, { clock });
+        // No retries: a failed delivery fails for good at once, which is what recover resends.
+        t = await startTestServer(dialect, { retrySchedule: [] }, { clock });
         svix = client.make(t.token, t.url);
         receiver = await new Receiver().start();
       });
@@ -135,6 +136,92 @@ for (const dialect of DIALECTS) {
 
         const tooFar = new Date(clock.now() + 31 * 86_400_000);
         await expect(svix.message.create(app.id, { eventType: "later.please", payload: {}, deliverAt: tooFar })).rejects.toMatchObject({ code: 422 });
+      });
+
+      it("recover, getStats, listAttemptedMessages/Destinations and both expunges behave as a user sees them", async () => {
+        const app = await svix.application.create({ name: "recovery" });
+        const ep = await svix.endpoint.create(app.id, { url: `${receiver.url}/recover` });
+        let failing = true;
+        receiver.respond = (r) => (r.url === "/recover" && failing ? { status: 500, body: "down: secret-ish body" } : undefined);
+        let okFrom = Infinity;
+        const delivered = () => receiver.received.slice(okFrom).filter((r) => r.url === "/recover").map((r) => JSON.parse(r.body).n);
+        const t0 = clock.now();
+        const m1 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 1 } });
+        clock.advance(10 * 60_000);
+        const m2 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 2 } });
+        clock.advance(10 * 60_000);
+        const m3 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 3 } });
+        await t.hw.worker.runUntilIdle();
+        failing = false;
+        const okCountBefore = receiver.received.length;
+        okFrom = okCountBefore;
+        clock.advance(10 * 60_000);
+        const m4 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 4 } });
+        await receiver.waitFor(okCountBefore + 1);
+        await t.hw.worker.runUntilIdle();
+
+        expect(await svix.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 1, fail: 3, pending: 0, sending: 0 });
+        expect(await svix.endpoint.getStats(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) })).toMatchObject({ success: 0, fail: 2 });
+        const failedList = await svix.messageAttempt.listAttemptedMessages(app.id, ep.id, { status: 2 });
+        expect(failedList.data.map((m: any) => m.id)).toEqual([m3.id, m2.id, m1.id]);
+        expect(failedList.data[0].statusText).toBe("fail");
+        const all = await svix.messageAttempt.listAttemptedMessages(app.id, ep.id);
+        expect(all.data.map((m: any) => [m.id, m.status])).toEqual([[m4.id, 0], [m3.id, 2], [m2.id, 2], [m1.id, 2]]);
+
+        // Recover the window [t0+5m, t0+25m): m2 and m3 are delivered again, m1 is not.
+        const rec = await svix.endpoint.recover(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) });
+        expect(rec.id).toMatch(/^qtask_/);
+        expect(rec.task).toBe("endpoint.recover");
+        await t.hw.worker.runUntilIdle();
+        await receiver.waitFor(okCountBefore + 3);
+        expect(delivered().sort()).toEqual([2, 3, 4]);
+        expect(await svix.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 3, fail: 1 });
+        const m2Attempts = await svix.messageAttempt.listByMsg(app.id, m2.id);
+        expect(m2Attempts.data.map((a: any) => a.status)).toEqual([0, 2]);
+        // Recovering again finds nothing left to send in that window.
+        await svix.endpoint.recover(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) });
+        await t.hw.worker.runUntilIdle();
+        expect(delivered().sort()).toEqual([2, 3, 4]);
+
+        const dests = await svix.messageAttempt.listAttemptedDestinations(app.id, m1.id);
+        expect(dests.data.map((d: any) => [d.id, d.status, d.statusText, d.url])).toEqual([[ep.id, 2, "fail", `${receiver.url}/recover`]]);
+        expect((await svix.messageAttempt.listAttemptedDestinations(app.id, m2.id)).data.map((d: any) => d.status)).toEqual([0]);
+
+        // expungeContent: the payload is gone from GET and from lists, the message remains.
+        await svix.message.expungeContent(app.id, m1.id);
+        expect((await svix.message.get(app.id, m1.id, { withContent: true })).payload).toEqual({});
+        expect(JSON.stringify(await svix.message.list(app.id, { withContent: true }))).not.toContain('"n":1');
+        expect((await svix.message.get(app.id, m2.id, { withContent: true })).payload).toEqual({ n: 2 });
+
+        // messageAttempt.expungeContent: the response body is gone, the status stays.
+        const [failedAttempt] = (await svix.messageAttempt.listByMsg(app.id, m1.id)).data;
+        expect(failedAttempt.response).toContain("secret-ish");
+        await svix.messageAttempt.expungeContent(app.id, m1.id, failedAttempt.id);
+        const after = await svix.messageAttempt.get(app.id, m1.id, failedAttempt.id);
+        expect(after.response).toBe("");
+        expect(after.status).toBe(2);
+        expect(after.responseStatusCode).toBe(500);
+        receiver.respond = () => undefined;
+      });
+
+      it("sendExample sends an event type's example (or svix.ping) to that one endpoint only", async () => {
+        const et = `example.${client.major}`;
+        await svix.eventType.create({ name: et, description: "has examples", schemas: { "1": { type: "object", examples: [{ first: true }, { second: true }] } } });
+        const app = await svix.application.create({ name: "examples" });
+        const target = await svix.endpoint.create(app.id, { url: `${receiver.url}/example-target`, ...types(["something.else"]) });
+        await svix.endpoint.create(app.id, { url: `${receiver.url}/example-bystander` });
+        const before = receiver.received.length;
+        const msg = await svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 1 });
+        expect(msg.id).toMatch(/^msg_/);
+        expect(msg.eventType).toBe(et);
+        await svix.endpoint.sendExample(app.id, target.id, { eventType: "svix.ping" });
+        await receiver.waitFor(before + 2);
+        await t.hw.worker.runUntilIdle();
+        const got = receiver.received.slice(before);
+        expect(got.map((r) => r.url)).toEqual(["/example-target", "/example-target"]);
+        expect(got.map((r) => JSON.parse(r.body))).toEqual([{ second: true }, { success: true }]);
+        await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 5 })).rejects.toMatchObject({ code: 422 });
+        await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: "no.such.type" })).rejects.toMatchObject({ code: 422 });
       });
 
       it("a rate limit sent under the client's name is kept", async () => {
