@@ -8,7 +8,9 @@ import type { Publisher } from "../messages/publisher.js";
 import { applicationRoutes } from "./applications/index.js";
 import { ApplicationCache } from "../applications/cache.js";
 import { attemptRoutes } from "./attempts/index.js";
-import { bearerAuth } from "./auth.js";
+import { appScopeGuard, bearerAuth } from "./auth.js";
+import { authenticationRoutes } from "./authentication/index.js";
+import { findApplication } from "../applications/index.js";
 import { endpointRoutes } from "./endpoints/index.js";
 import { endpointRecoveryRoutes } from "./endpoints/recovery.js";
 import { installErrorHandlers } from "./errors.js";
@@ -50,7 +52,10 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
   await app.register(async (api) => {
-    api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock));
+    const auth = bearerAuth(ctx.store.db, ctx.clock);
+    api.addHook("onRequest", auth);
+    api.addHook("onRequest", appScopeGuard((orgId, idOrUid) => findApplication(ctx, orgId, idOrUid)));
+    authenticationRoutes(api, ctx, auth, apps, deps.publicUrl);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { FakeClock } from "../../src/clock/index.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -146,9 +147,12 @@ for (const dialect of DIALECTS) {
         let okFrom = Infinity;
         const delivered = () => receiver.received.slice(okFrom).filter((r) => r.url === "/recover").map((r) => JSON.parse(r.body).n);
         const t0 = clock.now();
+        // Each delivery settles before the clock moves, so no lease runs out under it.
         const m1 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 1 } });
+        await t.hw.worker.runUntilIdle();
         clock.advance(10 * 60_000);
         const m2 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 2 } });
+        await t.hw.worker.runUntilIdle();
         clock.advance(10 * 60_000);
         const m3 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 3 } });
         await t.hw.worker.runUntilIdle();
@@ -222,6 +226,75 @@ for (const dialect of DIALECTS) {
         expect(got.map((r) => JSON.parse(r.body))).toEqual([{ second: true }, { success: true }]);
         await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 5 })).rejects.toMatchObject({ code: 422 });
         await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: "no.such.type" })).rejects.toMatchObject({ code: 422 });
+      });
+
+      it("appPortalAccess gives an expiring token scoped to one application; logout revokes it", async () => {
+        const app = await svix.application.create({ name: "portal" });
+        const other = await svix.application.create({ name: "someone else" });
+        const ep = await svix.endpoint.create(app.id, { url: `${receiver.url}/portal` });
+        const msg = await svix.message.create(app.id, { eventType: "p.e", payload: { p: 1 } });
+        await svix.endpoint.create(other.id, { url: `${receiver.url}/other` });
+        await t.hw.worker.runUntilIdle();
+
+        const access = await svix.authentication.appPortalAccess(app.id, {});
+        expect(access.token).toMatch(/^hwp_/);
+        expect(access.url).not.toContain(access.token);
+        const portal = client.make(access.token, t.url);
+
+        // What it can do: manage this app's endpoints, read its messages and attempts, resend.
+        expect((await portal.endpoint.list(app.id)).data.map((e: any) => e.id)).toEqual([ep.id]);
+        const created = await portal.endpoint.create(app.id, { url: `${receiver.url}/portal-made`, ...types(["p.e"]) });
+        expect(typesOf(created)).toEqual(["p.e"]);
+        await portal.endpoint.patch(app.id, created.id, { description: "by the portal" });
+        expect((await portal.message.list(app.id)).data.map((m: any) => m.id)).toEqual([msg.id]);
+        expect((await portal.messageAttempt.listByMsg(app.id, msg.id)).data).toHaveLength(1);
+        await portal.messageAttempt.resend(app.id, msg.id, ep.id);
+        await t.hw.worker.runUntilIdle();
+        expect((await portal.messageAttempt.listByMsg(app.id, msg.id)).data.map((a: any) => a.triggerType)).toEqual([1, 0]);
+        expect(await portal.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 1, pending: 0, fail: 0 });
+        await portal.endpoint.delete(app.id, created.id);
+
+        // And nothing else: another app looks absent, org-level and publishing routes are refused.
+        await expect(portal.endpoint.list(other.id)).rejects.toMatchObject({ code: 404 });
+        await expect(portal.endpoint.create(other.id, { url: `${receiver.url}/x` })).rejects.toMatchObject({ code: 404 });
+        await expect(portal.application.get(other.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.application.list()).rejects.toMatchObject({ code: 403 });
+        await expect(portal.application.delete(app.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.eventType.list()).rejects.toMatchObject({ code: 403 });
+        await expect(portal.message.create(app.id, { eventType: "p.e", payload: {} })).rejects.toMatchObject({ code: 403 });
+        await expect(portal.message.expungeContent(app.id, msg.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.authentication.appPortalAccess(other.id, {})).rejects.toMatchObject({ code: 403 });
+        expect((await svix.endpoint.list(other.id)).data).toHaveLength(1);
+
+        // Stored only as a hash.
+        const rows = await t.hw.ctx.store.db.selectFrom("api_tokens").selectAll().where("app_id", "=", app.id).execute();
+        expect(rows.map((r) => r.token_hash)).toContain(createHash("sha256").update(access.token).digest("hex"));
+        expect(JSON.stringify(rows)).not.toContain(access.token);
+
+        // logout revokes the token it is called with, at once; the organisation token still works.
+        await portal.authentication.logout();
+        await expect(portal.endpoint.list(app.id)).rejects.toMatchObject({ code: 401 });
+        expect((await svix.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        await expect(svix.authentication.logout()).rejects.toMatchObject({ code: 403 });
+        expect((await svix.application.list()).data.length).toBeGreaterThan(0);
+
+        // It expires.
+        const short = await svix.authentication.appPortalAccess(app.id, { expiry: 3600 });
+        const shortLived = client.make(short.token, t.url);
+        expect((await shortLived.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        clock.advance(3600 * 1000);
+        await expect(shortLived.endpoint.list(app.id)).rejects.toMatchObject({ code: 401 });
+
+        // Read-only: reads, but no endpoint changes and no resend.
+        const ro = client.make((await svix.authentication.appPortalAccess(app.id, { readOnly: true })).token, t.url);
+        expect((await ro.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        await expect(ro.endpoint.create(app.id, { url: `${receiver.url}/ro` })).rejects.toMatchObject({ code: 403 });
+        await expect(ro.messageAttempt.resend(app.id, msg.id, ep.id)).rejects.toMatchObject({ code: 403 });
+
+        // application in the body creates the app on first use.
+        const fresh = await svix.authentication.appPortalAccess(`portal-new-${client.major}`, { application: { name: "New" } });
+        const freshPortal = client.make(fresh.token, t.url);
+        expect((await freshPortal.endpoint.list(`portal-new-${client.major}`)).data).toEqual([]);
       });
 
       it("a rate limit sent under the client's name is kept", async () => {
@@ -303,6 +376,28 @@ for (const dialect of DIALECTS) {
       // Nothing was created by the refused calls.
       expect((await t.api("GET", `/api/v1/app/${app.body.id}/endpoint`)).body.data).toHaveLength(0);
       expect((await t.api("GET", `/api/v1/app/${app.body.id}/msg`)).body.data).toHaveLength(0);
+    });
+
+    it("app-portal tokens: no-store, refused unknown fields, bounded expiry", async () => {
+      const app = await t.api("POST", "/api/v1/app", { name: "portal-wire" });
+      const ok = await fetch(`${t.url}/api/v1/auth/app-portal-access/${app.body.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("cache-control")).toBe("no-store");
+      for (const body of [{ capabilities: ["ViewBase"] }, { featureFlags: ["beta"] }, { sessionId: "s1" }]) {
+        const r = await t.api("POST", `/api/v1/auth/app-portal-access/${app.body.id}`, body);
+        expect(r.status).toBe(422);
+        expect(JSON.stringify(r.body.detail)).toContain(Object.keys(body)[0]!);
+      }
+      for (const expiry of [0, 59, 8 * 86400, 1e300, -1]) {
+        expect((await t.api("POST", `/api/v1/auth/app-portal-access/${app.body.id}`, { expiry })).status).toBe(422);
+      }
+      expect((await t.api("POST", "/api/v1/auth/app-portal-access/no-such-app", {})).status).toBe(404);
+      const bad = await fetch(`${t.url}/api/v1/app`, { headers: { authorization: "Bearer hwp_forged" } });
+      expect(bad.status).toBe(401);
     });
   });
 }
