@@ -36,3 +36,50 @@ export async function findOrgIdByToken(db: Db, token: string): Promise<string | 
   const row = await db.selectFrom("api_tokens").select("org_id").where("token_hash", "=", hashToken(token)).executeTakeFirst();
   return row?.org_id;
 }
+
+/** What a token grants: its organisation and, for an app-portal token, one application until it expires. */
+export interface TokenGrant {
+  orgId: string;
+  /** Set for an app-portal token. */
+  appId: string | null;
+  expiresAt: number | null;
+  readOnly: boolean;
+}
+
+export async function findTokenGrant(db: Db, token: string): Promise<TokenGrant | undefined> {
+  const row = await db
+    .selectFrom("api_tokens")
+    .select(["org_id", "app_id", "expires_at", "read_only"])
+    .where("token_hash", "=", hashToken(token))
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return { orgId: row.org_id, appId: row.app_id, expiresAt: row.expires_at === null ? null : Number(row.expires_at), readOnly: Number(row.read_only) === 1 };
+}
+
+/**
+ * An app-portal token (svix `authentication.appPortalAccess`): scoped to one application,
+ * expiring, stored only as its SHA-256 hash like every API token, returned once.
+ */
+export async function createAppPortalToken(db: Db, orgId: string, appId: string, now: number, expiresAt: number, readOnly: boolean): Promise<SecretValue> {
+  const token = new SecretValue(`hwp_${randomBytes(32).toString("base64url")}`);
+  await db
+    .insertInto("api_tokens")
+    .values({
+      id: newId("tok"),
+      org_id: orgId,
+      token_hash: hashToken(token.reveal()),
+      name: "app-portal",
+      created_at: now,
+      app_id: appId,
+      expires_at: expiresAt,
+      read_only: readOnly ? 1 : 0,
+    })
+    .execute();
+  return token;
+}
+
+/** Revokes one token by its value (svix `authentication.logout`); expired portal tokens go too. */
+export async function revokeToken(db: Db, token: string, now: number): Promise<void> {
+  await db.deleteFrom("api_tokens").where("token_hash", "=", hashToken(token)).execute();
+  await db.deleteFrom("api_tokens").where("expires_at", "<=", now).execute();
+}

@@ -19,6 +19,8 @@ export interface ApiTokensTable {
   /** Set for an app-portal token: it reaches only this application's routes. */
   app_id: string | null;
   expires_at: number | null;
+  /** 1: a read-only app-portal token (GET only). */
+  read_only: Generated<number>;
 }
 
 export interface ApplicationsTable {

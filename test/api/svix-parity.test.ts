@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { FakeClock } from "../../src/clock/index.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -19,7 +20,8 @@ for (const dialect of DIALECTS) {
         client.major === 2 ? svix.endpoint.upsert(appId, epId, body) : svix.endpoint.update(appId, epId, body);
 
       beforeAll(async () => {
-        t = await startTestServer(dialect, {}, { clock });
+        // No retries: a failed delivery fails for good at once, which is what recover resends.
+        t = await startTestServer(dialect, { retrySchedule: [] }, { clock });
         svix = client.make(t.token, t.url);
         receiver = await new Receiver().start();
       });
@@ -137,6 +139,164 @@ for (const dialect of DIALECTS) {
         await expect(svix.message.create(app.id, { eventType: "later.please", payload: {}, deliverAt: tooFar })).rejects.toMatchObject({ code: 422 });
       });
 
+      it("recover, getStats, listAttemptedMessages/Destinations and both expunges behave as a user sees them", async () => {
+        const app = await svix.application.create({ name: "recovery" });
+        const ep = await svix.endpoint.create(app.id, { url: `${receiver.url}/recover` });
+        let failing = true;
+        receiver.respond = (r) => (r.url === "/recover" && failing ? { status: 500, body: "down: secret-ish body" } : undefined);
+        let okFrom = Infinity;
+        const delivered = () => receiver.received.slice(okFrom).filter((r) => r.url === "/recover").map((r) => JSON.parse(r.body).n);
+        const t0 = clock.now();
+        // Each delivery settles before the clock moves, so no lease runs out under it.
+        const m1 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 1 } });
+        await t.hw.worker.runUntilIdle();
+        clock.advance(10 * 60_000);
+        const m2 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 2 } });
+        await t.hw.worker.runUntilIdle();
+        clock.advance(10 * 60_000);
+        const m3 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 3 } });
+        await t.hw.worker.runUntilIdle();
+        failing = false;
+        const okCountBefore = receiver.received.length;
+        okFrom = okCountBefore;
+        clock.advance(10 * 60_000);
+        const m4 = await svix.message.create(app.id, { eventType: "r.e", payload: { n: 4 } });
+        await receiver.waitFor(okCountBefore + 1);
+        await t.hw.worker.runUntilIdle();
+
+        expect(await svix.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 1, fail: 3, pending: 0, sending: 0 });
+        expect(await svix.endpoint.getStats(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) })).toMatchObject({ success: 0, fail: 2 });
+        const failedList = await svix.messageAttempt.listAttemptedMessages(app.id, ep.id, { status: 2 });
+        expect(failedList.data.map((m: any) => m.id)).toEqual([m3.id, m2.id, m1.id]);
+        expect(failedList.data[0].statusText).toBe("fail");
+        const all = await svix.messageAttempt.listAttemptedMessages(app.id, ep.id);
+        expect(all.data.map((m: any) => [m.id, m.status])).toEqual([[m4.id, 0], [m3.id, 2], [m2.id, 2], [m1.id, 2]]);
+
+        // Recover the window [t0+5m, t0+25m): m2 and m3 are delivered again, m1 is not.
+        const rec = await svix.endpoint.recover(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) });
+        expect(rec.id).toMatch(/^qtask_/);
+        expect(rec.task).toBe("endpoint.recover");
+        await t.hw.worker.runUntilIdle();
+        await receiver.waitFor(okCountBefore + 3);
+        expect(delivered().sort()).toEqual([2, 3, 4]);
+        expect(await svix.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 3, fail: 1 });
+        const m2Attempts = await svix.messageAttempt.listByMsg(app.id, m2.id);
+        expect(m2Attempts.data.map((a: any) => a.status)).toEqual([0, 2]);
+        // Recovering again finds nothing left to send in that window.
+        await svix.endpoint.recover(app.id, ep.id, { since: new Date(t0 + 5 * 60_000), until: new Date(t0 + 25 * 60_000) });
+        await t.hw.worker.runUntilIdle();
+        expect(delivered().sort()).toEqual([2, 3, 4]);
+
+        const dests = await svix.messageAttempt.listAttemptedDestinations(app.id, m1.id);
+        expect(dests.data.map((d: any) => [d.id, d.status, d.statusText, d.url])).toEqual([[ep.id, 2, "fail", `${receiver.url}/recover`]]);
+        expect((await svix.messageAttempt.listAttemptedDestinations(app.id, m2.id)).data.map((d: any) => d.status)).toEqual([0]);
+
+        // expungeContent: the payload is gone from GET and from lists, the message remains.
+        await svix.message.expungeContent(app.id, m1.id);
+        expect((await svix.message.get(app.id, m1.id, { withContent: true })).payload).toEqual({});
+        expect(JSON.stringify(await svix.message.list(app.id, { withContent: true }))).not.toContain('"n":1');
+        expect((await svix.message.get(app.id, m2.id, { withContent: true })).payload).toEqual({ n: 2 });
+
+        // messageAttempt.expungeContent: the response body is gone, the status stays.
+        const [failedAttempt] = (await svix.messageAttempt.listByMsg(app.id, m1.id)).data;
+        expect(failedAttempt.response).toContain("secret-ish");
+        await svix.messageAttempt.expungeContent(app.id, m1.id, failedAttempt.id);
+        const after = await svix.messageAttempt.get(app.id, m1.id, failedAttempt.id);
+        expect(after.response).toBe("");
+        expect(after.status).toBe(2);
+        expect(after.responseStatusCode).toBe(500);
+        receiver.respond = () => undefined;
+      });
+
+      it("sendExample sends an event type's example (or svix.ping) to that one endpoint only", async () => {
+        const et = `example.${client.major}`;
+        await svix.eventType.create({ name: et, description: "has examples", schemas: { "1": { type: "object", examples: [{ first: true }, { second: true }] } } });
+        const app = await svix.application.create({ name: "examples" });
+        const target = await svix.endpoint.create(app.id, { url: `${receiver.url}/example-target`, ...types(["something.else"]) });
+        await svix.endpoint.create(app.id, { url: `${receiver.url}/example-bystander` });
+        const before = receiver.received.length;
+        const msg = await svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 1 });
+        expect(msg.id).toMatch(/^msg_/);
+        expect(msg.eventType).toBe(et);
+        await svix.endpoint.sendExample(app.id, target.id, { eventType: "svix.ping" });
+        await receiver.waitFor(before + 2);
+        await t.hw.worker.runUntilIdle();
+        const got = receiver.received.slice(before);
+        expect(got.map((r) => r.url)).toEqual(["/example-target", "/example-target"]);
+        expect(got.map((r) => JSON.parse(r.body))).toEqual([{ second: true }, { success: true }]);
+        await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 5 })).rejects.toMatchObject({ code: 422 });
+        await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: "no.such.type" })).rejects.toMatchObject({ code: 422 });
+      });
+
+      it("appPortalAccess gives an expiring token scoped to one application; logout revokes it", async () => {
+        const app = await svix.application.create({ name: "portal" });
+        const other = await svix.application.create({ name: "someone else" });
+        const ep = await svix.endpoint.create(app.id, { url: `${receiver.url}/portal` });
+        const msg = await svix.message.create(app.id, { eventType: "p.e", payload: { p: 1 } });
+        await svix.endpoint.create(other.id, { url: `${receiver.url}/other` });
+        await t.hw.worker.runUntilIdle();
+
+        const access = await svix.authentication.appPortalAccess(app.id, {});
+        expect(access.token).toMatch(/^hwp_/);
+        expect(access.url).not.toContain(access.token);
+        const portal = client.make(access.token, t.url);
+
+        // What it can do: manage this app's endpoints, read its messages and attempts, resend.
+        expect((await portal.endpoint.list(app.id)).data.map((e: any) => e.id)).toEqual([ep.id]);
+        const created = await portal.endpoint.create(app.id, { url: `${receiver.url}/portal-made`, ...types(["p.e"]) });
+        expect(typesOf(created)).toEqual(["p.e"]);
+        await portal.endpoint.patch(app.id, created.id, { description: "by the portal" });
+        expect((await portal.message.list(app.id)).data.map((m: any) => m.id)).toEqual([msg.id]);
+        expect((await portal.messageAttempt.listByMsg(app.id, msg.id)).data).toHaveLength(1);
+        await portal.messageAttempt.resend(app.id, msg.id, ep.id);
+        await t.hw.worker.runUntilIdle();
+        expect((await portal.messageAttempt.listByMsg(app.id, msg.id)).data.map((a: any) => a.triggerType)).toEqual([1, 0]);
+        expect(await portal.endpoint.getStats(app.id, ep.id)).toMatchObject({ success: 1, pending: 0, fail: 0 });
+        await portal.endpoint.delete(app.id, created.id);
+
+        // And nothing else: another app looks absent, org-level and publishing routes are refused.
+        await expect(portal.endpoint.list(other.id)).rejects.toMatchObject({ code: 404 });
+        await expect(portal.endpoint.create(other.id, { url: `${receiver.url}/x` })).rejects.toMatchObject({ code: 404 });
+        await expect(portal.application.get(other.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.application.list()).rejects.toMatchObject({ code: 403 });
+        await expect(portal.application.delete(app.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.eventType.list()).rejects.toMatchObject({ code: 403 });
+        await expect(portal.message.create(app.id, { eventType: "p.e", payload: {} })).rejects.toMatchObject({ code: 403 });
+        await expect(portal.message.expungeContent(app.id, msg.id)).rejects.toMatchObject({ code: 403 });
+        await expect(portal.authentication.appPortalAccess(other.id, {})).rejects.toMatchObject({ code: 403 });
+        expect((await svix.endpoint.list(other.id)).data).toHaveLength(1);
+
+        // Stored only as a hash.
+        const rows = await t.hw.ctx.store.db.selectFrom("api_tokens").selectAll().where("app_id", "=", app.id).execute();
+        expect(rows.map((r) => r.token_hash)).toContain(createHash("sha256").update(access.token).digest("hex"));
+        expect(JSON.stringify(rows)).not.toContain(access.token);
+
+        // logout revokes the token it is called with, at once; the organisation token still works.
+        await portal.authentication.logout();
+        await expect(portal.endpoint.list(app.id)).rejects.toMatchObject({ code: 401 });
+        expect((await svix.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        await expect(svix.authentication.logout()).rejects.toMatchObject({ code: 403 });
+        expect((await svix.application.list()).data.length).toBeGreaterThan(0);
+
+        // It expires.
+        const short = await svix.authentication.appPortalAccess(app.id, { expiry: 3600 });
+        const shortLived = client.make(short.token, t.url);
+        expect((await shortLived.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        clock.advance(3600 * 1000);
+        await expect(shortLived.endpoint.list(app.id)).rejects.toMatchObject({ code: 401 });
+
+        // Read-only: reads, but no endpoint changes and no resend.
+        const ro = client.make((await svix.authentication.appPortalAccess(app.id, { readOnly: true })).token, t.url);
+        expect((await ro.endpoint.list(app.id)).data.length).toBeGreaterThan(0);
+        await expect(ro.endpoint.create(app.id, { url: `${receiver.url}/ro` })).rejects.toMatchObject({ code: 403 });
+        await expect(ro.messageAttempt.resend(app.id, msg.id, ep.id)).rejects.toMatchObject({ code: 403 });
+
+        // application in the body creates the app on first use.
+        const fresh = await svix.authentication.appPortalAccess(`portal-new-${client.major}`, { application: { name: "New" } });
+        const freshPortal = client.make(fresh.token, t.url);
+        expect((await freshPortal.endpoint.list(`portal-new-${client.major}`)).data).toEqual([]);
+      });
+
       it("a rate limit sent under the client's name is kept", async () => {
         const rate = (n: number) => (client.major === 2 ? { throttleRate: n } : { rateLimit: n });
         const rateOf = (o: any) => (client.major === 2 ? o.throttleRate : o.rateLimit);
@@ -216,6 +376,28 @@ for (const dialect of DIALECTS) {
       // Nothing was created by the refused calls.
       expect((await t.api("GET", `/api/v1/app/${app.body.id}/endpoint`)).body.data).toHaveLength(0);
       expect((await t.api("GET", `/api/v1/app/${app.body.id}/msg`)).body.data).toHaveLength(0);
+    });
+
+    it("app-portal tokens: no-store, refused unknown fields, bounded expiry", async () => {
+      const app = await t.api("POST", "/api/v1/app", { name: "portal-wire" });
+      const ok = await fetch(`${t.url}/api/v1/auth/app-portal-access/${app.body.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("cache-control")).toBe("no-store");
+      for (const body of [{ capabilities: ["ViewBase"] }, { featureFlags: ["beta"] }, { sessionId: "s1" }]) {
+        const r = await t.api("POST", `/api/v1/auth/app-portal-access/${app.body.id}`, body);
+        expect(r.status).toBe(422);
+        expect(JSON.stringify(r.body.detail)).toContain(Object.keys(body)[0]!);
+      }
+      for (const expiry of [0, 59, 8 * 86400, 1e300, -1]) {
+        expect((await t.api("POST", `/api/v1/auth/app-portal-access/${app.body.id}`, { expiry })).status).toBe(422);
+      }
+      expect((await t.api("POST", "/api/v1/auth/app-portal-access/no-such-app", {})).status).toBe(404);
+      const bad = await fetch(`${t.url}/api/v1/app`, { headers: { authorization: "Bearer hwp_forged" } });
+      expect(bad.status).toBe(401);
     });
   });
 }

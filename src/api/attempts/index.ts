@@ -4,6 +4,10 @@ import { findApplication } from "../../applications/index.js";
 import { findAttempt, listAttempts, type AttemptRow } from "../../attempts/index.js";
 import type { Context } from "../../context/index.js";
 import { findEndpoint } from "../../endpoints/index.js";
+import { listAttemptedDestinations, listAttemptedMessages } from "../../attempts/destinations.js";
+import { endpointOut } from "../endpoints/index.js";
+import { messageOut } from "../messages/index.js";
+import { channel } from "../schemas.js";
 import { findMessage } from "../../messages/index.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso } from "../schemas.js";
@@ -40,6 +44,24 @@ const filters = z
   })
   .passthrough();
 
+const destination = (d: { status: number; nextAttempt: number | null }) => ({
+  status: d.status,
+  statusText: STATUS_TEXT[d.status] ?? "fail",
+  nextAttempt: d.nextAttempt === null ? null : iso(d.nextAttempt),
+});
+
+const attemptedQuery = z
+  .object({
+    status: z.coerce.number().int().min(0).max(3).optional(),
+    channel: channel.optional(),
+    tag: z.string().min(1).max(128).optional(),
+    event_types: z.string().optional(),
+    before: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+    after: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+    with_content: z.enum(["true", "false"]).optional(),
+  })
+  .passthrough();
+
 /** `/api/v1/app/{app_id}/attempt/...`: every attempt, by message or by endpoint. */
 export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
   app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/attempt/msg/:msg_id", async (req) => {
@@ -65,5 +87,40 @@ export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
     return attemptOut(await findAttempt(ctx, application, msg.id, req.params.attempt_id));
+  });
+
+  // Svix's listAttemptedMessages: the messages sent (or queued) to one endpoint, with their status there.
+  app.get<{ Params: { app_id: string; endpoint_id: string } }>("/api/v1/app/:app_id/endpoint/:endpoint_id/msg", async (req) => {
+    const page = parsePage(req.query, "descending");
+    const q = parse(attemptedQuery, req.query, "query");
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const rows = await listAttemptedMessages(ctx, application.id, ep.id, page, {
+      status: q.status,
+      channel: q.channel,
+      tag: q.tag,
+      eventTypes: q.event_types?.split(",").filter(Boolean),
+      before: q.before,
+      after: q.after,
+    });
+    return listResponse(rows.map((r) => ({ ...messageOut(r, q.with_content !== "false"), ...destination(r) })), page);
+  });
+
+  // Svix's listAttemptedDestinations: the endpoints one message went (or is going) to.
+  app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/endpoint", async (req) => {
+    const page = parsePage(req.query, "ascending");
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const msg = await findMessage(ctx, application, req.params.msg_id);
+    const rows = await listAttemptedDestinations(ctx, application.id, msg.id, page);
+    return listResponse(rows.map((r) => ({ ...endpointOut(r), ...destination(r) })), page);
+  });
+
+  // Deletes what the endpoint answered (and the request as sent), keeping the attempt's status.
+  app.delete<{ Params: { app_id: string; msg_id: string; attempt_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id/content", async (req, reply) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const msg = await findMessage(ctx, application, req.params.msg_id);
+    const attempt = await findAttempt(ctx, application, msg.id, req.params.attempt_id);
+    await ctx.store.db.updateTable("attempts").set({ response: "", request: null }).where("id", "=", attempt.id).execute();
+    return reply.status(204).send();
   });
 }

@@ -109,6 +109,18 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     return messageOut(await findMessage(ctx, application, req.params.msg_id), q.with_content !== "false");
   });
 
+  // Svix's expungeContent: the payload is deleted for good; the message and its attempts remain.
+  app.delete<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/content", async (req, reply) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const msg = await findMessage(ctx, application, req.params.msg_id);
+    // The attempts' copies of the request as sent hold the payload too.
+    await ctx.store.db.transaction().execute(async (trx) => {
+      await trx.updateTable("messages").set({ payload: "{}" }).where("id", "=", msg.id).execute();
+      await trx.updateTable("attempts").set({ request: null }).where("msg_id", "=", msg.id).where("request", "is not", null).execute();
+    });
+    return reply.status(204).send();
+  });
+
   app.post<{ Params: { app_id: string; msg_id: string; endpoint_id: string } }>(
     "/api/v1/app/:app_id/msg/:msg_id/endpoint/:endpoint_id/resend",
     async (req, reply) => {

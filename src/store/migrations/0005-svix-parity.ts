@@ -9,4 +9,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable("messages").addColumn("deliver_at", "bigint").execute();
   await db.schema.alterTable("api_tokens").addColumn("app_id", "text").execute();
   await db.schema.alterTable("api_tokens").addColumn("expires_at", "bigint").execute();
+  await db.schema.alterTable("api_tokens").addColumn("read_only", "integer", (c) => c.notNull().defaultTo(0)).execute();
 }

@@ -1,0 +1,66 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { createApplication, findApplication } from "../../applications/index.js";
+import type { ApplicationCache } from "../../applications/cache.js";
+import { createAppPortalToken, revokeToken } from "../../auth/tokens.js";
+import type { Context } from "../../context/index.js";
+import { HookwardenError, hasCode } from "../../errors/index.js";
+import { pickAlias } from "../aliases.js";
+import type { BearerAuth } from "../auth.js";
+import { metadata, rateLimit, uid } from "../schemas.js";
+import { parse } from "../validate.js";
+
+const HOUR = 3600;
+const WEEK = 7 * 24 * HOUR;
+
+// Strict: `capabilities`, `featureFlags` and `sessionId` are not implemented, and silently
+// ignoring `capabilities` would hand out more than the caller asked for.
+const portalIn = z
+  .object({
+    application: z
+      .object({ name: z.string().min(1).max(256), uid: uid.nullish(), rateLimit: rateLimit.nullish(), throttleRate: rateLimit.nullish(), metadata: metadata.optional() })
+      .strict()
+      .nullish(),
+    readOnly: z.boolean().nullish(),
+    // Svix: "between 1 hour and 7 days. The default is 7 days."
+    expiry: z.number().int().min(HOUR).max(WEEK).nullish(),
+  })
+  .strict();
+
+/** `/api/v1/auth`: app-portal tokens (svix `authentication.appPortalAccess`) and logout. */
+export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth, apps: ApplicationCache, apiUrl: () => string): void {
+  app.post<{ Params: { app_id: string } }>("/api/v1/auth/app-portal-access/:app_id", async (req, reply) => {
+    const input = parse(portalIn, req.body ?? {});
+    let application = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
+      if (hasCode(err, "E_NOT_FOUND") && input.application) return undefined;
+      throw err;
+    });
+    if (!application) {
+      // Svix: `application` in the body creates the app on first use, the path naming its uid.
+      const { throttleRate, rateLimit: rl, uid: bodyUid, ...appIn } = input.application!;
+      const pathUid = parse(z.object({ app_id: uid }), req.params, "path").app_id;
+      if (bodyUid != null && bodyUid !== pathUid) throw HookwardenError.invalidField(["body", "application", "uid"], "Application UID in the path and body must match");
+      const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
+      application = (await createApplication(ctx, req.orgId, { ...appIn, ...(rate !== undefined ? { rateLimit: rate } : {}), uid: pathUid }, true)).row;
+      apps.invalidate(req.orgId);
+    }
+    const now = ctx.clock.now();
+    const token = await createAppPortalToken(ctx.store.db, req.orgId, application.id, now, now + (input.expiry ?? WEEK) * 1000, input.readOnly === true);
+    // Shown once; never cached by a proxy or browser. Hookwarden has no portal UI: `url` is the
+    // API root of the application the token reaches (without the token, which URLs leak).
+    return reply
+      .header("cache-control", "no-store")
+      .send({ url: `${apiUrl()}/api/v1/app/${application.id}`, token: token.reveal() });
+  });
+
+  app.post("/api/v1/auth/logout", async (req, reply) => {
+    if (req.appScope === undefined) {
+      // An organisation token is an operator's credential: revoking it from a stray logout call
+      // could lock the operator out. Org tokens are revoked with the CLI.
+      throw new HookwardenError("E_FORBIDDEN", 403, "logout revokes app-portal tokens; organisation tokens are revoked with the CLI");
+    }
+    await revokeToken(ctx.store.db, req.bearer, ctx.clock.now());
+    auth.forget(req.bearer);
+    return reply.status(204).send();
+  });
+}
