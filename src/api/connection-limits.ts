@@ -95,6 +95,11 @@ export function guardConnections(app: FastifyInstance, config: Config, logger: L
     if (receiving.delete(req.raw.socket)) req.raw.socket.setTimeout(0);
     done();
   });
+  // Answered before the body was read (a 403 or 429 from the ingress's onRequest checks).
+  app.addHook("onResponse", (req, _reply, done) => {
+    receiving.delete(req.raw.socket);
+    done();
+  });
   app.addHook("onError", (req, _reply, err, done) => {
     receiving.delete(req.raw.socket);
     if (isClientAbort(err, req) && !timedOut.has(req.raw.socket)) drops.record("aborted", req.raw.socket?.remoteAddress);
