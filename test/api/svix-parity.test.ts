@@ -399,5 +399,32 @@ for (const dialect of DIALECTS) {
       const bad = await fetch(`${t.url}/api/v1/app`, { headers: { authorization: "Bearer hwp_forged" } });
       expect(bad.status).toBe(401);
     });
+
+    it("the new operations refuse hostile input with a clear 4xx, never a 5xx", async () => {
+      const app = await t.api("POST", "/api/v1/app", { name: "hostile-ops" });
+      const ep = await t.api("POST", `/api/v1/app/${app.body.id}/endpoint`, { url: "http://127.0.0.1:9/x" });
+      const base = `/api/v1/app/${app.body.id}/endpoint/${ep.body.id}`;
+      const cases: [string, string, unknown, number][] = [
+        ["POST", `${base}/recover`, {}, 422],
+        ["POST", `${base}/recover`, { since: "yesterday" }, 422],
+        ["POST", `${base}/recover`, { since: "2026-01-02T00:00:00Z", until: "2026-01-01T00:00:00Z" }, 422],
+        ["POST", `${base}/recover`, { since: "2026-01-01T00:00:00Z", extra: 1 }, 422],
+        ["GET", `${base}/stats?since=not-a-date`, undefined, 422],
+        ["POST", `${base}/send-example`, { eventType: "a\u0000b" }, 422],
+        ["POST", `${base}/send-example`, { eventType: "x.y", exampleIndex: -1 }, 422],
+        ["GET", `${base}/msg?status=9`, undefined, 422],
+        ["GET", `${base}/msg?tag=${"t".repeat(200)}`, undefined, 422],
+        ["GET", `/api/v1/app/${app.body.id}/msg?tag=%00`, undefined, 200],
+        ["DELETE", `/api/v1/app/${app.body.id}/msg/msg_nope/content`, undefined, 404],
+        ["DELETE", `/api/v1/app/${app.body.id}/msg/msg_nope/attempt/atmpt_nope/content`, undefined, 404],
+        ["GET", `/api/v1/app/${app.body.id}/msg/msg_nope/endpoint`, undefined, 404],
+        ["POST", `/api/v1/app/${app.body.id}/msg`, { eventType: "a.b", payload: {}, deliverAt: "tomorrow" }, 422],
+      ];
+      for (const [method, path, body, status] of cases) {
+        const r = await t.api(method, path, body);
+        expect(r.status, `${method} ${path}`).toBe(status);
+        if (status >= 400) expect(r.body.code).toMatch(/^E_/);
+      }
+    });
   });
 }
