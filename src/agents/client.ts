@@ -33,15 +33,20 @@ export type AgentEnd =
   | { kind: "unreachable"; error: AgentStopError }
   | { kind: "checked"; hello: HelloFrame };
 
-/** The `detail` of the server's `{code, detail}` refusal, or the start of whatever else answered. */
+/**
+ * The `detail` of the server's `{code, detail}` refusal, or the start of whatever else answered,
+ * on one line: control characters (a hostile server's terminal escapes, forged log lines) become spaces.
+ */
 function serverDetail(text: string): string {
+  let detail = text;
   try {
     const parsed = JSON.parse(text) as { detail?: unknown };
-    if (typeof parsed.detail === "string") return parsed.detail.slice(0, 300);
+    if (typeof parsed.detail === "string") detail = parsed.detail;
   } catch {
     // not ours: a proxy's page
   }
-  return text.replace(/\s+/g, " ").trim().slice(0, 200);
+  // eslint-disable-next-line no-control-regex
+  return detail.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, " ").trim().slice(0, 300);
 }
 
 const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);

@@ -13,6 +13,9 @@ import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
+/** A hostile answer: terminal escapes, a forged log line, and far more than the agent reads. */
+const HOSTILE_BODY = `\u001b[2J\u001b]0;pwned\u0007\n{"level":50,"msg":"forged"}\r\n${"x".repeat(100_000)}`;
+
 /**
  * A gateway stand-in whose answer to each upgrade is scripted: an HTTP status (with a body), or
  * "accept" (a hello frame, then the connection is dropped once the test says so).
@@ -37,7 +40,7 @@ class ScriptedGateway {
         });
         return;
       }
-      const body = JSON.stringify({ code: step === 401 ? "E_UNAUTHORIZED" : step === 403 ? "E_FORBIDDEN" : "E_UNAVAILABLE", detail: `scripted ${step}` });
+      const body = step === 418 ? HOSTILE_BODY : JSON.stringify({ code: step === 401 ? "E_UNAUTHORIZED" : step === 403 ? "E_FORBIDDEN" : "E_UNAVAILABLE", detail: `scripted ${step}` });
       socket.end(`HTTP/1.1 ${step} Scripted\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
@@ -93,6 +96,24 @@ describe("agent reconnect policy (scripted gateway)", () => {
       expect(lines().filter((l) => l.level === 50)).toHaveLength(1);
       await new Promise((r) => setTimeout(r, MAX * 5));
       expect(gw.attempts).toBe(10);
+    } finally {
+      await client.stop();
+      await gw.stop();
+    }
+  });
+
+  it("keeps a hostile server's refusal text on one bounded line, without control characters", async () => {
+    const gw = await new ScriptedGateway([418, 401]).start();
+    const { logger, lines } = capturedLogger();
+    const client = new AgentClient({ server: gw.url, key: "ak_x", secret: new SecretValue("as_x"), routes: [{ bucket: "orders", forwardTo: "http://127.0.0.1:9/" }], logger, reconnectMinMs: MIN, reconnectMaxMs: MAX });
+    try {
+      client.start();
+      expect((await client.done).kind).toBe("refused");
+      const refused = lines().find((l) => l.msg === "the server refused the agent connection; will retry");
+      expect(refused.status).toBe(418);
+      expect(refused.reason.length).toBeLessThanOrEqual(300);
+      expect(refused.reason).not.toMatch(/[\u0000-\u001f\u007f]/);
+      expect(refused.reason).toContain('{"level":50,"msg":"forged"}');
     } finally {
       await client.stop();
       await gw.stop();
