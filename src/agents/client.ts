@@ -2,7 +2,8 @@ import { request } from "undici";
 import WebSocket from "ws";
 import type { Logger } from "../logger/index.js";
 import type { SecretValue } from "../vault/secret-value.js";
-import { AGENT_PATH, CLOSE, HEARTBEAT_MS, helloSchema, maxFrameBytes, requestSchema, type AckFrame, type RequestFrame } from "./protocol.js";
+import { AGENT_EXIT, AgentStopError } from "./exit.js";
+import { AGENT_PATH, CLOSE, HEARTBEAT_MS, helloSchema, maxFrameBytes, requestSchema, type AckFrame, type HelloFrame, type RequestFrame } from "./protocol.js";
 
 export interface AgentRoute {
   bucket: string;
@@ -23,6 +24,29 @@ export interface AgentOptions {
   maxPayloadSize?: number;
   /** CA certificates to trust for a `https://` server, instead of Node's default list. */
   ca?: Buffer;
+}
+
+/** How an agent's run ended: stopped by its owner, refused for good, or (`check` only) its outcome. */
+export type AgentEnd =
+  | { kind: "stopped" }
+  | { kind: "refused"; error: AgentStopError }
+  | { kind: "unreachable"; error: AgentStopError }
+  | { kind: "checked"; hello: HelloFrame };
+
+/**
+ * The `detail` of the server's `{code, detail}` refusal, or the start of whatever else answered,
+ * on one line: control characters (a hostile server's terminal escapes, forged log lines) become spaces.
+ */
+function serverDetail(text: string): string {
+  let detail = text;
+  try {
+    const parsed = JSON.parse(text) as { detail?: unknown };
+    if (typeof parsed.detail === "string") detail = parsed.detail;
+  } catch {
+    // not ours: a proxy's page
+  }
+  // eslint-disable-next-line no-control-regex
+  return detail.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, " ").trim().slice(0, 300);
 }
 
 const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
@@ -47,6 +71,11 @@ export class AgentClient {
   readonly #slots: (() => void)[] = [];
   readonly #byName = new Map<string, URL>();
   readonly #heartbeatFixed: boolean;
+  #check = false;
+  #lastFailure = "";
+  #end!: (end: AgentEnd) => void;
+  /** Resolves once, when the agent stops for good (see `AgentEnd`); transient failures never resolve it. */
+  readonly done: Promise<AgentEnd>;
 
   constructor(opts: AgentOptions) {
     const routes = new Map<string, URL>();
@@ -56,6 +85,7 @@ export class AgentClient {
       routes.set(r.bucket, u);
     }
     this.#heartbeatFixed = opts.heartbeatMs !== undefined;
+    this.done = new Promise<AgentEnd>((resolve) => (this.#end = resolve));
     this.#opts = {
       maxConcurrency: 32,
       requestTimeoutMs: 30_000,
@@ -82,8 +112,21 @@ export class AgentClient {
     this.#connect();
   }
 
+  /**
+   * Connects once to validate the server address, the TLS setup, the key/secret and the buckets,
+   * then closes: `done` tells the outcome. The server accepts a check connection like any other
+   * but never pushes a request over it, so a check cannot take (and lose) a webhook.
+   */
+  check(): Promise<AgentEnd> {
+    this.#check = true;
+    this.#stopped = false;
+    this.#connect();
+    return this.done;
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#end({ kind: "stopped" });
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     const ws = this.#ws;
@@ -103,6 +146,7 @@ export class AgentClient {
     const { server, key, secret, routes, logger } = this.#opts;
     const url = new URL(AGENT_PATH, server.replace(/^http/, "ws"));
     url.searchParams.set("buckets", [...routes.keys()].join(","));
+    if (this.#check) url.searchParams.set("check", "1");
     const ws = new WebSocket(url, {
       headers: { authorization: `Basic ${Buffer.from(`${key}:${secret.reveal()}`).toString("base64")}` },
       maxPayload: maxFrameBytes(this.#opts.maxPayloadSize),
@@ -114,8 +158,33 @@ export class AgentClient {
     this.#ws = ws;
     let lastPong = Date.now();
     ws.on("unexpected-response", (_req, res) => {
-      logger.error({ status: res.statusCode }, res.statusCode === 401 ? "the server refused this agent's key or secret" : "the server refused the agent connection");
-      ws.terminate();
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const settle = () => {
+        const detail = serverDetail(Buffer.concat(chunks).toString("utf8"));
+        if (status === 401 || status === 403) {
+          // The answer will not change by asking again: stop, and say what to fix.
+          const error =
+            status === 401
+              ? new AgentStopError("E_UNAUTHORIZED", `the server refused this agent's key or secret (401): check --key and HOOKWARDEN_AGENT_SECRET, or create a new agent token`, AGENT_EXIT.unauthorized)
+              : new AgentStopError("E_FORBIDDEN", `the server refused the buckets ${[...routes.keys()].join(", ")} for this agent token (403${detail ? `: ${detail}` : ""}): each must exist and be among the token's buckets`, AGENT_EXIT.forbidden);
+          logger.error({ status, code: error.code }, error.message);
+          this.#stopped = true;
+          this.#end({ kind: "refused", error });
+        } else {
+          this.#lastFailure = `the server answered ${status}${detail ? `: ${detail}` : ""}`;
+          logger.warn({ status, reason: detail }, "the server refused the agent connection; will retry");
+        }
+        ws.terminate();
+      };
+      // At most 4 KB of the answer (a proxy's error page may be large): enough for `{code, detail}`.
+      res.on("data", (c: Buffer) => {
+        if (size < 4096) chunks.push(c.subarray(0, 4096 - size));
+        size += c.length;
+      });
+      res.once("end", settle);
+      res.once("error", settle);
     });
     const beat = (every: number) => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
@@ -146,6 +215,12 @@ export class AgentClient {
         return;
       }
       const hello = helloSchema.safeParse(frame);
+      if (hello.success && this.#check) {
+        this.#stopped = true;
+        this.#end({ kind: "checked", hello: hello.data });
+        ws.close(CLOSE.normal, "check done");
+        return;
+      }
       if (hello.success) {
         this.#mode = hello.data.mode;
         this.#connected = true;
@@ -174,7 +249,13 @@ export class AgentClient {
     ws.on("close", (code, reason) => {
       this.#connected = false;
       if (this.#heartbeat) clearInterval(this.#heartbeat);
+      if (this.#check && !this.#stopped) {
+        this.#stopped = true;
+        const why = this.#lastFailure || `the connection closed (${code}${reason.length ? `: ${reason.toString()}` : ""})`;
+        this.#end({ kind: "unreachable", error: new AgentStopError("E_UNAVAILABLE", `cannot reach the gateway at ${server}: ${why}`, AGENT_EXIT.unreachable) });
+      }
       if (this.#stopped) return;
+      // Transient (unreachable, 5xx, a dropped connection): capped exponential backoff with jitter.
       const delay = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectMinMs * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
       logger.warn({ code, reason: reason.toString(), retryInMs: Math.round(delay) }, "agent disconnected; reconnecting");
       // Not unref'd: between a close and the next attempt this timer is all that keeps the
@@ -183,7 +264,10 @@ export class AgentClient {
     });
     // Why a connection failed (refused, DNS, an untrusted or mismatched TLS certificate) is what an
     // operator needs to see; the reconnect line alone only says code 1006.
-    ws.on("error", (err: NodeJS.ErrnoException) => logger.warn({ code: err.code, reason: err.message }, "agent connection failed"));
+    ws.on("error", (err: NodeJS.ErrnoException) => {
+      this.#lastFailure = err.code ? `${err.code} ${err.message}` : err.message;
+      logger.warn({ code: err.code, reason: err.message }, "agent connection failed");
+    });
   }
 
   async #handle(ws: WebSocket, frame: RequestFrame): Promise<void> {

@@ -102,7 +102,18 @@ export class AgentHub {
     const wanted = (url.searchParams.get("buckets") ?? "").split(",").map((b) => b.trim()).filter(Boolean);
     const chosen = wanted.length === 0 ? buckets : wanted.map((w) => buckets.find((b) => b.id === w || b.name === w));
     if (chosen.some((b) => b === undefined)) return reply(socket, 403, "This agent token may not subscribe to that bucket", "E_FORBIDDEN");
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, chosen as { id: string; name: string }[]));
+    const granted = chosen as { id: string; name: string }[];
+    if (url.searchParams.get("check") === "1") {
+      // `hookwarden agent --check`: the same answer a real connection gets, then closed; never
+      // registered, so no request is pushed to a process that is about to exit.
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on("error", () => {});
+        ws.send(JSON.stringify(this.#hello(randomUUID(), token, granted)));
+        ws.close(CLOSE.normal, "check done");
+      });
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, granted));
   }
 
   #accept(ws: WebSocket, token: AgentTokenRow, buckets: { id: string; name: string }[]): void {
@@ -149,10 +160,13 @@ export class AgentHub {
       logger.info({ agent: token.name, connection: conn.id }, "agent disconnected");
     });
     ws.on("error", (err) => logger.warn({ err, agent: token.name }, "agent connection error"));
-    const hello: HelloFrame = { type: "hello", agentId: conn.id, name: token.name, mode: token.mode as HelloFrame["mode"], buckets, heartbeatMs: this.#heartbeatMs };
-    ws.send(JSON.stringify(hello));
+    ws.send(JSON.stringify(this.#hello(conn.id, token, buckets)));
     logger.info({ agent: token.name, connection: conn.id, buckets: buckets.map((b) => b.name) }, "agent connected");
     this.#onConnect([...conn.buckets]);
+  }
+
+  #hello(agentId: string, token: AgentTokenRow, buckets: { id: string; name: string }[]): HelloFrame {
+    return { type: "hello", agentId, name: token.name, mode: token.mode as HelloFrame["mode"], buckets, heartbeatMs: this.#heartbeatMs };
   }
 
   /** The buckets agents connected to this node serve. */

@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { AgentClient } from "../agents/client.js";
+import { AGENT_EXIT } from "../agents/exit.js";
 import { envSecret } from "../config/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { createLogger } from "../logger/index.js";
@@ -28,23 +30,43 @@ export interface AgentCliOptions {
   config?: string;
   caFile?: string;
   printSystemdUnit?: boolean;
+  check?: boolean;
   logLevel?: string;
 }
 
-export function systemdUnit(): string {
+/** systemd splits ExecStart= on spaces; quotes keep a path with spaces whole. */
+function unitWord(word: string): string {
+  return /[\s"\\]/.test(word) ? `"${word.replace(/(["\\])/g, "\\$1")}"` : word;
+}
+
+/**
+ * A unit that runs this very installation: the absolute paths of the node binary and of the
+ * package's `bin/hookwarden.js` (resolved through npm's bin symlink), so it works whatever PATH
+ * systemd has. The refusal exit codes are excluded from `Restart=always`: a wrong secret stays wrong.
+ */
+export function systemdUnit(
+  nodePath: string = process.execPath,
+  binPath: string = realpathSync(fileURLToPath(new URL("../../bin/hookwarden.js", import.meta.url))),
+): string {
+  const hidden = /^\/(home|root|run\/user)(\/|$)/.test(binPath);
   return `# /etc/systemd/system/hookwarden-agent.service
 # Put the secret in /etc/hookwarden/agent.env (mode 0600):  HOOKWARDEN_AGENT_SECRET=as_...
 # and the routes in /etc/hookwarden/agent.json, then:  systemctl enable --now hookwarden-agent
-[Unit]
+# Test it first:  hookwarden agent --check --config /etc/hookwarden/agent.json
+${hidden ? `# WARNING: this installation lives under ${binPath.split("/").slice(0, 3).join("/")}, which ProtectHome=yes hides from the
+# service. Install the package system-wide (npm install -g ./hookwarden-*.tgz) and print the unit again.
+` : ""}[Unit]
 Description=Hookwarden agent (relays webhooks into this network)
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/bin/env hookwarden agent --config /etc/hookwarden/agent.json
+ExecStart=${unitWord(nodePath)} ${unitWord(binPath)} agent --config /etc/hookwarden/agent.json
 EnvironmentFile=/etc/hookwarden/agent.env
 Restart=always
 RestartSec=2
+# ${AGENT_EXIT.unauthorized}: key or secret refused, ${AGENT_EXIT.forbidden}: bucket refused; retrying cannot help.
+RestartPreventExitStatus=${AGENT_EXIT.unauthorized} ${AGENT_EXIT.forbidden}
 DynamicUser=yes
 NoNewPrivileges=yes
 ProtectSystem=strict
@@ -101,11 +123,26 @@ export async function agent(opts: AgentCliOptions): Promise<void> {
     // A bad route is the operator's configuration: one line saying so, not a stack trace.
     throw new HookwardenError("E_CONFIG", 400, (err as Error).message);
   }
+  if (opts.check) {
+    const end = await client.check();
+    if (end.kind !== "checked") throw end.kind === "stopped" ? new Error("check interrupted") : end.error;
+    const { hello } = end;
+    const unrouted = hello.buckets.filter((b) => !routes.some((r) => r.bucket === b.name || r.bucket === b.id)).map((b) => b.name);
+    process.stdout.write(
+      `hookwarden agent --check: OK: ${server} accepted key ${key} (token "${hello.name}", mode ${hello.mode}) for ${hello.buckets.map((b) => b.name).join(", ")}\n` +
+        routes.map((r) => `  ${r.bucket} -> ${r.forwardTo}\n`).join("") +
+        (unrouted.length > 0 ? `  warning: no route for ${unrouted.join(", ")}\n` : ""),
+    );
+    return;
+  }
   client.start();
   const stop = () => {
     logger.info("agent stopping");
-    void client.stop().then(() => process.exit(0));
+    void client.stop().then(() => process.exit(AGENT_EXIT.ok));
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  const end = await client.done;
+  // A refusal ends the run with its own exit code (main.ts); a signal exits above.
+  if (end.kind === "refused" || end.kind === "unreachable") throw end.error;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
 import { ConfigError, loadConfig, type ConfigInput } from "../config/index.js";
+import { AgentStopError } from "../agents/exit.js";
 import { HookwardenError } from "../errors/index.js";
 import { agent } from "./agent.js";
 import { decrypt } from "./decrypt.js";
@@ -103,6 +104,7 @@ program
   .option("--forward-to <url>", "internal destination for that bucket's requests")
   .option("--config <file>", "JSON: {server, key, secretFile?, caFile?, routes: [{bucket, forwardTo}]}")
   .option("--ca-file <file>", "PEM CA certificate(s) to trust for a gateway whose certificate a private CA issued")
+  .option("--check", "connect once to validate the configuration, the key/secret and the buckets, then exit (0: OK; see README for codes)")
   .option("--print-systemd-unit", "print a systemd unit that keeps the agent running, then exit")
   .option("--log-level <level>", "log level")
   .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -115,5 +117,6 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   } else {
     process.stderr.write(`hookwarden: ${(err as Error)?.stack ?? String(err)}\n`);
   }
-  process.exit(1);
+  // `hookwarden agent` has distinct codes for permanent refusals (src/agents/exit.ts).
+  process.exit(err instanceof AgentStopError ? err.exitCode : 1);
 });

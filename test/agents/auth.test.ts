@@ -186,6 +186,8 @@ for (const dialect of DIALECTS) {
       // The agent process was closed too; its reconnects are refused, and nothing reaches it.
       await until("the agent to report the refusal", () => /refused this agent.s key or secret/.test(agent!.output()), 20_000).catch((e: unknown) => { throw new Error(`${String(e)}\n${agent!.output()}`); });
       expect(t.hw.agents.connections).toBe(0);
+      // ... and it stops there with its exit code instead of retrying a refusal forever.
+      expect((await agent!.exited).code).toBe(3);
     });
 
     /** A webhook to `orders` still reaches the internal service through the agent process. */

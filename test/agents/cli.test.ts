@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { realpathSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../helpers/gateway-process.js";
 
@@ -20,9 +22,15 @@ describe("hookwarden agent (command line)", () => {
     expect(stdout).toMatch(/^\[Service\]$/m);
     expect(stdout).toMatch(/^\[Install\]$/m);
     const execStart = /^ExecStart=(.+)$/m.exec(stdout)?.[1];
-    expect(execStart).toMatch(/hookwarden agent /);
+    // Absolute paths of this installation: systemd's PATH need not contain `hookwarden`.
+    const [node, bin, ...args] = execStart!.split(" ");
+    expect(node).toBe(process.execPath);
+    expect(bin).toBe(realpathSync(join(REPO_ROOT, "bin/hookwarden.js")));
+    expect(args.slice(0, 1)).toEqual(["agent"]);
     expect(execStart).not.toMatch(/--secret/);
     expect(stdout).toMatch(/^Restart=always$/m);
+    // A refusal (3: key/secret, 4: bucket) is not restarted: the answer would not change.
+    expect(stdout).toMatch(/^RestartPreventExitStatus=3 4$/m);
     expect(stdout).toMatch(/^EnvironmentFile=/m);
   });
 

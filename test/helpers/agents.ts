@@ -115,6 +115,13 @@ export interface AgentSpawnOptions {
   args?: string[];
   /** `tsx` runs src/ (the default); `dist` runs the build (`node bin/hookwarden.js`). */
   runtime?: "tsx" | "dist";
+  /** An installed `hookwarden` executable (name on `env.PATH`, or a path), run from `cwd` instead. */
+  command?: string;
+  /** Arguments before `agent`, e.g. the bin script when `command` is a node binary. */
+  commandArgs?: string[];
+  cwd?: string;
+  /** More environment (e.g. PATH for `command`). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -134,9 +141,12 @@ export function spawnAgent(opts: AgentSpawnOptions): AgentProcess {
     args.push("--server", opts.server, "--key", opts.key, "--bucket", opts.bucket!, "--forward-to", opts.forwardTo!);
   }
   args.push(...(opts.args ?? []));
+  Object.assign(env, opts.env);
   const entry = opts.runtime === "dist" ? ["bin/hookwarden.js"] : ["--import", "tsx", "src/cli/main.ts"];
-  const child = spawn(process.execPath, ["--import", EXIT_WITH_PARENT, ...entry, ...args], {
-    cwd: REPO_ROOT,
+  if (opts.command) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${EXIT_WITH_PARENT}`.trim();
+  const [file, argv] = opts.command ? [opts.command, [...(opts.commandArgs ?? []), ...args]] : [process.execPath, ["--import", EXIT_WITH_PARENT, ...entry, ...args]];
+  const child = spawn(file, argv, {
+    cwd: opts.cwd ?? REPO_ROOT,
     env,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -307,8 +317,9 @@ export class FreezableProxy {
     });
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+  /** Listens on `port` (any free one by default). */
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(port, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this;
   }

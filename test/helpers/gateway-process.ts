@@ -34,6 +34,13 @@ export interface GatewaySpawnOptions {
   onOutput?: (text: string, stream: "stdout" | "stderr") => void;
   /** Extra node flags, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /**
+   * An installed `hookwarden` executable (a name looked up on `env.PATH`, or a path) run instead
+   * of node + `runtime`, from `cwd`; the exit-with-parent hook then travels in NODE_OPTIONS.
+   */
+  command?: string;
+  /** Working directory (default: the repository root). */
+  cwd?: string;
   /** Waits this long for the "listening" line. */
   startTimeoutMs?: number;
 }
@@ -77,8 +84,12 @@ export function spawnGateway(opts: GatewaySpawnOptions): Promise<GatewayProcess>
   if (opts.masterKey !== undefined) env.HOOKWARDEN_MASTER_KEY = opts.masterKey;
   Object.assign(env, opts.env);
   const entry = opts.runtime === "tsx" ? ["--import", "tsx", "src/cli/main.ts"] : ["bin/hookwarden.js"];
-  const child = spawn(process.execPath, ["--import", EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), ...entry, "serve", ...opts.args], {
-    cwd: REPO_ROOT,
+  if (opts.command) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${EXIT_WITH_PARENT}`.trim();
+  const [file, argv] = opts.command
+    ? [opts.command, ["serve", ...opts.args]]
+    : [process.execPath, ["--import", EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), ...entry, "serve", ...opts.args]];
+  const child = spawn(file, argv, {
+    cwd: opts.cwd ?? REPO_ROOT,
     env,
     // stdin is a pipe this process holds open until it dies: see EXIT_WITH_PARENT.
     stdio: ["pipe", "pipe", "pipe"],
