@@ -3,6 +3,15 @@ import ipaddr from "ipaddr.js";
 import type { AddressPolicy } from "../delivery/ssrf.js";
 import type { BrokerCredentials } from "./kind.js";
 
+/** What every broker kind is built with (by the composition root). */
+export interface BrokerKindOptions {
+  /** The SSRF policy of HTTP deliveries. */
+  policy: AddressPolicy;
+  connectTimeoutMs: number;
+  /** How connections name themselves to the broker (RabbitMQ `connection_name`, NATS name, Redis CLIENT SETNAME). */
+  clientName?: string;
+}
+
 /** At most this many broker connections per kind; the least recently used one is closed first. */
 export const MAX_CONNECTIONS = 64;
 

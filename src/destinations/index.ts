@@ -1,4 +1,4 @@
-import type { AddressPolicy } from "../delivery/ssrf.js";
+import type { BrokerKindOptions } from "./connection-pool.js";
 import { AmqpDestination } from "./amqp/index.js";
 import { NatsDestination } from "./nats/index.js";
 import { RedisStreamDestination } from "./redis-stream/index.js";
@@ -8,7 +8,7 @@ import { DestinationRegistry } from "./registry.js";
  * Every broker kind, each connecting only to addresses `policy` allows (the policy of HTTP
  * deliveries: `--allow-private-networks` applies to brokers too).
  */
-export function brokerDestinations(opts: { policy: AddressPolicy; connectTimeoutMs: number }): DestinationRegistry {
+export function brokerDestinations(opts: BrokerKindOptions): DestinationRegistry {
   return new DestinationRegistry().register(new AmqpDestination(opts)).register(new NatsDestination(opts)).register(new RedisStreamDestination(opts));
 }
 

@@ -1,7 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
-import type { AddressPolicy } from "../../delivery/ssrf.js";
 import type { ErrorCode } from "../../errors/index.js";
-import { ConnectionPool, poolKey, vetHost } from "../connection-pool.js";
+import { ConnectionPool, poolKey, vetHost, type BrokerKindOptions } from "../connection-pool.js";
 import type { BrokerCredentials, DestinationKind, DestinationOutcome, DestinationRequest } from "../kind.js";
 import { BrokerFailure, settle } from "../outcome.js";
 import { parseAmqpUrl, type AmqpTarget } from "./url.js";
@@ -40,15 +39,17 @@ function classify(err: unknown): { code: ErrorCode; detail: string } | undefined
 export class AmqpDestination implements DestinationKind {
   readonly name = "amqp";
   readonly schemes = ["amqp:"] as const;
-  readonly #policy: AddressPolicy;
+  readonly #policy: BrokerKindOptions["policy"];
   readonly #connectTimeoutMs: number;
+  readonly #clientName: string;
   readonly #pool = new ConnectionPool<AmqpConnection>(async (c) => {
     await c.model.close().catch(() => undefined);
   });
 
-  constructor(opts: { policy: AddressPolicy; connectTimeoutMs: number }) {
+  constructor(opts: BrokerKindOptions) {
     this.#policy = opts.policy;
     this.#connectTimeoutMs = opts.connectTimeoutMs;
+    this.#clientName = opts.clientName ?? "hookwarden";
   }
 
   deliver(req: DestinationRequest): Promise<DestinationOutcome> {
@@ -108,7 +109,7 @@ export class AmqpDestination implements DestinationKind {
         ...(credentials ? { username: credentials.username ?? "", password: credentials.password ?? "" } : {}),
         heartbeat: 30,
       },
-      { timeout: this.#connectTimeoutMs },
+      { timeout: this.#connectTimeoutMs, clientProperties: { connection_name: this.#clientName } },
     );
     const conn: AmqpConnection = { model, channel: undefined as unknown as ConfirmChannel, returned: new Map(), lastError: undefined };
     const lost = (err?: Error) => {

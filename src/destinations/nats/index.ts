@@ -1,8 +1,7 @@
 import { jetstream, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import type { AddressPolicy } from "../../delivery/ssrf.js";
 import type { ErrorCode } from "../../errors/index.js";
-import { ConnectionPool, poolKey, vetHost } from "../connection-pool.js";
+import { ConnectionPool, poolKey, vetHost, type BrokerKindOptions } from "../connection-pool.js";
 import type { BrokerCredentials, DestinationKind, DestinationOutcome, DestinationRequest } from "../kind.js";
 import { settle } from "../outcome.js";
 import { parseNatsUrl, type NatsTarget } from "./url.js";
@@ -10,6 +9,7 @@ import { parseNatsUrl, type NatsTarget } from "./url.js";
 interface NatsLink {
   nc: NatsConnection;
   js: JetStreamClient;
+  drop: () => void;
 }
 
 /** JetStream API error 10060: the stream that captured the subject is not the expected one. */
@@ -40,15 +40,17 @@ function classify(err: unknown, target: NatsTarget): { code: ErrorCode; detail: 
 export class NatsDestination implements DestinationKind {
   readonly name = "nats";
   readonly schemes = ["nats:"] as const;
-  readonly #policy: AddressPolicy;
+  readonly #policy: BrokerKindOptions["policy"];
   readonly #connectTimeoutMs: number;
+  readonly #clientName: string;
   readonly #pool = new ConnectionPool<NatsLink>(async (l) => {
     await l.nc.close().catch(() => undefined);
   });
 
-  constructor(opts: { policy: AddressPolicy; connectTimeoutMs: number }) {
+  constructor(opts: BrokerKindOptions) {
     this.#policy = opts.policy;
     this.#connectTimeoutMs = opts.connectTimeoutMs;
+    this.#clientName = opts.clientName ?? "hookwarden";
   }
 
   deliver(req: DestinationRequest): Promise<DestinationOutcome> {
@@ -66,7 +68,12 @@ export class NatsDestination implements DestinationKind {
   async #publish(req: DestinationRequest, target: NatsTarget): Promise<string> {
     const ip = await vetHost(this.#policy, target.host);
     const key = poolKey(["nats", ip, target.port], req.credentials);
-    const link = await this.#pool.get(key, (drop) => this.#open(ip, target.port, req.credentials, drop));
+    const open = (drop: () => void) => this.#open(ip, target.port, req.credentials, drop);
+    let link = await this.#pool.get(key, open);
+    if (link.nc.isClosed()) {
+      link.drop();
+      link = await this.#pool.get(key, open);
+    }
     const h = headers();
     for (const [k, v] of Object.entries(req.headers)) h.set(k, v);
     const ack = await link.js.publish(target.subject, req.body, {
@@ -85,12 +92,12 @@ export class NatsDestination implements DestinationKind {
       reconnect: false,
       ignoreClusterUpdates: true,
       timeout: this.#connectTimeoutMs,
-      name: "hookwarden",
+      name: this.#clientName,
       ...(credentials?.token !== undefined ? { token: credentials.token } : {}),
       ...(credentials?.username !== undefined ? { user: credentials.username, pass: credentials.password ?? "" } : {}),
     });
     void nc.closed().then(drop, drop);
-    return { nc, js: jetstream(nc) };
+    return { nc, js: jetstream(nc), drop };
   }
 
   close(): Promise<void> {

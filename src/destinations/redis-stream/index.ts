@@ -1,15 +1,16 @@
 import { Redis } from "ioredis";
-import type { AddressPolicy } from "../../delivery/ssrf.js";
 import type { ErrorCode } from "../../errors/index.js";
-import { ConnectionPool, poolKey, vetHost } from "../connection-pool.js";
+import { ConnectionPool, poolKey, vetHost, type BrokerKindOptions } from "../connection-pool.js";
 import type { BrokerCredentials, DestinationKind, DestinationOutcome, DestinationRequest } from "../kind.js";
-import { settle } from "../outcome.js";
+import { BrokerFailure, settle } from "../outcome.js";
 import { parseRedisStreamUrl, type RedisStreamTarget } from "./url.js";
 
 interface RedisLink {
   client: Redis;
   /** The socket error behind ioredis's generic "Connection is closed." */
   lastError: Error | undefined;
+  /** Takes this connection out of the pool (ioredis says "end" only a while after a drop). */
+  drop: () => void;
 }
 
 function classify(err: unknown): { code: ErrorCode; detail: string } | undefined {
@@ -28,15 +29,17 @@ function classify(err: unknown): { code: ErrorCode; detail: string } | undefined
 export class RedisStreamDestination implements DestinationKind {
   readonly name = "redis-stream";
   readonly schemes = ["redis:"] as const;
-  readonly #policy: AddressPolicy;
+  readonly #policy: BrokerKindOptions["policy"];
   readonly #connectTimeoutMs: number;
+  readonly #clientName: string;
   readonly #pool = new ConnectionPool<RedisLink>(async (l) => {
     await l.client.quit().catch(() => l.client.disconnect());
   });
 
-  constructor(opts: { policy: AddressPolicy; connectTimeoutMs: number }) {
+  constructor(opts: BrokerKindOptions) {
     this.#policy = opts.policy;
     this.#connectTimeoutMs = opts.connectTimeoutMs;
+    this.#clientName = opts.clientName ?? "hookwarden";
   }
 
   deliver(req: DestinationRequest): Promise<DestinationOutcome> {
@@ -47,7 +50,13 @@ export class RedisStreamDestination implements DestinationKind {
     const target = parseRedisStreamUrl(new URL(req.url));
     const ip = await vetHost(this.#policy, target.host);
     const key = poolKey(["redis", ip, target.port, target.db], req.credentials);
-    const link = await this.#pool.get(key, (drop) => this.#open(ip, target, req.credentials, drop));
+    const open = (drop: () => void) => this.#open(ip, target, req.credentials, drop);
+    let link = await this.#pool.get(key, open);
+    if (link.client.status !== "ready") {
+      link.drop();
+      link.client.disconnect();
+      link = await this.#pool.get(key, open);
+    }
     const fields: string[] = [];
     for (const [k, v] of Object.entries(req.headers)) if (k !== "body") fields.push(k, v);
     fields.push("body", req.body);
@@ -56,7 +65,11 @@ export class RedisStreamDestination implements DestinationKind {
       const id = await link.client.xadd(target.stream, ...(trim as ["MAXLEN", "~", number]), "*", ...fields);
       return `Added to stream as entry ${String(id)}`;
     } catch (err) {
-      throw link.lastError && /Connection is closed|Stream isn't writeable/.test(String((err as Error).message)) ? link.lastError : err;
+      if (/Connection is closed|Stream isn't writeable/.test(String((err as Error).message))) {
+        link.drop();
+        throw link.lastError ?? new BrokerFailure("E_CONNECT", "The connection to Redis was lost");
+      }
+      throw err;
     }
   }
 
@@ -74,9 +87,9 @@ export class RedisStreamDestination implements DestinationKind {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
-      connectionName: "hookwarden",
+      connectionName: this.#clientName,
     });
-    const link: RedisLink = { client, lastError: undefined };
+    const link: RedisLink = { client, lastError: undefined, drop };
     client.on("error", (err: Error) => {
       link.lastError = err;
     });
