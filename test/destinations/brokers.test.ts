@@ -115,8 +115,12 @@ for (const dialect of DIALECTS) {
     });
 
     it("RabbitMQ: an unroutable message (mandatory, returned) is a failed attempt that will be retried", async () => {
-      const { appId, ep, attempts } = await deliverTo(`amqp://${AMQP}/?exchange=amq.direct&routingKey=nobody.${tag()}`);
+      const seen: { endpointId: string; outcome: string; errorCode: string | null; willRetry: boolean }[] = [];
+      const off = t.hw.ctx.events.on("delivery:attempted", (e) => seen.push({ endpointId: e.endpointId, outcome: e.outcome, errorCode: e.errorCode, willRetry: e.willRetry }));
+      const { appId, ep, attempts } = await deliverTo(`amqp://${AMQP}/?exchange=amq.direct&routingKey=nobody.${tag()}`).finally(off);
       expect(attempts.map((a) => [a.status, a.errorCode])).toEqual([[2, "E_BROKER_UNROUTABLE"]]);
+      // The same lifecycle event (and so the same metrics) as an HTTP attempt.
+      expect(seen).toEqual([{ endpointId: ep.id, outcome: "failure", errorCode: "E_BROKER_UNROUTABLE", willRetry: true }]);
       expect(await pendingJobs(t)).toBe(1);
       // The breaker counts it like an HTTP failure.
       const row = await t.hw.ctx.store.db.selectFrom("endpoints").select("consecutive_failures").where("id", "=", ep.id).executeTakeFirstOrThrow();
@@ -281,6 +285,9 @@ for (const dialect of DIALECTS) {
       const moved = await t.api("PATCH", `/api/v1/app/${appId}/endpoint/${ep.id}`, { url: `redis://:hunter2secret@${REDIS}?stream=ok` });
       expect(moved.status).toBe(422);
       expect(moved.text).not.toContain("hunter2secret");
+      // Sync calls wait for an HTTP answer; a broker has none to give.
+      const call = await t.api("POST", `/api/v1/app/${appId}/endpoint/${ep.id}/call`, { eventType: "t.call", payload: {} });
+      expect({ status: call.status, code: call.body?.code }).toEqual({ status: 422, code: "E_VALIDATION" });
     });
   });
 }
