@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import amqp, { type Channel, type ChannelModel } from "amqplib";
@@ -142,5 +143,40 @@ describe("NATS kind: JetStream deduplication", () => {
     } finally {
       await kind.close();
     }
+  });
+});
+
+describe("every kind against a server that accepts and never answers", () => {
+  let server: Server;
+  let port: number;
+  const sockets = new Set<Socket>();
+  beforeAll(async () => {
+    server = createServer((s) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("fails the attempt with E_TIMEOUT at its timeout, and shuts down without hanging", async () => {
+    const o = { ...opts(), connectTimeoutMs: 1_000 };
+    const kinds = [
+      { kind: new AmqpDestination(o), url: `amqp://127.0.0.1:${port}/?queue=q` },
+      { kind: new NatsDestination(o), url: `nats://127.0.0.1:${port}?subject=a.b` },
+      { kind: new RedisStreamDestination(o), url: `redis://127.0.0.1:${port}?stream=s` },
+    ];
+    const results = await Promise.all(kinds.map(({ kind, url }) => kind.deliver({ ...request(url, "msg_silent"), timeoutMs: 300 })));
+    expect(results.map((r) => [r.ok, r.errorCode])).toEqual([
+      [false, "E_TIMEOUT"],
+      [false, "E_TIMEOUT"],
+      [false, "E_TIMEOUT"],
+    ]);
+    await Promise.all(kinds.map(({ kind }) => kind.close()));
   });
 });

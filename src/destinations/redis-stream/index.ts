@@ -65,7 +65,9 @@ export class RedisStreamDestination implements DestinationKind {
       const id = await link.client.xadd(target.stream, ...(trim as ["MAXLEN", "~", number]), "*", ...fields);
       return `Added to stream as entry ${String(id)}`;
     } catch (err) {
-      if (/Connection is closed|Stream isn't writeable/.test(String((err as Error).message))) {
+      if (/Connection is closed|Stream isn't writeable|Command timed out/.test(String((err as Error).message))) {
+        // A server that stopped answering holds every later command behind this one: replace it.
+        link.client.disconnect();
         link.drop();
         throw link.lastError ?? new BrokerFailure("E_CONNECT", "The connection to Redis was lost");
       }
@@ -82,6 +84,7 @@ export class RedisStreamDestination implements DestinationKind {
       ...(credentials?.token !== undefined ? { password: credentials.token } : {}),
       lazyConnect: true,
       connectTimeout: this.#connectTimeoutMs,
+      commandTimeout: this.#connectTimeoutMs,
       // Fail now rather than queue: the engine's retry schedule decides when to try again, and a
       // dropped connection is reopened by the next delivery (through the SSRF check again).
       enableOfflineQueue: false,
@@ -94,11 +97,21 @@ export class RedisStreamDestination implements DestinationKind {
       link.lastError = err;
     });
     client.on("end", drop);
+    // `connectTimeout` covers the TCP connect only; a server that accepts and never answers would
+    // hold `connect()` (and this pool entry, and every later delivery) forever.
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await client.connect();
+      await Promise.race([
+        client.connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new BrokerFailure("E_TIMEOUT", "Redis did not complete the connection handshake in time")), this.#connectTimeoutMs);
+        }),
+      ]);
     } catch (err) {
       client.disconnect();
-      throw link.lastError ?? err;
+      throw err instanceof BrokerFailure ? err : (link.lastError ?? err);
+    } finally {
+      clearTimeout(timer);
     }
     return link;
   }
