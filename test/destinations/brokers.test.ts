@@ -64,9 +64,10 @@ for (const dialect of DIALECTS) {
     /** Publishes one message to a new endpoint at `url` and runs the worker until it is recorded. */
     async function deliverTo(url: string, extra: Record<string, unknown> = {}) {
       const appId = await createApp(t, "brokers");
-      const auth = extra.auth as { passwordSecret?: string } | undefined;
-      if (extra.password !== undefined && auth?.passwordSecret) await putSecret(t.api, appId, auth.passwordSecret, String(extra.password));
-      const { password: _p, ...body } = extra;
+      const auth = extra.auth as { passwordSecret?: string; tokenSecret?: string } | undefined;
+      const secretName = auth?.passwordSecret ?? auth?.tokenSecret;
+      if (extra.password !== undefined && secretName) await putSecret(t.api, appId, secretName, String(extra.password));
+      const { password: _p, tokenSecret: _t, ...body } = extra;
       const ep = await createEndpoint(t, appId, { url, ...body });
       const msg = await publish(t, appId, { eventType: "invoice.paid", payload: { amount: 42, note: "café ✓" } });
       await t.hw.worker.runUntilIdle();
@@ -195,6 +196,16 @@ for (const dialect of DIALECTS) {
       const denied = await deliverTo(`redis://${REDIS}?stream=hwt:x`, { auth: { type: "basic", username: `nobody${tag()}`, passwordSecret: "REDIS_PASSWORD" }, password });
       expect(denied.attempts.map((a) => [a.status, a.errorCode])).toEqual([[2, "E_BROKER_AUTH"]]);
       expect(JSON.stringify(denied.attempts)).not.toContain(password);
+      // A bearer token is sent as the password (`AUTH token`); this server has none, which ioredis
+      // tolerates, so the delivery goes through: the token still appears nowhere.
+      const token = `tok-${tag()}`;
+      const key2 = `hwt:${tag()}`;
+      keys.push(key2);
+      const bearer = await deliverTo(`redis://${REDIS}?stream=${encodeURIComponent(key2)}`, { auth: { type: "bearer", tokenSecret: "REDIS_TOKEN" }, password: token, tokenSecret: undefined });
+      expect(bearer.attempts.map((a) => [a.status, a.errorCode])).toEqual([[0, null]]);
+      expect(JSON.stringify(await redis.xrange(key2, "-", "+"))).not.toContain(token);
+      expect(JSON.stringify(bearer.attempts)).not.toContain(token);
+      expect(t.logs()).not.toContain(token);
       await t.hw.ctx.store.db.deleteFrom("jobs").execute();
     });
 
