@@ -71,6 +71,8 @@ export async function previewRequest(ctx: Context, app: ApplicationRow, ep: Endp
     ep,
     msg: messageRow(app, input, now, "msg_preview"),
     ...epCtx,
+    // A broker's credentials open the connection; they are not part of the message.
+    ...(isHttpUrl(ep.url) ? {} : { integration: { ...epCtx.integration, auth: null } }),
     secrets: new Map(),
     timestamp: Math.floor(now / 1000),
     outputLimit: ctx.config.templateOutputLimit,

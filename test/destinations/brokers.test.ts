@@ -78,7 +78,7 @@ for (const dialect of DIALECTS) {
       const queue = `hwt.${tag()}`;
       await ch.assertQueue(queue, { autoDelete: false, durable: false });
       try {
-        const { ep, msg, attempts } = await deliverTo(`amqp://${AMQP}/?queue=${queue}`, { auth: { type: "basic", username: "guest", passwordSecret: "RABBIT_PASSWORD" }, password: "guest" });
+        const { appId, ep, msg, attempts } = await deliverTo(`amqp://${AMQP}/?queue=${queue}`, { auth: { type: "basic", username: "guest", passwordSecret: "RABBIT_PASSWORD" }, password: "guest" });
         expect(attempts.map((a) => [a.status, a.errorCode])).toEqual([[0, null]]);
         expect(attempts[0]!.response).toContain("Confirmed by the broker");
         const got = await ch.get(queue, { noAck: true });
@@ -92,6 +92,11 @@ for (const dialect of DIALECTS) {
         expect(h).not.toHaveProperty("authorization");
         expect(got.properties).toMatchObject({ messageId: msg.id, type: "invoice.paid", contentType: "application/json", deliveryMode: 2 });
         expect(await pendingJobs(t)).toBe(0);
+        // The preview shows the message as the broker gets it: signed, without the connection's credentials.
+        const preview = await t.api("POST", `/api/v1/app/${appId}/endpoint/${ep.id}/preview`, { eventType: "invoice.paid", payload: {} });
+        expect(preview.status, preview.text).toBe(200);
+        expect(preview.body.headers).toHaveProperty("webhook-signature");
+        expect(preview.body.headers).not.toHaveProperty("authorization");
       } finally {
         await ch.deleteQueue(queue);
       }
