@@ -4,7 +4,8 @@ import { HookwardenError } from "../errors/index.js";
 import { BROKER_URLS } from "../destinations/urls.js";
 
 /**
- * Only absolute http(s) URLs without credentials (they would end up in logs; put them in an
+ * Broker URLs (`amqp:`, `nats:`, `redis:`, see destinations/urls.ts) take their kind's form;
+ * otherwise only absolute http(s) URLs without credentials (they would end up in logs; put them in an
  * encrypted header instead). An IP literal that the SSRF policy refuses is reported now, at save
  * time; names are checked again on every connection, since DNS answers change.
  */
