@@ -9,6 +9,8 @@ import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { isCustomised, type EndpointContext } from "./endpoint-context.js";
 import { storableText } from "../util/text.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
+import type { DestinationRegistry } from "../destinations/registry.js";
+import { isHttpUrl, sendToDestination } from "./destination-send.js";
 
 export const ATTEMPT_SUCCESS = 0;
 export const ATTEMPT_FAIL = 2;
@@ -32,12 +34,16 @@ export async function performAttempt(
   msg: MessageRow,
   epCtx: EndpointContext,
   signal?: AbortSignal,
+  destinations?: DestinationRegistry,
 ): Promise<AttemptResult> {
   const { config, clock, logger } = ctx;
   const timestamp = Math.floor(clock.now() / 1000);
   const tlsVerify = ep.tls_verify === 1;
   let built: BuiltRequest | undefined;
   let result: SendResult;
+  // Broker destinations (src/destinations/) take their credentials from the vault, not headers.
+  const broker = !isHttpUrl(ep.url);
+  let masked: string[] = [];
   try {
     if (epCtx.broken) throw epCtx.broken;
     if (epCtx.unreadable && epCtx.unreadable.length > 0) {
@@ -47,7 +53,7 @@ export async function performAttempt(
         `Vault secret(s) ${epCtx.unreadable.join(", ")} failed to decrypt: the stored value was not sealed for this application and name, or under a master key this server has. Replace the value (PUT .../secret/NAME) or start with the previous key`,
       );
     }
-    built = buildRequest({ ep, msg, ...epCtx, timestamp, outputLimit: config.templateOutputLimit });
+    built = buildRequest({ ep, msg, ...epCtx, ...(broker ? { integration: { ...epCtx.integration, auth: null } } : {}), timestamp, outputLimit: config.templateOutputLimit });
   } catch (err) {
     const code = err instanceof HookwardenError ? err.code : "E_TEMPLATE_RENDER";
     const detail = err instanceof HookwardenError ? err.message : "The request could not be built";
@@ -57,9 +63,12 @@ export async function performAttempt(
   if (built) {
     if (!tlsVerify) logger.warn({ endpointId: ep.id, msgId: msg.id }, "delivering without TLS verification (endpoint opted out)");
     const timeoutMs = Math.min(ep.timeout_ms ?? config.requestTimeout, config.requestTimeout);
-    result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
+    if (broker) ({ result, masked } = await sendToDestination(destinations?.forUrl(ep.url), built, msg, epCtx.integration, epCtx.secrets, timeoutMs, signal));
+    else result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
   }
-  const redactor = built?.redactor ?? new Redactor([]);
+  const builtRedactor = built?.redactor ?? new Redactor([]);
+  const brokerRedactor = new Redactor(masked);
+  const redactor = brokerRedactor.empty ? builtRedactor : { redact: (t: string) => brokerRedactor.redact(builtRedactor.redact(t)) };
   const r = result!;
   const answered = r.statusCode !== 0;
   const received = r.ok || answered ? r.body : (r.errorDetail ?? "");

@@ -9,6 +9,7 @@ import { performAttempt, type AttemptResult } from "./attempt.js";
 import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { loadEndpointContexts } from "./endpoint-context.js";
 import type { HttpSender } from "./http-sender.js";
+import { isHttpUrl } from "./destination-send.js";
 
 export interface CallInput {
   eventType: string;
@@ -37,6 +38,7 @@ function messageRow(app: ApplicationRow, input: CallInput, now: number, id: stri
  */
 export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput): Promise<AttemptResult & { msg: MessageRow }> {
   if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled");
+  if (!isHttpUrl(ep.url)) throw new HookwardenError("E_VALIDATION", 422, "Sync calls are for HTTP endpoints; a broker destination receives its messages through the queue");
   const now = ctx.clock.now();
   const msg = messageRow(app, input, now, newId("msg"));
   await ctx.store.db.insertInto("messages").values(msg).execute();
@@ -70,6 +72,8 @@ export async function previewRequest(ctx: Context, app: ApplicationRow, ep: Endp
     ep,
     msg: messageRow(app, input, now, "msg_preview"),
     ...epCtx,
+    // A broker's credentials open the connection; they are not part of the message.
+    ...(isHttpUrl(ep.url) ? {} : { integration: { ...epCtx.integration, auth: null } }),
     secrets: new Map(),
     timestamp: Math.floor(now / 1000),
     outputLimit: ctx.config.templateOutputLimit,

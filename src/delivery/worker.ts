@@ -21,6 +21,7 @@ import { isStorageFault } from "../store/errors.js";
 import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
+import type { DestinationRegistry } from "../destinations/registry.js";
 
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
@@ -83,14 +84,19 @@ export class DeliveryWorker {
 
   #agents: AgentHub | undefined;
   readonly #outputs: OutputCache | undefined;
+  readonly #destinations: DestinationRegistry | undefined;
 
-  /** `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch). */
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache } = {}) {
+  /**
+   * `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch).
+   * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
+   */
+  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry } = {}) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
     this.#outputs = opts.outputs;
+    this.#destinations = opts.destinations;
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -517,6 +523,7 @@ export class DeliveryWorker {
       msg,
       prepared.contexts.get(ep.id)!,
       this.#abort.signal,
+      this.#destinations,
     );
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();

@@ -5,6 +5,7 @@ import { compileTemplate, type CompiledTemplate, type RequestTemplateDef } from 
 import { templateError } from "../templates/parse.js";
 import { appSecretNames, loadAppSecrets } from "../vault/app-secrets.js";
 import { checkEndpointUrl } from "./url.js";
+import { BROKER_URLS } from "../destinations/urls.js";
 
 /** How an endpoint authenticates to the platform it calls; every credential is a vault secret name. */
 export type EndpointAuth =
@@ -47,6 +48,7 @@ export function referencedSecrets(i: Integration, compiled: CompiledTemplate | u
  */
 export async function checkIntegration(ctx: Context, appId: string, url: string, i: Integration): Promise<CompiledTemplate | undefined> {
   const known = await appSecretNames(ctx.store.db, appId);
+  checkBrokerIntegration(url, i);
   const compiled = i.template ? compileTemplate(i.template, url, known) : undefined;
   // A template URL replaces the endpoint URL, so it gets the same save-time checks (no
   // credentials in it, no blocked IP literal); names are checked again on every connection.
@@ -77,4 +79,17 @@ export async function checkIntegration(ctx: Context, appId: string, url: string,
     throw HookwardenError.invalidField(["body", "timeoutMs"], "must be between 1 and 30000");
   }
   return compiled;
+}
+
+/**
+ * A broker destination publishes the signed payload as it is: no HTTP template, and `auth` only of
+ * the types its kind understands (its credentials come from the vault at connection time).
+ */
+function checkBrokerIntegration(url: string, i: Integration): void {
+  const spec = BROKER_URLS.get(url.slice(0, url.indexOf(":") + 1).toLowerCase());
+  if (!spec) return;
+  if (i.template) throw HookwardenError.invalidField(["body", "template"], "Request templates apply to HTTP endpoints only; a broker receives the signed payload");
+  if (i.auth && !(spec.auth as readonly string[]).includes(i.auth.type)) {
+    throw HookwardenError.invalidField(["body", "auth", "type"], `${spec.kind} destinations take auth of type ${spec.auth.join(" or ")}`);
+  }
 }

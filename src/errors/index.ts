@@ -44,6 +44,12 @@ export type ErrorCode =
   | "E_RESPONSE_TOO_LARGE"
   | "E_ENDPOINT_DISABLED"
   | "E_MASTER_KEY"
+  // Broker destinations (src/destinations/): the broker refused or did not confirm a message.
+  | "E_BROKER_AUTH"
+  | "E_BROKER_NOT_FOUND"
+  | "E_BROKER_UNROUTABLE"
+  | "E_BROKER_NACK"
+  | "E_BROKER_REJECTED"
   | "E_CONFIG"
   | "E_INTERNAL"
   | "E_UNAVAILABLE"

@@ -8,6 +8,7 @@ import type { Context } from "../context/index.js";
 import { HttpSender } from "../delivery/http-sender.js";
 import { AddressPolicy } from "../delivery/ssrf.js";
 import { DeliveryWorker } from "../delivery/worker.js";
+import { brokerDestinations } from "../destinations/index.js";
 import { EventBus } from "../events/index.js";
 import { createLogger, type Logger } from "../logger/index.js";
 import { Publisher } from "../messages/publisher.js";
@@ -86,13 +87,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const boot = await bootstrapAdmin(store.db, config, clock.now());
 
   const registry = createMetrics(events, { db: store.db, clock });
-  const sender = new HttpSender({
-    policy: new AddressPolicy(config.allowPrivateNetworks),
-    responseBodyLimit: config.responseBodyLimit,
-    connectTimeoutMs: Math.min(10_000, config.requestTimeout),
-  });
+  const policy = new AddressPolicy(config.allowPrivateNetworks);
+  const connectTimeoutMs = Math.min(10_000, config.requestTimeout);
+  const sender = new HttpSender({ policy, responseBodyLimit: config.responseBodyLimit, connectTimeoutMs });
+  // Broker destinations share the HTTP sender's SSRF policy.
+  const destinations = brokerDestinations({ policy, connectTimeoutMs });
   const outputs = new OutputCache(ctx);
-  const worker = new DeliveryWorker(ctx, sender, { outputs, ...(opts.random ? { random: opts.random } : {}) });
+  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, ...(opts.random ? { random: opts.random } : {}) });
   const publisher = new Publisher(ctx, () => worker.wake(), worker);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -158,6 +159,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await worker.stop(config.shutdownGrace);
       await ingress.rejections.flush();
       await sender.close();
+      await destinations.close();
       await store.close();
       unlock();
     })());
