@@ -66,9 +66,7 @@ export async function performAttempt(
     if (broker) ({ result, masked } = await sendToDestination(destinations?.forUrl(ep.url), built, msg, epCtx.integration, epCtx.secrets, timeoutMs, signal));
     else result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
   }
-  const builtRedactor = built?.redactor ?? new Redactor([]);
-  const brokerRedactor = new Redactor(masked);
-  const redactor = brokerRedactor.empty ? builtRedactor : { redact: (t: string) => brokerRedactor.redact(builtRedactor.redact(t)) };
+  const redactor = (built?.redactor ?? new Redactor([])).and(new Redactor(masked));
   const r = result!;
   const answered = r.statusCode !== 0;
   const received = r.ok || answered ? r.body : (r.errorDetail ?? "");

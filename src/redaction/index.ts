@@ -35,6 +35,16 @@ export class Redactor {
     return this.#needles.length === 0;
   }
 
+  /** One redactor that masks what either masks (a request's secrets and its connection's). */
+  and(other: Redactor): Redactor {
+    if (other.empty) return this;
+    if (this.empty) return other;
+    const both = new Redactor([]);
+    both.#needles.push(...new Set([...this.#needles, ...other.#needles]));
+    both.#needles.sort((a, b) => b.length - a.length);
+    return both;
+  }
+
   redact(text: string): string {
     let out = text;
     for (const n of this.#needles) if (out.includes(n)) out = out.split(n).join(MASK);
