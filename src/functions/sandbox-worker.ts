@@ -135,12 +135,8 @@ function run(job) {
     logFn.dispose();
     secretFn.dispose();
 
-    if (job.op === "check") {
-      const compiled = ctx.evalCode(job.code, "function.js", { type: "module", compileOnly: true });
-      if (compiled.error) { const e = describe(ctx, compiled.error); compiled.error.dispose(); return result({ ok: false, kind: "syntax", ...e }); }
-      compiled.value.dispose();
-    }
-
+    // No compile-only pass: quickjs-emscripten reports a compiled module as a failure whose value
+    // is undefined. Evaluating under the caps gives SyntaxError (with line and column) just the same.
     const prelude = ctx.evalCode(PRELUDE.replace("__NOW__", String(Number(job.now) || 0)).replace("__SEED__", String(Number(job.seed) || 1)), "prelude.js");
     if (prelude.error) { const e = describe(ctx, prelude.error); prelude.error.dispose(); return result({ ok: false, kind: "error", ...e }); }
     const runFn = prelude.value;

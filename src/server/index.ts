@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { buildApi, readTls } from "../api/server.js";
+import { FunctionRunner, type FunctionLimits } from "../functions/runner.js";
 import { bootstrapAdmin } from "../auth/bootstrap.js";
 import { systemClock, type Clock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
@@ -44,6 +45,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Jitter source for retries and deferrals (tests pass a constant). */
   random?: () => number;
+  /** Per-call caps of functions (defaults: DEFAULT_FUNCTION_LIMITS). */
+  functionLimits?: Partial<FunctionLimits>;
 }
 
 /**
@@ -104,7 +107,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls });
+  // Sandbox threads start on the first call (a server that never runs a function pays nothing).
+  const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
+  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
@@ -134,6 +139,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await worker.stop(config.shutdownGrace);
       await ingress.rejections.flush();
       await sender.close();
+      await functions.close();
       await store.close();
       unlock();
     })());

@@ -5,6 +5,7 @@ import * as m0001 from "./migrations/0001-initial.js";
 import * as m0002 from "./migrations/0002-integrations.js";
 import * as m0003 from "./migrations/0003-ingress.js";
 import * as m0004 from "./migrations/0004-agents.js";
+import * as m0005functions from "./migrations/0005-functions.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite/connect.js";
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002-integrations": m0002,
   "0003-ingress": m0003,
   "0004-agents": m0004,
+  "0005-functions": m0005functions,
 };
 
 /**

@@ -234,6 +234,19 @@ export interface VaultSecretsTable {
   updated_at: number;
 }
 
+/** Issue 14: one row per saved version of a function (src/functions). */
+export interface FunctionsTable {
+  id: string;
+  org_id: string;
+  /** "app" or "bucket". */
+  scope: string;
+  scope_id: string;
+  name: string;
+  version: number;
+  code: string;
+  created_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -253,4 +266,5 @@ export interface Database {
   inbound_dedupe: InboundDedupeTable;
   inbound_rejections: InboundRejectionsTable;
   agent_tokens: AgentTokensTable;
+  functions: FunctionsTable;
 }

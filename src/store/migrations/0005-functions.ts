@@ -1,0 +1,21 @@
+import type { Kysely } from "kysely";
+
+/**
+ * Issue 14: functions (sandboxed JavaScript), versioned per application or bucket. Every save is
+ * a new row; the highest version of a name is the one that runs. Code holds no secret (it reads
+ * vault values by name at run time), so it is stored as text.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("functions")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("org_id", "text", (c) => c.notNull().references("orgs.id").onDelete("cascade"))
+    .addColumn("scope", "text", (c) => c.notNull())
+    .addColumn("scope_id", "text", (c) => c.notNull())
+    .addColumn("name", "text", (c) => c.notNull())
+    .addColumn("version", "integer", (c) => c.notNull())
+    .addColumn("code", "text", (c) => c.notNull())
+    .addColumn("created_at", "bigint", (c) => c.notNull())
+    .addUniqueConstraint("functions_scope_name_version", ["scope", "scope_id", "name", "version"])
+    .execute();
+}
