@@ -6,7 +6,8 @@
  * Phases (BENCH_PHASES, default all): `raw` (undici straight to the receiver), `e2e` (publish →
  * delivered, then latency at half the peak), `ingest` (verified, sealed, durable posts to /in,
  * bench/ingest.ts), `rss` (memory with a large backlog), `floor` (the same posts through the least a
- * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process).
+ * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process), `functions` (what a
+ * sandboxed function costs per call and per sandbox start, bench/functions.ts).
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -15,7 +16,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,functions,
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -30,6 +31,7 @@ import { REPO_ROOT } from "../test/helpers/gateway-process.js";
 import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
+import { functionsPhase } from "./functions.js";
 import { ingest } from "./ingest.js";
 import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, round } from "./load.js";
 import { ReceiverProcess } from "./receiver-process.js";
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
   if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
+  if (PHASES.has("functions")) await functionsPhase();
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
