@@ -9,6 +9,8 @@ import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { isCustomised, type EndpointContext } from "./endpoint-context.js";
 import { storableText } from "../util/text.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
+import { applyEndpointTransform, type TransformOutcome } from "../functions/endpoint-transform.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 export const ATTEMPT_SUCCESS = 0;
 export const ATTEMPT_FAIL = 2;
@@ -32,12 +34,14 @@ export async function performAttempt(
   msg: MessageRow,
   epCtx: EndpointContext,
   signal?: AbortSignal,
+  functions?: FunctionRunner,
 ): Promise<AttemptResult> {
   const { config, clock, logger } = ctx;
   const timestamp = Math.floor(clock.now() / 1000);
   const tlsVerify = ep.tls_verify === 1;
   let built: BuiltRequest | undefined;
   let result: SendResult;
+  let transform: TransformOutcome = { kind: "none" };
   try {
     if (epCtx.broken) throw epCtx.broken;
     if (epCtx.unreadable && epCtx.unreadable.length > 0) {
@@ -47,11 +51,25 @@ export async function performAttempt(
         `Vault secret(s) ${epCtx.unreadable.join(", ")} failed to decrypt: the stored value was not sealed for this application and name, or under a master key this server has. Replace the value (PUT .../secret/NAME) or start with the previous key`,
       );
     }
-    built = buildRequest({ ep, msg, ...epCtx, timestamp, outputLimit: config.templateOutputLimit });
+    // Issue 14: the endpoint's transformation runs first, so the signature covers its final body.
+    if (functions) transform = await applyEndpointTransform(ctx, functions, ep, msg);
+    if (transform.kind === "error") throw transform.error;
+    if (transform.kind === "cancel") {
+      const detail = "Cancelled by the endpoint's transformation; nothing was sent";
+      result = { ok: true, statusCode: 0, headers: {}, body: detail, durationMs: 0, errorCode: "E_FUNCTION_CANCELLED", errorDetail: detail };
+    } else if (transform.kind === "changed") {
+      const t = transform;
+      const b = buildRequest({ ep: { ...ep, url: t.url }, msg: { ...msg, payload: t.payload }, ...epCtx, timestamp, outputLimit: config.templateOutputLimit });
+      // Values the function read from the vault are masked in the record as well.
+      const recorded = { method: t.method, url: t.redactor.redact(b.recorded.url), headers: t.redactor.redactHeaders(b.recorded.headers), body: t.redactor.redact(b.recorded.body) };
+      built = { ...b, method: t.method, recorded };
+    } else {
+      built = buildRequest({ ep, msg, ...epCtx, timestamp, outputLimit: config.templateOutputLimit });
+    }
   } catch (err) {
     const code = err instanceof HookwardenError ? err.code : "E_TEMPLATE_RENDER";
     const detail = err instanceof HookwardenError ? err.message : "The request could not be built";
-    const errorCode = code === "E_TEMPLATE_OUTPUT_TOO_LARGE" || code === "E_MASTER_KEY" ? code : "E_TEMPLATE_RENDER";
+    const errorCode = code === "E_TEMPLATE_OUTPUT_TOO_LARGE" || code === "E_MASTER_KEY" || code.startsWith("E_FUNCTION_") || (code === "E_SSRF_BLOCKED" && transform.kind !== "none") ? code : "E_TEMPLATE_RENDER";
     result = { ok: false, statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode, errorDetail: detail };
   }
   if (built) {
@@ -59,7 +77,8 @@ export async function performAttempt(
     const timeoutMs = Math.min(ep.timeout_ms ?? config.requestTimeout, config.requestTimeout);
     result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
   }
-  const redactor = built?.redactor ?? new Redactor([]);
+  const base = built?.redactor ?? new Redactor([]);
+  const redactor = transform.kind === "changed" || transform.kind === "error" ? { redact: (text: string) => transform.redactor.redact(base.redact(text)) } : base;
   const r = result!;
   const responseText = storableText(r.ok || r.statusCode !== 0 ? r.body : (r.errorDetail ?? ""));
   const attempt: AttemptInsert = {

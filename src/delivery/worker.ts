@@ -20,6 +20,7 @@ import { selectByIds } from "../store/hot.js";
 import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
@@ -82,14 +83,16 @@ export class DeliveryWorker {
 
   #agents: AgentHub | undefined;
   readonly #outputs: OutputCache | undefined;
+  readonly #functions: FunctionRunner | undefined;
 
   /** `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch). */
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache } = {}) {
+  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; functions?: FunctionRunner } = {}) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
     this.#outputs = opts.outputs;
+    this.#functions = opts.functions;
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -502,6 +505,7 @@ export class DeliveryWorker {
       msg,
       prepared.contexts.get(ep.id)!,
       this.#abort.signal,
+      this.#functions,
     );
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();

@@ -83,7 +83,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     connectTimeoutMs: Math.min(10_000, config.requestTimeout),
   });
   const outputs = new OutputCache(ctx);
-  const worker = new DeliveryWorker(ctx, sender, { outputs, ...(opts.random ? { random: opts.random } : {}) });
+  // Sandbox threads start on the first call (a server that never runs a function pays nothing).
+  const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
+  const worker = new DeliveryWorker(ctx, sender, { outputs, functions, ...(opts.random ? { random: opts.random } : {}) });
   const publisher = new Publisher(ctx, () => worker.wake(), worker);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -107,8 +109,6 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  // Sandbox threads start on the first call (a server that never runs a function pays nothing).
-  const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
   const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });

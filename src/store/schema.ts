@@ -247,6 +247,14 @@ export interface FunctionsTable {
   created_at: number;
 }
 
+export interface EndpointTransformationsTable {
+  endpoint_id: string;
+  app_id: string;
+  function_name: string;
+  enabled: number;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -267,4 +275,5 @@ export interface Database {
   inbound_rejections: InboundRejectionsTable;
   agent_tokens: AgentTokensTable;
   functions: FunctionsTable;
+  endpoint_transformations: EndpointTransformationsTable;
 }

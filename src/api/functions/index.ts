@@ -15,6 +15,9 @@ import {
 } from "../../functions/index.js";
 import type { FunctionRunner } from "../../functions/runner.js";
 import { findBucket } from "../../ingress/buckets.js";
+import { findEndpoint } from "../../endpoints/index.js";
+import { HookwardenError } from "../../errors/index.js";
+import { getTransformation, setTransformation } from "../../functions/endpoint-transform.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
@@ -26,6 +29,7 @@ function functionOut(r: FunctionRow) {
 
 const functionIn = z.object({ name: z.string(), code: z.string() });
 const testIn = z.object({ input: z.unknown().optional(), version: z.number().int().min(1).optional() });
+const transformationIn = z.object({ function: z.string().nullable().optional(), enabled: z.boolean().optional() }).strict();
 const versionQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
 
 interface Scoped {
@@ -99,4 +103,31 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
       return { ...base, result: JSON.parse(out.redactor.redact(JSON.stringify(out.result))) as unknown };
     });
   }
+
+  // Svix's `…/endpoint/{id}/transformation`, naming a stored function instead of inline code.
+  const transformationPath = "/api/v1/app/:app_id/endpoint/:endpoint_id/transformation";
+  app.get<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req) => {
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const t = await getTransformation(ctx, ep.id);
+    return { function: t?.function ?? null, enabled: t?.enabled ?? false };
+  });
+  app.patch<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req, reply) => {
+    const input = parse(transformationIn, req.body);
+    const application = await findApplication(ctx, req.orgId, req.params.app_id);
+    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const current = await getTransformation(ctx, ep.id);
+    const name = input.function === undefined ? current?.function : input.function;
+    if (name === null || name === undefined) {
+      if (input.enabled === true) throw HookwardenError.invalidField(["body", "function"], "Name the function to enable");
+      await setTransformation(ctx, ep, null);
+      return reply.status(204).send();
+    }
+    checkFunctionName(name, ["body", "function"]);
+    const scope: FunctionScope = { orgId: req.orgId, kind: "app", id: application.id };
+    const fn = await findFunction(ctx, scope, name).catch(() => undefined);
+    if (!fn) throw HookwardenError.invalidField(["body", "function"], `The application has no function named ${name}`);
+    await setTransformation(ctx, ep, { function: name, enabled: input.enabled ?? current?.enabled ?? true });
+    return reply.status(204).send();
+  });
 }

@@ -18,4 +18,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("created_at", "bigint", (c) => c.notNull())
     .addUniqueConstraint("functions_scope_name_version", ["scope", "scope_id", "name", "version"])
     .execute();
+
+  // An endpoint's transformation (Svix's `…/endpoint/{id}/transformation`): which function of its
+  // application runs before each attempt. A table of its own, so the endpoint rows stay as they are.
+  await db.schema
+    .createTable("endpoint_transformations")
+    .addColumn("endpoint_id", "text", (c) => c.primaryKey().references("endpoints.id").onDelete("cascade"))
+    .addColumn("app_id", "text", (c) => c.notNull())
+    .addColumn("function_name", "text", (c) => c.notNull())
+    .addColumn("enabled", "integer", (c) => c.notNull())
+    .addColumn("updated_at", "bigint", (c) => c.notNull())
+    .execute();
 }
