@@ -106,6 +106,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     worker,
     sender,
     agents,
+    functions,
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
