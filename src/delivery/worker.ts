@@ -356,7 +356,7 @@ export class DeliveryWorker {
     const out =
       target.output.type === "agent" && this.#agents
         ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
-        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit);
+        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();
     if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {

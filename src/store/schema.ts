@@ -255,6 +255,13 @@ export interface EndpointTransformationsTable {
   updated_at: number;
 }
 
+export interface OutputTransformationsTable {
+  output_id: string;
+  bucket_id: string;
+  function_name: string;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -276,4 +283,5 @@ export interface Database {
   agent_tokens: AgentTokensTable;
   functions: FunctionsTable;
   endpoint_transformations: EndpointTransformationsTable;
+  output_transformations: OutputTransformationsTable;
 }

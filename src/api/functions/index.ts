@@ -18,6 +18,8 @@ import { findBucket } from "../../ingress/buckets.js";
 import { findEndpoint } from "../../endpoints/index.js";
 import { HookwardenError } from "../../errors/index.js";
 import { getTransformation, setTransformation } from "../../functions/endpoint-transform.js";
+import { getOutputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
+import { findOutput } from "../../ingress/outputs.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
@@ -128,6 +130,27 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
     const fn = await findFunction(ctx, scope, name).catch(() => undefined);
     if (!fn) throw HookwardenError.invalidField(["body", "function"], `The application has no function named ${name}`);
     await setTransformation(ctx, ep, { function: name, enabled: input.enabled ?? current?.enabled ?? true });
+    return reply.status(204).send();
+  });
+
+  // A URL output's transformation before each forward: `{function: "name"}` or `{function: null}`.
+  const outputPath = "/api/v1/bucket/:bucket_id/output/:output_id/transformation";
+  const outputTransformationIn = z.object({ function: z.string().nullable() }).strict();
+  app.get<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req) => {
+    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+    const output = await findOutput(ctx, bucket, req.params.output_id);
+    return { function: (await getOutputTransformation(ctx, output.id)) ?? null };
+  });
+  app.patch<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req, reply) => {
+    const input = parse(outputTransformationIn, req.body);
+    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+    const output = await findOutput(ctx, bucket, req.params.output_id);
+    if (input.function !== null) {
+      checkFunctionName(input.function, ["body", "function"]);
+      const fn = await findFunction(ctx, { orgId: req.orgId, kind: "bucket", id: bucket.id }, input.function).catch(() => undefined);
+      if (!fn) throw HookwardenError.invalidField(["body", "function"], `The bucket has no function named ${input.function}`);
+    }
+    await setOutputTransformation(ctx, output, input.function);
     return reply.status(204).send();
   });
 }

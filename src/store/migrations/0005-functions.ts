@@ -29,4 +29,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("enabled", "integer", (c) => c.notNull())
     .addColumn("updated_at", "bigint", (c) => c.notNull())
     .execute();
+  // A URL output's transformation: which function of its bucket shapes (or drops) each forward.
+  await db.schema
+    .createTable("output_transformations")
+    .addColumn("output_id", "text", (c) => c.primaryKey().references("outputs.id").onDelete("cascade"))
+    .addColumn("bucket_id", "text", (c) => c.notNull())
+    .addColumn("function_name", "text", (c) => c.notNull())
+    .addColumn("updated_at", "bigint", (c) => c.notNull())
+    .execute();
 }
