@@ -22,6 +22,8 @@ import { messageRoutes } from "./messages/index.js";
 import { secretRoutes } from "./secrets/index.js";
 import { bucketRoutes } from "./buckets/index.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
+import { functionRoutes } from "./functions/index.js";
+import type { FunctionRunner } from "../functions/runner.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
 
@@ -36,6 +38,8 @@ export interface ApiDeps {
   agents: AgentHub;
   /** The PEM pair to serve HTTPS with (`readTls`). */
   tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** Sandboxed JavaScript (issue 14); the routes under …/function are absent without it. */
+  functions?: FunctionRunner;
 }
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
@@ -73,6 +77,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     attemptRoutes(api, ctx);
     secretRoutes(api, ctx);
     agentTokenRoutes(api, ctx, deps.agents);
+    if (deps.functions) functionRoutes(api, ctx, deps.functions);
     bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, ...(deps.ingress.outputs ? { outputs: deps.ingress.outputs } : {}), publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
   });
   // Public ingress: raw bodies, its own error handling, no token.

@@ -11,6 +11,8 @@ import { storableText } from "../util/text.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import { isHttpUrl, sendToDestination } from "./destination-send.js";
+import { applyEndpointTransform, type TransformOutcome } from "../functions/endpoint-transform.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 export const ATTEMPT_SUCCESS = 0;
 export const ATTEMPT_FAIL = 2;
@@ -35,6 +37,7 @@ export async function performAttempt(
   epCtx: EndpointContext,
   signal?: AbortSignal,
   destinations?: DestinationRegistry,
+  functions?: FunctionRunner,
 ): Promise<AttemptResult> {
   const { config, clock, logger } = ctx;
   const timestamp = Math.floor(clock.now() / 1000);
@@ -44,6 +47,7 @@ export async function performAttempt(
   // Broker destinations (src/destinations/) take their credentials from the vault, not headers.
   const broker = !isHttpUrl(ep.url);
   let masked: string[] = [];
+  let transform: TransformOutcome = { kind: "none" };
   try {
     if (epCtx.broken) throw epCtx.broken;
     if (epCtx.unreadable && epCtx.unreadable.length > 0) {
@@ -53,11 +57,30 @@ export async function performAttempt(
         `Vault secret(s) ${epCtx.unreadable.join(", ")} failed to decrypt: the stored value was not sealed for this application and name, or under a master key this server has. Replace the value (PUT .../secret/NAME) or start with the previous key`,
       );
     }
-    built = buildRequest({ ep, msg, ...epCtx, ...(broker ? { integration: { ...epCtx.integration, auth: null } } : {}), timestamp, outputLimit: config.templateOutputLimit });
+    // Issue 14: the endpoint's transformation runs first, so the signature covers its final body.
+    if (functions) transform = await applyEndpointTransform(ctx, functions, ep, msg);
+    if (transform.kind === "error") throw transform.error;
+    // A broker's credentials come from the vault through its connection, not as headers.
+    const integration = broker ? { integration: { ...epCtx.integration, auth: null } } : {};
+    if (transform.kind === "cancel") {
+      const detail = "Cancelled by the endpoint's transformation; nothing was sent";
+      result = { ok: true, statusCode: 0, headers: {}, body: detail, durationMs: 0, errorCode: "E_FUNCTION_CANCELLED", errorDetail: detail };
+    } else if (transform.kind === "changed") {
+      const t = transform;
+      // The kind of destination is the endpoint's: a function may move an HTTP delivery to another
+      // URL, not turn it into a broker publish (or back).
+      if (isHttpUrl(t.url) === broker) throw new HookwardenError("E_FUNCTION_OUTPUT_INVALID", 422, "A transformation cannot change the kind of destination (HTTP or broker) of its endpoint");
+      const b = buildRequest({ ep: { ...ep, url: t.url }, msg: { ...msg, payload: t.payload }, ...epCtx, ...integration, timestamp, outputLimit: config.templateOutputLimit });
+      // Values the function read from the vault are masked in the record as well.
+      const recorded = { method: t.method, url: t.redactor.redact(b.recorded.url), headers: t.redactor.redactHeaders(b.recorded.headers), body: t.redactor.redact(b.recorded.body) };
+      built = { ...b, method: t.method, recorded };
+    } else {
+      built = buildRequest({ ep, msg, ...epCtx, ...integration, timestamp, outputLimit: config.templateOutputLimit });
+    }
   } catch (err) {
     const code = err instanceof HookwardenError ? err.code : "E_TEMPLATE_RENDER";
     const detail = err instanceof HookwardenError ? err.message : "The request could not be built";
-    const errorCode = code === "E_TEMPLATE_OUTPUT_TOO_LARGE" || code === "E_MASTER_KEY" ? code : "E_TEMPLATE_RENDER";
+    const errorCode = code === "E_TEMPLATE_OUTPUT_TOO_LARGE" || code === "E_MASTER_KEY" || code.startsWith("E_FUNCTION_") || (code === "E_SSRF_BLOCKED" && transform.kind !== "none") ? code : "E_TEMPLATE_RENDER";
     result = { ok: false, statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode, errorDetail: detail };
   }
   if (built) {
@@ -66,7 +89,8 @@ export async function performAttempt(
     if (broker) ({ result, masked } = await sendToDestination(destinations?.forUrl(ep.url), built, msg, epCtx.integration, epCtx.secrets, timeoutMs, signal));
     else result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
   }
-  const redactor = (built?.redactor ?? new Redactor([])).and(new Redactor(masked));
+  const functionRedactor = transform.kind === "changed" || transform.kind === "error" ? transform.redactor : new Redactor([]);
+  const redactor = (built?.redactor ?? new Redactor([])).and(new Redactor(masked)).and(functionRedactor);
   const r = result!;
   const answered = r.statusCode !== 0;
   const received = r.ok || answered ? r.body : (r.errorDetail ?? "");

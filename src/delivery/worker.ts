@@ -22,6 +22,7 @@ import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
@@ -85,18 +86,21 @@ export class DeliveryWorker {
   #agents: AgentHub | undefined;
   readonly #outputs: OutputCache | undefined;
   readonly #destinations: DestinationRegistry | undefined;
+  readonly #functions: FunctionRunner | undefined;
 
   /**
    * `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch).
    * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
+   * `functions`: the sandbox that runs endpoint and output transformations.
    */
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry } = {}) {
+  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner } = {}) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
     this.#outputs = opts.outputs;
     this.#destinations = opts.destinations;
+    this.#functions = opts.functions;
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -374,7 +378,7 @@ export class DeliveryWorker {
     const out =
       target.output.type === "agent" && this.#agents
         ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
-        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit);
+        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();
     if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {
@@ -524,6 +528,7 @@ export class DeliveryWorker {
       prepared.contexts.get(ep.id)!,
       this.#abort.signal,
       this.#destinations,
+      this.#functions,
     );
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();

@@ -1,3 +1,5 @@
+import { applyForwardTransform } from "../functions/forward-transform.js";
+import type { FunctionRunner } from "../functions/runner.js";
 import type { Context } from "../context/index.js";
 import { ATTEMPT_FAIL, ATTEMPT_SUCCESS } from "../delivery/attempt.js";
 import { USER_AGENT } from "../delivery/build-request.js";
@@ -109,8 +111,19 @@ export async function performForward(
   stored: StoredRequest,
   signal?: AbortSignal,
   answerLimit?: number,
+  functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
   const { config, clock } = ctx;
+  // Issue 14: the output's transformation (if any) shapes or drops the request before it is built.
+  if (functions) {
+    const t = await applyForwardTransform(ctx, functions, target, stored);
+    if (t.kind === "drop" || t.kind === "error") {
+      const detail = t.kind === "drop" ? "Dropped by the output's transformation; nothing was sent" : t.error.message;
+      const result: SendResult = { ok: t.kind === "drop", statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode: t.kind === "drop" ? "E_FUNCTION_CANCELLED" : t.error.code, errorDetail: detail };
+      return { result, attempt: forwardAttempt(job, target, result, target.output.url ?? "", target.output.tls_verify === 1, clock.now()) };
+    }
+    if (t.kind === "changed") stored = t.stored;
+  }
   const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
   const tlsVerify = target.output.tls_verify === 1;
   const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}), ...(answerLimit !== undefined ? { answerLimit } : {}) });

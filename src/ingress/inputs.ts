@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Selectable } from "kysely";
 import type { Context } from "../context/index.js";
+import { checkFunctionName } from "../functions/index.js";
 import { HookwardenError } from "../errors/index.js";
 import type { InputsTable } from "../store/schema.js";
 import type { Patch } from "../util/patch.js";
@@ -11,7 +12,9 @@ export type InputRow = Selectable<InputsTable>;
 
 export type ResponseConfig =
   | { mode: "static"; status: number; headers: Record<string, string>; body: string }
-  | { mode: "wait"; timeoutMs: number };
+  | { mode: "wait"; timeoutMs: number }
+  /** Issue 14: the bucket's function named here answers the caller (src/functions/input-response.ts). */
+  | { mode: "function"; function: string };
 
 /** 200, no headers, empty body: what every input answers unless configured, and what unknown inputs answer. */
 export const DEFAULT_RESPONSE: ResponseConfig = Object.freeze({ mode: "static", status: 200, headers: Object.freeze({}) as Record<string, string>, body: "" });
@@ -51,6 +54,7 @@ function verificationColumns(ctx: Context, inputId: string, v: InputInput["verif
 }
 
 function checkResponse(r: ResponseConfig): void {
+  if (r.mode === "function") checkFunctionName(r.function, ["body", "response", "function"]);
   if (r.mode === "static") {
     for (const [k, v] of Object.entries(r.headers)) {
       if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(k) || /[\r\n\0]/.test(v)) throw HookwardenError.invalidField(["body", "response", "headers", k], "Not a valid header");

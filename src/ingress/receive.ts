@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { answerWithFunction } from "../functions/input-response.js";
+import type { FunctionRunner } from "../functions/runner.js";
 import type { Context } from "../context/index.js";
 import type { HttpSender, SendResult } from "../delivery/http-sender.js";
 import { RateLimiter } from "../delivery/rate-limiter.js";
@@ -33,6 +35,8 @@ export interface IngressDeps {
   worker: DeliveryWorker;
   ephemeral: EphemeralForwarder;
   sender: HttpSender;
+  /** Sandboxed functions (input response mode `function`). */
+  functions?: FunctionRunner;
 }
 
 interface IngressState {
@@ -208,6 +212,11 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const verified = verifySignature(verification, resolved.verificationSecret, received);
     if (!verified.ok) return reject(req, reply, 401, "E_SIGNATURE_INVALID", `Signature verification failed: ${verified.reason}`, verified.reason);
 
+    // Issue 14: a function answers the caller, and may drop the request (nothing stored or forwarded).
+    const answer = response.mode === "function" ? await answerWithFunction(ctx, deps.functions, bucket, input.id, response.function, received) : undefined;
+    if (answer?.drop) return sendStatic(reply, answer.response);
+    const staticResponse = response.mode === "static" ? response : answer?.response;
+
     const ephemeral = bucket.ephemeral === 1;
     const wait = response.mode === "wait";
     const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
@@ -217,19 +226,20 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       resolved,
       req: received,
       deliveryId,
-      statusCode: wait ? 0 : response.status,
+      statusCode: staticResponse?.status ?? 0,
       leaseFirstTo: wait && !ephemeral ? deps.worker.id : undefined,
     });
     if (result.duplicate) {
       events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id });
       acceptTimes.record(performance.now() - started);
-      return sendStatic(reply, response.mode === "static" ? response : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
+      return sendStatic(reply, staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt });
     if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
-    if (response.mode === "static") {
-      acceptTimes.record(performance.now() - started);
-      return sendStatic(reply, response);
+    if (staticResponse || response.mode !== "wait") {
+      // Only a static answer's time is what an unknown input's answer imitates.
+      if (response.mode === "static") acceptTimes.record(performance.now() - started);
+      return sendStatic(reply, staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
     }
 
     // Wait mode: answer with the first destination's status and body. A forward-mode agent

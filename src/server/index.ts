@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { buildApi, readTls } from "../api/server.js";
+import { FunctionRunner, type FunctionLimits } from "../functions/runner.js";
 import { bootstrapAdmin } from "../auth/bootstrap.js";
 import { systemClock, type Clock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
@@ -47,6 +48,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Jitter source for retries and deferrals (tests pass a constant). */
   random?: () => number;
+  /** Per-call caps of functions (defaults: DEFAULT_FUNCTION_LIMITS). */
+  functionLimits?: Partial<FunctionLimits>;
 }
 
 /**
@@ -93,7 +96,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   // Broker destinations share the HTTP sender's SSRF policy.
   const destinations = brokerDestinations({ policy, connectTimeoutMs });
   const outputs = new OutputCache(ctx);
-  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, ...(opts.random ? { random: opts.random } : {}) });
+  // Sandbox threads start on the first call (a server that never runs a function pays nothing).
+  const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
+  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, ...(opts.random ? { random: opts.random } : {}) });
   const publisher = new Publisher(ctx, () => worker.wake(), worker);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -114,10 +119,11 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     worker,
     sender,
     agents,
+    functions,
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls });
+  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
@@ -160,6 +166,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await ingress.rejections.flush();
       await sender.close();
       await destinations.close();
+      await functions.close();
       await store.close();
       unlock();
     })());

@@ -241,6 +241,34 @@ export interface VaultSecretsTable {
   updated_at: number;
 }
 
+/** Issue 14: one row per saved version of a function (src/functions). */
+export interface FunctionsTable {
+  id: string;
+  org_id: string;
+  /** "app" or "bucket". */
+  scope: string;
+  scope_id: string;
+  name: string;
+  version: number;
+  code: string;
+  created_at: number;
+}
+
+export interface EndpointTransformationsTable {
+  endpoint_id: string;
+  app_id: string;
+  function_name: string;
+  enabled: number;
+  updated_at: number;
+}
+
+export interface OutputTransformationsTable {
+  output_id: string;
+  bucket_id: string;
+  function_name: string;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -260,4 +288,7 @@ export interface Database {
   inbound_dedupe: InboundDedupeTable;
   inbound_rejections: InboundRejectionsTable;
   agent_tokens: AgentTokensTable;
+  functions: FunctionsTable;
+  endpoint_transformations: EndpointTransformationsTable;
+  output_transformations: OutputTransformationsTable;
 }

@@ -7,6 +7,7 @@ import pg from "pg";
 import { Svix } from "svix";
 import { createOrg, createToken } from "../../src/auth/tokens.js";
 import type { Clock } from "../../src/clock/index.js";
+import type { FunctionLimits } from "../../src/functions/runner.js";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
 import { createLogger } from "../../src/logger/index.js";
 import { startHookwarden, type Hookwarden } from "../../src/server/index.js";
@@ -48,7 +49,7 @@ export function testConfigInput(dialect: Dialect, dataDir: string, schema: strin
   };
 }
 
-export async function startTestServer(dialect: Dialect, overrides: Partial<ConfigInput> = {}, opts: { clock?: Clock; random?: () => number } = {}): Promise<TestServer> {
+export async function startTestServer(dialect: Dialect, overrides: Partial<ConfigInput> = {}, opts: { clock?: Clock; random?: () => number; functionLimits?: Partial<FunctionLimits> } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "hookwarden-test-"));
   const schema = dialect === "postgres" ? `hwt_${randomBytes(6).toString("hex")}` : undefined;
   const input = { ...testConfigInput(dialect, dataDir, schema), ...overrides };
@@ -57,7 +58,7 @@ export async function startTestServer(dialect: Dialect, overrides: Partial<Confi
   const lines: string[] = [];
   sink.on("data", (c: Buffer) => lines.push(c.toString("utf8")));
   const logger = createLogger({ level: config.logLevel, destination: sink });
-  const start = () => startHookwarden(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.random ? { random: opts.random } : {}) });
+  const start = () => startHookwarden(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.random ? { random: opts.random } : {}), ...(opts.functionLimits ? { functionLimits: opts.functionLimits } : {}) });
   const hw = await start();
   const token = String(input.adminToken);
   const api: TestServer["api"] = async (method, path, body, headers = {}) => {

@@ -36,6 +36,7 @@ const verificationIn = z.discriminatedUnion("type", [
 const responseIn = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("static"), status: z.number().int().min(200).max(599).default(200), headers: z.record(z.string(), z.string()).default({}), body: z.string().max(65536).default("") }).strict(),
   z.object({ mode: z.literal("wait"), timeoutMs: z.number().int().min(1).max(30_000).default(10_000) }).strict(),
+  z.object({ mode: z.literal("function"), function: z.string() }).strict(),
 ]);
 const inputIn = z.object({ name, verification: verificationIn.optional(), response: responseIn.optional(), dedupe: z.boolean().optional() });
 const outputIn = z.object({

@@ -1,0 +1,84 @@
+import { z } from "zod";
+import type { Context } from "../context/index.js";
+import { HookwardenError } from "../errors/index.js";
+import type { StoredRequest } from "../ingress/stored-request.js";
+import { latestFunction } from "./index.js";
+import type { FunctionRunner } from "./runner.js";
+
+export async function getOutputTransformation(ctx: Context, outputId: string): Promise<string | undefined> {
+  const row = await ctx.store.db.selectFrom("output_transformations").select("function_name").where("output_id", "=", outputId).executeTakeFirst();
+  return row?.function_name;
+}
+
+export async function setOutputTransformation(ctx: Context, output: { id: string; bucket_id: string }, name: string | null): Promise<void> {
+  const db = ctx.store.db;
+  if (name === null) {
+    await db.deleteFrom("output_transformations").where("output_id", "=", output.id).execute();
+    return;
+  }
+  const now = ctx.clock.now();
+  await db
+    .insertInto("output_transformations")
+    .values({ output_id: output.id, bucket_id: output.bucket_id, function_name: name, updated_at: now })
+    .onConflict((oc) => oc.column("output_id").doUpdateSet({ function_name: name, updated_at: now }))
+    .execute();
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const forwardOut = z
+  .object({
+    method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).optional(),
+    path: z.string().max(2048).regex(/^(\/[^\s?#]*)?$/, "a path starting with / (no query, no fragment)").optional(),
+    query: z.record(z.string(), z.string()).optional(),
+    headers: z.record(z.string().regex(HEADER_NAME), z.string().max(8192).refine((v) => !/[\r\n\0]/.test(v), "no CR, LF or NUL")).optional(),
+    body: z.string().optional(),
+    drop: z.boolean().optional(),
+  })
+  .strict();
+
+export type ForwardTransformOutcome = { kind: "none" } | { kind: "drop" } | { kind: "changed"; stored: StoredRequest } | { kind: "error"; error: HookwardenError };
+
+/**
+ * An output's transformation before a forward: `handler(req)` receives `{method, path, query,
+ * headers, body}` (the stored request, body as text) and returns the parts to change, or
+ * `{drop: true}` (or `null`) to skip this output. The output's URL (scheme and host) cannot be
+ * changed, only the path below it; re-signing, when on, covers the final body.
+ */
+export async function applyForwardTransform(
+  ctx: Context,
+  runner: FunctionRunner,
+  target: { output: { id: string; bucket_id: string; org_id: string } },
+  stored: StoredRequest,
+): Promise<ForwardTransformOutcome> {
+  const name = await getOutputTransformation(ctx, target.output.id);
+  if (name === undefined) return { kind: "none" };
+  const fn = await latestFunction(ctx, { orgId: target.output.org_id, kind: "bucket", id: target.output.bucket_id }, name);
+  if (!fn) return { kind: "error", error: new HookwardenError("E_FUNCTION_ERROR", 422, `The output's transformation names function ${name}, which does not exist`) };
+  const headers: Record<string, string> = {};
+  for (const [k, v] of stored.headers) headers[k.toLowerCase()] = headers[k.toLowerCase()] === undefined ? v : `${headers[k.toLowerCase()]}, ${v}`;
+  const body = Buffer.from(stored.body, "base64").toString("utf8");
+  const out = await runner.run({
+    code: fn.code,
+    input: { method: stored.method, path: stored.suffix || "/", query: Object.fromEntries(new URLSearchParams(stored.query)), headers, body },
+    now: ctx.clock.now(),
+  });
+  if (!out.ok) return { kind: "error", error: out.error };
+  if (out.result === null) return { kind: "drop" };
+  const parsed = forwardOut.safeParse(out.result);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { kind: "error", error: new HookwardenError("E_FUNCTION_OUTPUT_INVALID", 422, `The transformation must return {method?, path?, query?, headers?, body?, drop?}: ${first ? `${first.path.join(".")}: ${first.message}` : "invalid"}`) };
+  }
+  const r = parsed.data;
+  if (r.drop === true) return { kind: "drop" };
+  return {
+    kind: "changed",
+    stored: {
+      method: r.method ?? stored.method,
+      suffix: r.path === undefined ? stored.suffix : r.path === "/" ? "" : r.path,
+      query: r.query === undefined ? stored.query : new URLSearchParams(r.query).toString(),
+      headers: r.headers === undefined ? stored.headers : Object.entries(r.headers),
+      body: r.body === undefined ? stored.body : Buffer.from(r.body, "utf8").toString("base64"),
+    },
+  };
+}
