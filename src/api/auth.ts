@@ -1,12 +1,14 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../clock/index.js";
 import { HookwardenError } from "../errors/index.js";
-import { findOrgIdByToken, hashToken } from "../auth/tokens.js";
+import { findTokenByHash, hashToken } from "../auth/tokens.js";
 import type { Db } from "../store/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     orgId: string;
+    /** The token's id (`tok_…`), for logs and the audit trail; never the token itself. */
+    tokenId: string;
   }
 }
 
@@ -17,7 +19,7 @@ const CACHE_MS = 5_000;
  * hash (never by token), which keeps a hot publisher off the database.
  */
 export function bearerAuth(db: Db, clock: Clock): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const cache = new Map<string, { orgId: string | undefined; until: number }>();
+  const cache = new Map<string, { token: { id: string; orgId: string } | undefined; until: number }>();
   return async (req) => {
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -27,11 +29,12 @@ export function bearerAuth(db: Db, clock: Clock): (req: FastifyRequest, reply: F
     const now = clock.now();
     let hit = cache.get(key);
     if (!hit || hit.until < now) {
-      hit = { orgId: await findOrgIdByToken(db, token), until: now + CACHE_MS };
+      hit = { token: await findTokenByHash(db, key), until: now + CACHE_MS };
       if (cache.size > 10_000) cache.clear();
       cache.set(key, hit);
     }
-    if (hit.orgId === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
-    req.orgId = hit.orgId;
+    if (hit.token === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
+    req.orgId = hit.token.orgId;
+    req.tokenId = hit.token.id;
   };
 }

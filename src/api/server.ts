@@ -13,6 +13,7 @@ import { endpointRoutes } from "./endpoints/index.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
 import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installJsonBody } from "./json-body.js";
+import { logApiRequests } from "./request-log.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
 import { messageRoutes } from "./messages/index.js";
@@ -42,7 +43,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     // Fastify types an HTTPS instance differently; the routes use nothing that differs.
     ...(tls ? ({ https: { ...tls, ...limits.http } } as object) : {}),
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
-    // No line per request: publishes are counted in /metrics; errors are still logged.
+    // Fastify's own request lines are off: `logApiRequests` writes one shorter line per API request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.maxPayloadSize,
     return503OnClosing: true,
@@ -54,6 +55,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   });
   guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
   installErrorHandlers(app);
+  logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
   await app.register(async (api) => {

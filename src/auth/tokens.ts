@@ -32,6 +32,12 @@ export async function createToken(db: Db, orgId: string, name: string, now: numb
   return token;
 }
 
+/** The token whose SHA-256 is `tokenHash`, if any. */
+export async function findTokenByHash(db: Db, tokenHash: string): Promise<{ id: string; orgId: string } | undefined> {
+  const row = await db.selectFrom("api_tokens").select(["id", "org_id"]).where("token_hash", "=", tokenHash).executeTakeFirst();
+  return row ? { id: row.id, orgId: row.org_id } : undefined;
+}
+
 export async function findOrgIdByToken(db: Db, token: string): Promise<string | undefined> {
   const row = await db.selectFrom("api_tokens").select("org_id").where("token_hash", "=", hashToken(token)).executeTakeFirst();
   return row?.org_id;

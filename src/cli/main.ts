@@ -19,7 +19,8 @@ function storageOptions(cmd: Command): Command {
     .option("--data-dir <dir>", "where SQLite, the master key file and the lock live (env HOOKWARDEN_DATA_DIR)")
     .option("--database-url <url>", "postgres://... to use PostgreSQL instead of embedded SQLite (env HOOKWARDEN_DATABASE_URL)")
     .option("--database-schema <name>", "PostgreSQL schema to use (env HOOKWARDEN_DATABASE_SCHEMA)")
-    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
+    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
+    .addOption(new Option("--log-format <format>", "pretty (default on a terminal) or json (env HOOKWARDEN_LOG_FORMAT)").choices(["pretty", "json"]));
 }
 
 storageOptions(

@@ -9,6 +9,7 @@ import { HttpSender } from "../delivery/http-sender.js";
 import { AddressPolicy } from "../delivery/ssrf.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { EventBus } from "../events/index.js";
+import { logLifecycle } from "../observability/log-events.js";
 import { createLogger, type Logger } from "../logger/index.js";
 import { Publisher } from "../messages/publisher.js";
 import { createMetrics } from "../metrics/index.js";
@@ -55,7 +56,7 @@ export interface StartOptions {
  */
 export async function startHookwarden(config: Config, opts: StartOptions = {}): Promise<Hookwarden> {
   const clock = opts.clock ?? systemClock;
-  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const keyring = loadKeyring(config, logger);
   const tls = readTls(config); // before anything is opened: a bad path is a one-line error
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
@@ -68,6 +69,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+  logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
   // writes answer 507) and retry in the background; until then those jobs wait for their lease end.
