@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { ConfigError, loadConfig, type ConfigInput } from "../config/index.js";
-import { HookwardenError } from "../errors/index.js";
+import { loadConfig as parseConfig, type Config, type ConfigInput } from "../config/index.js";
 import { agent } from "./agent.js";
 import { decrypt } from "./decrypt.js";
 import { keysRotate } from "./keys.js";
 import { orgCreate, tokenCreate } from "./org.js";
 import { serve } from "./serve.js";
+import { explainStartupError } from "./startup-errors.js";
+
+/** The configuration of the command being run, so a failure can name the port or database it concerns. */
+let current: Config | undefined;
+function loadConfig(opts: Partial<ConfigInput>): Config {
+  current = parseConfig(opts);
+  return current;
+}
 
 const program = new Command("hookwarden")
   .description("Self-hosted, security-first webhook gateway")
@@ -111,10 +118,9 @@ program
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof HookwardenError) {
-    process.stderr.write(`hookwarden: ${err.message}\n`);
-  } else {
-    process.stderr.write(`hookwarden: ${(err as Error)?.stack ?? String(err)}\n`);
-  }
+  // Anticipated failures (port in use, database unreachable, data dir locked, bad key...) are one
+  // line with the cause and the fix; only an unexpected error (a bug) prints its stack.
+  const line = explainStartupError(err, { host: current?.host, port: current?.port, databaseUrl: current?.databaseUrl });
+  process.stderr.write(`hookwarden: ${line ?? (err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });
