@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../clock/index.js";
 import { HookwardenError } from "../errors/index.js";
-import { findTokenByHash, hashToken } from "../auth/tokens.js";
+import { findTokenByHash, hashToken, type TokenInfo } from "../auth/tokens.js";
+import type { TokenUse } from "../auth/token-use.js";
 import type { Db } from "../store/index.js";
 
 declare module "fastify" {
@@ -9,23 +10,32 @@ declare module "fastify" {
     orgId: string;
     /** The token's id (`tok_…`), for logs and the audit trail; never the token itself. */
     tokenId: string;
+    /** The caller's token as listed (scope, application, name); never its value. */
+    apiToken: TokenInfo;
   }
 }
 
 const CACHE_MS = 5_000;
+const READ_METHODS = new Set(["GET", "HEAD"]);
+
+export interface BearerAuth {
+  (req: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Drops a revoked token from this node's cache at once (other nodes follow within 5 s). */
+  forget(tokenId: string): void;
+}
 
 /**
  * `Authorization: Bearer <token>` → organisation. Lookups are cached for a few seconds by token
- * hash (never by token), which keeps a hot publisher off the database.
+ * hash (never by token), which keeps a hot publisher off the database. A `read-only` token may
+ * only GET; a token with an application reaches only routes under that application.
  */
-export function bearerAuth(db: Db, clock: Clock): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const cache = new Map<string, { token: { id: string; orgId: string } | undefined; until: number }>();
-  return async (req) => {
+export function bearerAuth(db: Db, clock: Clock, use?: TokenUse): BearerAuth {
+  const cache = new Map<string, { token: TokenInfo | undefined; until: number }>();
+  const hook = async (req: FastifyRequest) => {
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
-    const token = m[1]!;
-    const key = hashToken(token);
+    const key = hashToken(m[1]!);
     const now = clock.now();
     let hit = cache.get(key);
     if (!hit || hit.until < now) {
@@ -33,8 +43,27 @@ export function bearerAuth(db: Db, clock: Clock): (req: FastifyRequest, reply: F
       if (cache.size > 10_000) cache.clear();
       cache.set(key, hit);
     }
-    if (hit.token === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
-    req.orgId = hit.token.orgId;
-    req.tokenId = hit.token.id;
+    const token = hit.token;
+    if (token === undefined || (token.expiresAt !== null && token.expiresAt <= now)) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
+    req.orgId = token.orgId;
+    req.tokenId = token.id;
+    req.apiToken = token;
+    use?.touch(token.id, now);
+    if (token.scope === "read-only" && !READ_METHODS.has(req.method)) throw new HookwardenError("E_FORBIDDEN", 403, "This token is read-only");
+    if (token.appId !== null) await checkApp(db, req, token);
   };
+  return Object.assign(hook, {
+    forget(tokenId: string) {
+      for (const [k, v] of cache) if (v.token?.id === tokenId) cache.delete(k);
+    },
+  });
+}
+
+/** An application-scoped token: the route must name its application, by id or uid. */
+async function checkApp(db: Db, req: FastifyRequest, token: TokenInfo): Promise<void> {
+  const named = (req.params as { app_id?: unknown } | undefined)?.app_id;
+  if (typeof named !== "string") throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
+  if (named === token.appId) return;
+  const row = await db.selectFrom("applications").select("id").where("org_id", "=", token.orgId).where("uid", "=", named).executeTakeFirst();
+  if (row?.id !== token.appId) throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
 }

@@ -20,6 +20,8 @@ import { messageRoutes } from "./messages/index.js";
 import { secretRoutes } from "./secrets/index.js";
 import { bucketRoutes } from "./buckets/index.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
+import { tokenRoutes } from "./tokens/index.js";
+import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
 
@@ -59,7 +61,9 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
   await app.register(async (api) => {
-    api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock));
+    const auth = bearerAuth(ctx.store.db, ctx.clock, new TokenUse(ctx.store.db, ctx.logger));
+    api.addHook("onRequest", auth);
+    tokenRoutes(api, ctx, auth);
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);

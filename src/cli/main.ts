@@ -4,7 +4,7 @@ import { loadConfig as parseConfig, type Config, type ConfigInput } from "../con
 import { agent } from "./agent.js";
 import { decrypt } from "./decrypt.js";
 import { keysRotate } from "./keys.js";
-import { orgCreate, tokenCreate } from "./org.js";
+import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
 import { explainStartupError } from "./startup-errors.js";
 
@@ -76,13 +76,33 @@ storageOptions(org.command("create <name>").description("create an organisation 
     await orgCreate(loadConfig(opts), name);
   },
 );
+storageOptions(org.command("list").description("list organisations and how many API tokens each has")).action(async (opts: Partial<ConfigInput>) => {
+  await orgList(loadConfig(opts));
+});
 const token = program.command("token").description("API tokens");
 storageOptions(
-  token.command("create").description("create another API token for an organisation (shown once)").requiredOption("--org <name>", "organisation name"),
-).action(async (opts: Partial<ConfigInput> & { org: string }) => {
-  const { org: orgName, ...rest } = opts;
-  await tokenCreate(loadConfig(rest), orgName);
+  token
+    .command("create")
+    .description("create another API token for an organisation (shown once)")
+    .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+    .option("--name <name>", "what the token is for, shown in lists and logs (default cli)")
+    .addOption(new Option("--scope <scope>", "full, or read-only (GET only)").choices(["full", "read-only"]).default("full"))
+    .option("--app <app>", "limit the token to one application (id or uid)"),
+).action(async (opts: Partial<ConfigInput> & { org: string; name?: string; scope?: string; app?: string }) => {
+  const { org: orgName, name, scope, app, ...rest } = opts;
+  await tokenCreate(loadConfig(rest), orgName, { ...(name !== undefined ? { name } : {}), ...(scope !== undefined ? { scope } : {}), ...(app !== undefined ? { app } : {}) });
 });
+storageOptions(token.command("list").description("list API tokens (id, name, scope, created, last used); never their values").option("--org <name>", "only this organisation")).action(
+  async (opts: Partial<ConfigInput> & { org?: string }) => {
+    const { org: orgName, ...rest } = opts;
+    await tokenList(loadConfig(rest), orgName);
+  },
+);
+storageOptions(token.command("revoke <id>").description("revoke an API token by id (tok_...); servers refuse it within 5 s")).action(
+  async (id: string, opts: Partial<ConfigInput>) => {
+    await tokenRevoke(loadConfig(opts), id);
+  },
+);
 
 const keys = program.command("keys").description("the master key");
 storageOptions(

@@ -6,6 +6,7 @@ import * as m0002 from "./migrations/0002-integrations.js";
 import * as m0003 from "./migrations/0003-ingress.js";
 import * as m0004 from "./migrations/0004-agents.js";
 import * as m0005 from "./migrations/0005-svix-parity.js";
+import * as m0007 from "./migrations/0007-token-scope-last-use.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0003-ingress": m0003,
   "0004-agents": m0004,
   "0005-svix-parity": m0005,
+  "0007-token-scope-last-use": m0007,
 };
 
 /**
@@ -97,6 +99,8 @@ export async function migrate(db: Kysely<Database>, schema: string | undefined):
     provider: { getMigrations: async () => MIGRATIONS },
     migrationTableName: "hookwarden_migration",
     migrationLockTableName: "hookwarden_migration_lock",
+    // Branches number their migrations independently (0007 may land before 0006): each runs once.
+    allowUnorderedMigrations: true,
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;

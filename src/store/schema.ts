@@ -19,6 +19,9 @@ export interface ApiTokensTable {
   /** Set for an app-portal token: it reaches only this application's routes. */
   app_id: string | null;
   expires_at: number | null;
+  /** `full` or `read-only` (GET and HEAD only). */
+  scope: Generated<string>;
+  last_used_at: number | null;
 }
 
 export interface ApplicationsTable {
