@@ -21,6 +21,8 @@ import { secretRoutes } from "./secrets/index.js";
 import { bucketRoutes } from "./buckets/index.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
 import { tokenRoutes } from "./tokens/index.js";
+import { auditRoutes } from "./audit/index.js";
+import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
@@ -34,6 +36,7 @@ export interface ApiDeps {
   /** The base URL providers use to reach `/in/...` (for input URLs in responses). */
   publicUrl: () => string;
   agents: AgentHub;
+  audit: AuditLog;
   /** The PEM pair to serve HTTPS with (`readTls`). */
   tls?: { cert: Buffer; key: Buffer } | undefined;
 }
@@ -64,6 +67,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     const auth = bearerAuth(ctx.store.db, ctx.clock, new TokenUse(ctx.store.db, ctx.logger));
     api.addHook("onRequest", auth);
     tokenRoutes(api, ctx, auth);
+    auditRoutes(api, ctx, deps.audit);
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);

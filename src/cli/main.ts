@@ -4,6 +4,7 @@ import { loadConfig as parseConfig, type Config, type ConfigInput } from "../con
 import { agent } from "./agent.js";
 import { decrypt } from "./decrypt.js";
 import { keysRotate } from "./keys.js";
+import { auditList, auditVerify } from "./audit.js";
 import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
 import { explainStartupError } from "./startup-errors.js";
@@ -103,6 +104,22 @@ storageOptions(token.command("revoke <id>").description("revoke an API token by 
     await tokenRevoke(loadConfig(opts), id);
   },
 );
+
+const audit = program.command("audit").description("the tamper-evident log of every change made through the API");
+storageOptions(
+  audit
+    .command("list")
+    .description("audit entries, newest first, one JSON line each")
+    .option("--org <name>", "only this organisation")
+    .option("--token <id>", "only this token (tok_...)")
+    .option("--limit <n>", "at most this many (default 100, max 1000)"),
+).action(async (opts: Partial<ConfigInput> & { org?: string; token?: string; limit?: string }) => {
+  const { org: orgName, token: tokenId, limit, ...rest } = opts;
+  await auditList(loadConfig(rest), { ...(orgName !== undefined ? { org: orgName } : {}), ...(tokenId !== undefined ? { token: tokenId } : {}), ...(limit !== undefined ? { limit: Math.min(1000, Math.max(1, Number(limit) || 100)) } : {}) });
+});
+storageOptions(audit.command("verify").description("check the hash chain: finds an edited or deleted entry (exit status 1)")).action(async (opts: Partial<ConfigInput>) => {
+  await auditVerify(loadConfig(opts));
+});
 
 const keys = program.command("keys").description("the master key");
 storageOptions(

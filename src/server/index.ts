@@ -10,6 +10,7 @@ import { AddressPolicy } from "../delivery/ssrf.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { EventBus } from "../events/index.js";
 import { logLifecycle } from "../observability/log-events.js";
+import { AuditLog } from "../audit/index.js";
 import { createLogger, type Logger } from "../logger/index.js";
 import { Publisher } from "../messages/publisher.js";
 import { createMetrics } from "../metrics/index.js";
@@ -37,6 +38,7 @@ export interface Hookwarden {
   readonly publisher: Publisher;
   readonly registry: Registry;
   readonly agents: AgentHub;
+  readonly audit: AuditLog;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -118,7 +120,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls });
+  const audit = new AuditLog(store, logger);
+  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
@@ -154,6 +157,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       clearInterval(leaseRetry);
       await agents.close();
       await api.close();
+      await audit.flush();
       await publisher.drain();
       await ingress.intake.drain();
       ingress.ephemeral.stop();
@@ -164,5 +168,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }

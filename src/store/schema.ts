@@ -24,6 +24,21 @@ export interface ApiTokensTable {
   last_used_at: number | null;
 }
 
+export interface AuditLogTable {
+  seq: number;
+  id: string;
+  at: number;
+  org_id: string;
+  token_id: string | null;
+  token_name: string | null;
+  action: string;
+  resource_id: string | null;
+  status: number;
+  client_ip: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface ApplicationsTable {
   id: string;
   org_id: string;
@@ -245,6 +260,7 @@ export interface VaultSecretsTable {
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
   applications: ApplicationsTable;
   event_types: EventTypesTable;
   endpoints: EndpointsTable;
