@@ -2,55 +2,76 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ApplicationRow } from "../applications/index.js";
 import type { Clock } from "../clock/index.js";
 import { HookwardenError } from "../errors/index.js";
-import { findTokenGrant, hashToken, type TokenGrant } from "../auth/tokens.js";
+import { findTokenByHash, hashToken, type TokenInfo } from "../auth/tokens.js";
+import type { TokenUse } from "../auth/token-use.js";
 import type { Db } from "../store/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     orgId: string;
+    /** The token's id (`tok_…`), for logs and the audit trail; never the token itself. */
+    tokenId: string;
+    /** The caller's token as listed (scope, application, name); never its value. */
+    apiToken: TokenInfo;
     /** Set when the caller holds an app-portal token: the one application it may reach. */
     appScope: { appId: string; readOnly: boolean } | undefined;
-    /** The bearer token as sent, for logout. */
-    bearer: string;
   }
 }
 
 const CACHE_MS = 5_000;
+const READ_METHODS = new Set(["GET", "HEAD"]);
 
 export interface BearerAuth {
   (req: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** Drops a revoked token from the lookup cache, so it fails at once rather than within 5 s. */
-  forget(token: string): void;
+  /** Drops a revoked token from this node's cache at once (other nodes follow within 5 s). */
+  forget(tokenId: string): void;
 }
 
 /**
- * `Authorization: Bearer <token>` → organisation (and, for an app-portal token, its application).
- * Lookups are cached for a few seconds by token hash (never by token), which keeps a hot
- * publisher off the database; expiry is checked on every request against the clock.
+ * `Authorization: Bearer <token>` → organisation. Lookups are cached for a few seconds by token
+ * hash (never by token), which keeps a hot publisher off the database. A `read-only` token may
+ * only GET; a token with an application reaches only routes under that application.
  */
-export function bearerAuth(db: Db, clock: Clock): BearerAuth {
-  const cache = new Map<string, { grant: TokenGrant | undefined; until: number }>();
+export function bearerAuth(db: Db, clock: Clock, use?: TokenUse): BearerAuth {
+  const cache = new Map<string, { token: TokenInfo | undefined; until: number }>();
   const hook = async (req: FastifyRequest) => {
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
-    const token = m[1]!;
-    const key = hashToken(token);
+    const key = hashToken(m[1]!);
     const now = clock.now();
     let hit = cache.get(key);
     if (!hit || hit.until < now) {
-      hit = { grant: await findTokenGrant(db, token), until: now + CACHE_MS };
+      hit = { token: await findTokenByHash(db, key), until: now + CACHE_MS };
       if (cache.size > 10_000) cache.clear();
       cache.set(key, hit);
     }
-    const grant = hit.grant;
-    if (grant === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
-    if (grant.expiresAt !== null && grant.expiresAt <= now) throw new HookwardenError("E_UNAUTHORIZED", 401, "Token expired");
-    req.orgId = grant.orgId;
-    req.appScope = grant.appId === null ? undefined : { appId: grant.appId, readOnly: grant.readOnly };
-    req.bearer = token;
+    const token = hit.token;
+    if (token === undefined || (token.expiresAt !== null && token.expiresAt <= now)) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
+    req.orgId = token.orgId;
+    req.tokenId = token.id;
+    req.apiToken = token;
+    use?.touch(token.id, now);
+    // An app-portal token's reach (routes, read-only, its application) is appScopeGuard's.
+    req.appScope = token.portal && token.appId !== null ? { appId: token.appId, readOnly: token.scope === "read-only" } : undefined;
+    if (req.appScope) return;
+    if (token.scope === "read-only" && !READ_METHODS.has(req.method)) throw new HookwardenError("E_FORBIDDEN", 403, "This token is read-only");
+    if (token.appId !== null) await checkApp(db, req, token);
   };
-  return Object.assign(hook, { forget: (token: string) => void cache.delete(hashToken(token)) });
+  return Object.assign(hook, {
+    forget(tokenId: string) {
+      for (const [k, v] of cache) if (v.token?.id === tokenId) cache.delete(k);
+    },
+  });
+}
+
+/** An application-scoped token: the route must name its application, by id or uid. */
+async function checkApp(db: Db, req: FastifyRequest, token: TokenInfo): Promise<void> {
+  const named = (req.params as { app_id?: unknown } | undefined)?.app_id;
+  if (typeof named !== "string") throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
+  if (named === token.appId) return;
+  const row = await db.selectFrom("applications").select("id").where("org_id", "=", token.orgId).where("uid", "=", named).executeTakeFirst();
+  if (row?.id !== token.appId) throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
 }
 
 /**

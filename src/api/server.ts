@@ -16,6 +16,7 @@ import { endpointRecoveryRoutes } from "./endpoints/recovery.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
 import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installJsonBody } from "./json-body.js";
+import { logApiRequests } from "./request-log.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
 import { messageRoutes } from "./messages/index.js";
@@ -24,6 +25,10 @@ import { bucketRoutes } from "./buckets/index.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
 import { functionRoutes } from "./functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { tokenRoutes } from "./tokens/index.js";
+import { auditRoutes } from "./audit/index.js";
+import type { AuditLog } from "../audit/index.js";
+import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
 
@@ -36,6 +41,7 @@ export interface ApiDeps {
   /** The base URL providers use to reach `/in/...` (for input URLs in responses). */
   publicUrl: () => string;
   agents: AgentHub;
+  audit: AuditLog;
   /** The PEM pair to serve HTTPS with (`readTls`). */
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Sandboxed JavaScript (issue 14); the routes under …/function are absent without it. */
@@ -49,7 +55,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     // Fastify types an HTTPS instance differently; the routes use nothing that differs.
     ...(tls ? ({ https: { ...tls, ...limits.http } } as object) : {}),
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
-    // No line per request: publishes are counted in /metrics; errors are still logged.
+    // Fastify's own request lines are off: `logApiRequests` writes one shorter line per API request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.maxPayloadSize,
     return503OnClosing: true,
@@ -61,13 +67,16 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   });
   guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
   installErrorHandlers(app);
+  logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
   await app.register(async (api) => {
-    const auth = bearerAuth(ctx.store.db, ctx.clock);
+    const auth = bearerAuth(ctx.store.db, ctx.clock, new TokenUse(ctx.store.db, ctx.logger));
     api.addHook("onRequest", auth);
     api.addHook("onRequest", appScopeGuard((orgId, idOrUid) => findApplication(ctx, orgId, idOrUid)));
     authenticationRoutes(api, ctx, auth, apps, deps.publicUrl);
+    tokenRoutes(api, ctx, auth);
+    auditRoutes(api, ctx, deps.audit);
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);

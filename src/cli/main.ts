@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { ConfigError, loadConfig, type ConfigInput } from "../config/index.js";
+import { ConfigError, loadConfig as parseConfig, type Config, type ConfigInput } from "../config/index.js";
 import { AgentStopError } from "../agents/exit.js";
 import { HookwardenError } from "../errors/index.js";
 import { agent } from "./agent.js";
 import { decrypt } from "./decrypt.js";
 import { keysRotate } from "./keys.js";
-import { orgCreate, tokenCreate } from "./org.js";
+import { auditList, auditVerify } from "./audit.js";
+import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
+import { explainStartupError } from "./startup-errors.js";
+
+/** The configuration of the command being run, so a failure can name the port or database it concerns. */
+let current: Config | undefined;
+function loadConfig(opts: Partial<ConfigInput>): Config {
+  current = parseConfig(opts);
+  return current;
+}
 
 const program = new Command("hookwarden")
   .description("Self-hosted, security-first webhook gateway")
@@ -20,7 +29,8 @@ function storageOptions(cmd: Command): Command {
     .option("--data-dir <dir>", "where SQLite, the master key file and the lock live (env HOOKWARDEN_DATA_DIR)")
     .option("--database-url <url>", "postgres://... to use PostgreSQL instead of embedded SQLite (env HOOKWARDEN_DATABASE_URL)")
     .option("--database-schema <name>", "PostgreSQL schema to use (env HOOKWARDEN_DATABASE_SCHEMA)")
-    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
+    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
+    .addOption(new Option("--log-format <format>", "pretty (default on a terminal) or json (env HOOKWARDEN_LOG_FORMAT)").choices(["pretty", "json"]));
 }
 
 storageOptions(
@@ -69,12 +79,48 @@ storageOptions(org.command("create <name>").description("create an organisation 
     await orgCreate(loadConfig(opts), name);
   },
 );
+storageOptions(org.command("list").description("list organisations and how many API tokens each has")).action(async (opts: Partial<ConfigInput>) => {
+  await orgList(loadConfig(opts));
+});
 const token = program.command("token").description("API tokens");
 storageOptions(
-  token.command("create").description("create another API token for an organisation (shown once)").requiredOption("--org <name>", "organisation name"),
-).action(async (opts: Partial<ConfigInput> & { org: string }) => {
-  const { org: orgName, ...rest } = opts;
-  await tokenCreate(loadConfig(rest), orgName);
+  token
+    .command("create")
+    .description("create another API token for an organisation (shown once)")
+    .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+    .option("--name <name>", "what the token is for, shown in lists and logs (default cli)")
+    .addOption(new Option("--scope <scope>", "full, or read-only (GET only)").choices(["full", "read-only"]).default("full"))
+    .option("--app <app>", "limit the token to one application (id or uid)"),
+).action(async (opts: Partial<ConfigInput> & { org: string; name?: string; scope?: string; app?: string }) => {
+  const { org: orgName, name, scope, app, ...rest } = opts;
+  await tokenCreate(loadConfig(rest), orgName, { ...(name !== undefined ? { name } : {}), ...(scope !== undefined ? { scope } : {}), ...(app !== undefined ? { app } : {}) });
+});
+storageOptions(token.command("list").description("list API tokens (id, name, scope, created, last used); never their values").option("--org <name>", "only this organisation")).action(
+  async (opts: Partial<ConfigInput> & { org?: string }) => {
+    const { org: orgName, ...rest } = opts;
+    await tokenList(loadConfig(rest), orgName);
+  },
+);
+storageOptions(token.command("revoke <id>").description("revoke an API token by id (tok_...); servers refuse it within 5 s")).action(
+  async (id: string, opts: Partial<ConfigInput>) => {
+    await tokenRevoke(loadConfig(opts), id);
+  },
+);
+
+const audit = program.command("audit").description("the tamper-evident log of every change made through the API");
+storageOptions(
+  audit
+    .command("list")
+    .description("audit entries, newest first, one JSON line each")
+    .option("--org <name>", "only this organisation")
+    .option("--token <id>", "only this token (tok_...)")
+    .option("--limit <n>", "at most this many (default 100, max 1000)"),
+).action(async (opts: Partial<ConfigInput> & { org?: string; token?: string; limit?: string }) => {
+  const { org: orgName, token: tokenId, limit, ...rest } = opts;
+  await auditList(loadConfig(rest), { ...(orgName !== undefined ? { org: orgName } : {}), ...(tokenId !== undefined ? { token: tokenId } : {}), ...(limit !== undefined ? { limit: Math.min(1000, Math.max(1, Number(limit) || 100)) } : {}) });
+});
+storageOptions(audit.command("verify").description("check the hash chain: finds an edited or deleted entry (exit status 1)")).action(async (opts: Partial<ConfigInput>) => {
+  await auditVerify(loadConfig(opts));
 });
 
 const keys = program.command("keys").description("the master key");
@@ -112,11 +158,11 @@ program
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof HookwardenError) {
-    process.stderr.write(`hookwarden: ${err.message}\n`);
-  } else {
-    process.stderr.write(`hookwarden: ${(err as Error)?.stack ?? String(err)}\n`);
-  }
+  // Anticipated failures (port in use, database unreachable, data dir locked, bad key...) are one
+  // line with the cause and the fix; only an unexpected error (a bug) prints its stack.
+  const line = explainStartupError(err, { host: current?.host, port: current?.port, databaseUrl: current?.databaseUrl });
+  const known = err instanceof ConfigError || err instanceof HookwardenError || err instanceof AgentStopError ? err.message : undefined;
+  process.stderr.write(`hookwarden: ${line ?? known ?? (err as Error)?.stack ?? String(err)}\n`);
   // `hookwarden agent` has distinct codes for permanent refusals (src/agents/exit.ts).
   process.exit(err instanceof AgentStopError ? err.exitCode : 1);
 });

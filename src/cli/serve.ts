@@ -1,4 +1,5 @@
 import type { Config } from "../config/index.js";
+import { DEFAULT_ORG } from "../auth/bootstrap.js";
 import { startHookwarden } from "../server/index.js";
 
 /** A repeated stop signal sooner than this after the first is a copy of it, not a second request. */
@@ -15,9 +16,10 @@ export async function serve(config: Config): Promise<void> {
       "",
       `    ${hw.bootstrapToken.reveal()}`,
       "",
-      `Try: curl -H "Authorization: Bearer <token>" ${hw.url}/api/v1/app`,
+      `It belongs to the organisation "${DEFAULT_ORG}". Try: curl -H "Authorization: Bearer <token>" ${hw.url}/api/v1/app`,
     );
   }
+  lines.push(`Another API token: hookwarden token create --org ${DEFAULT_ORG} --name NAME (hookwarden org list shows every organisation)`);
   process.stderr.write(`${lines.join("\n")}\n`);
   let firstSignalAt: number | undefined;
   const shutdown = (signal: string) => {

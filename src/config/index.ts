@@ -90,6 +90,8 @@ const schema = z.object({
   vaultMaxValueLength: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   templateOutputLimit: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Unset: pretty on a terminal, JSON lines otherwise (decided by the logger, which sees stdout). */
+  logFormat: z.enum(["pretty", "json"]).optional(),
   shutdownGrace: duration.default(30_000),
   // Hostile clients (issue 9): every incoming request is bounded in time, connections are capped.
   /** The whole incoming request, headers and body, must arrive within this (Node's `requestTimeout`). */
@@ -152,6 +154,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",
+  HOOKWARDEN_LOG_FORMAT: "logFormat",
   HOOKWARDEN_SHUTDOWN_GRACE: "shutdownGrace",
   HOOKWARDEN_INBOUND_REQUEST_TIMEOUT: "inboundRequestTimeout",
   HOOKWARDEN_INBOUND_HEADERS_TIMEOUT: "inboundHeadersTimeout",

@@ -31,8 +31,9 @@ export interface LifecycleEvents {
     durationMs: number;
     willRetry: boolean;
   };
-  "ingress:accepted": { orgId: string; bucketId: string; inputId: string; size: number; durationMs: number };
-  "ingress:duplicate": { orgId: string; bucketId: string; inputId: string };
+  /** `status`: the static answer sent, or `null` in wait mode (the destination's answer is relayed). */
+  "ingress:accepted": { orgId: string; bucketId: string; inputId: string; size: number; durationMs: number; status: number | null };
+  "ingress:duplicate": { orgId: string; bucketId: string; inputId: string; status: number };
   "ingress:rejected": { orgId: string | null; bucketId: string | null; inputId: string; status: number; code: string };
   "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
   "endpoint:disabled": { endpointId: string; reason: string };

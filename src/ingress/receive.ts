@@ -230,11 +230,12 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       leaseFirstTo: wait && !ephemeral ? deps.worker.id : undefined,
     });
     if (result.duplicate) {
-      events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id });
+      const answer = staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
+      events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, status: answer.status });
       acceptTimes.record(performance.now() - started);
-      return sendStatic(reply, staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
+      return sendStatic(reply, answer);
     }
-    events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt });
+    events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt, status: staticResponse?.status ?? (response.mode === "wait" ? null : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>).status) });
     if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
     if (staticResponse || response.mode !== "wait") {
       // Only a static answer's time is what an unknown input's answer imitates.

@@ -11,6 +11,8 @@ import { AddressPolicy } from "../delivery/ssrf.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { brokerDestinations } from "../destinations/index.js";
 import { EventBus } from "../events/index.js";
+import { logLifecycle } from "../observability/log-events.js";
+import { AuditLog } from "../audit/index.js";
 import { createLogger, type Logger } from "../logger/index.js";
 import { Publisher } from "../messages/publisher.js";
 import { createMetrics } from "../metrics/index.js";
@@ -38,6 +40,7 @@ export interface Hookwarden {
   readonly publisher: Publisher;
   readonly registry: Registry;
   readonly agents: AgentHub;
+  readonly audit: AuditLog;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -59,7 +62,7 @@ export interface StartOptions {
  */
 export async function startHookwarden(config: Config, opts: StartOptions = {}): Promise<Hookwarden> {
   const clock = opts.clock ?? systemClock;
-  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const keyring = loadKeyring(config, logger);
   const tls = readTls(config); // before anything is opened: a bad path is a one-line error
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
@@ -72,6 +75,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+  logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
   // writes answer 507) and retry in the background; until then those jobs wait for their lease end.
@@ -123,7 +127,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
-  const api = await buildApi(ctx, { publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
+  const audit = new AuditLog(store, logger);
+  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
   await worker.start();
@@ -159,6 +164,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       clearInterval(leaseRetry);
       await agents.close();
       await api.close();
+      await audit.flush();
       await publisher.drain();
       await ingress.intake.drain();
       ingress.ephemeral.stop();
@@ -171,5 +177,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }

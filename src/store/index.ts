@@ -7,6 +7,8 @@ import * as m0003 from "./migrations/0003-ingress.js";
 import * as m0004 from "./migrations/0004-agents.js";
 import * as m0005 from "./migrations/0005-svix-parity.js";
 import * as m0006 from "./migrations/0006-functions.js";
+import * as m0007 from "./migrations/0007-token-scope-last-use.js";
+import * as m0008 from "./migrations/0008-audit-log.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
@@ -58,6 +60,8 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004-agents": m0004,
   "0005-svix-parity": m0005,
   "0006-functions": m0006,
+  "0007-token-scope-last-use": m0007,
+  "0008-audit-log": m0008,
 };
 
 /**
@@ -99,6 +103,8 @@ export async function migrate(db: Kysely<Database>, schema: string | undefined):
     provider: { getMigrations: async () => MIGRATIONS },
     migrationTableName: "hookwarden_migration",
     migrationLockTableName: "hookwarden_migration_lock",
+    // Branches number their migrations independently (0007 may land before 0006): each runs once.
+    allowUnorderedMigrations: true,
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;

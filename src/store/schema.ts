@@ -21,6 +21,26 @@ export interface ApiTokensTable {
   expires_at: number | null;
   /** 1: a read-only app-portal token (GET only). */
   read_only: Generated<number>;
+  /** `full` or `read-only` (GET and HEAD only). */
+  scope: Generated<string>;
+  last_used_at: number | null;
+  /** `portal` (an app-portal token) or `api`. */
+  kind: Generated<string>;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  id: string;
+  at: number;
+  org_id: string;
+  token_id: string | null;
+  token_name: string | null;
+  action: string;
+  resource_id: string | null;
+  status: number;
+  client_ip: string | null;
+  prev_hash: string;
+  hash: string;
 }
 
 export interface ApplicationsTable {
@@ -272,6 +292,7 @@ export interface OutputTransformationsTable {
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
   applications: ApplicationsTable;
   event_types: EventTypesTable;
   endpoints: EndpointsTable;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { createApplication, findApplication } from "../../applications/index.js";
 import type { ApplicationCache } from "../../applications/cache.js";
-import { createAppPortalToken, revokeToken } from "../../auth/tokens.js";
+import { createAppPortalToken, deleteExpiredTokens, revokeToken } from "../../auth/tokens.js";
 import type { Context } from "../../context/index.js";
 import { HookwardenError, hasCode } from "../../errors/index.js";
 import { pickAlias } from "../aliases.js";
@@ -59,8 +59,9 @@ export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: B
       // could lock the operator out. Org tokens are revoked with the CLI.
       throw new HookwardenError("E_FORBIDDEN", 403, "logout revokes app-portal tokens; organisation tokens are revoked with the CLI");
     }
-    await revokeToken(ctx.store.db, req.bearer, ctx.clock.now());
-    auth.forget(req.bearer);
+    await revokeToken(ctx.store.db, req.tokenId, req.orgId);
+    await deleteExpiredTokens(ctx.store.db, ctx.clock.now());
+    auth.forget(req.tokenId);
     return reply.status(204).send();
   });
 }
