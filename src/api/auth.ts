@@ -16,12 +16,24 @@ const CACHE_MS = 5_000;
  * `Authorization: Bearer <token>` → organisation. Lookups are cached for a few seconds by token
  * hash (never by token), which keeps a hot publisher off the database.
  */
-export function bearerAuth(db: Db, clock: Clock): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function bearerAuth(
+  db: Db,
+  clock: Clock,
+  /** A console session cookie's organisation (src/console), tried when there is no bearer token. */
+  session?: (req: FastifyRequest) => string | undefined,
+): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const cache = new Map<string, { orgId: string | undefined; until: number }>();
   return async (req) => {
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
+    if (!m) {
+      const orgId = header === undefined ? session?.(req) : undefined;
+      if (orgId !== undefined) {
+        req.orgId = orgId;
+        return;
+      }
+      throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
+    }
     const token = m[1]!;
     const key = hashToken(token);
     const now = clock.now();

@@ -21,6 +21,8 @@ import { bucketRoutes } from "./buckets/index.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
+import { consoleRoutes } from "../console/index.js";
+import { ConsoleSessions, sessionOrg } from "../console/sessions.js";
 
 /** The HTTP edge: Svix-compatible admin API under `/api/v1` plus health and metrics. */
 export interface ApiDeps {
@@ -56,8 +58,10 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   installErrorHandlers(app);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
+  const sessions = ctx.config.console ? new ConsoleSessions(ctx.clock, ctx.config.consoleSessionTtl) : undefined;
+  if (sessions) await app.register(async (web) => consoleRoutes(web, ctx, { sessions, secure: tls !== undefined }));
   await app.register(async (api) => {
-    api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock));
+    api.addHook("onRequest", bearerAuth(ctx.store.db, ctx.clock, sessions && ((req) => sessionOrg(sessions, req))));
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
