@@ -42,7 +42,7 @@ for (const dialect of DIALECTS) {
     afterAll(async () => {
       await receiver?.stop();
       await server?.stop();
-    });
+    }, 90_000);
 
     it("serves the console and the portal with a strict CSP and security headers", async () => {
       const res = await fetch(`${server.url}/console/app/anything`);
