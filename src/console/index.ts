@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
+import { findApplication } from "../applications/index.js";
 import { findOrgIdByToken } from "../auth/tokens.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
@@ -12,7 +13,13 @@ import { loadStaticFiles } from "./static-files.js";
 /** Where `npm run build` puts the browser bundle: `dist/web`, two levels above this file in src/ and dist/ alike. */
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../../dist/web", import.meta.url));
 
-const signIn = z.object({ token: z.string().min(1).max(512) }).strict();
+const signIn = z
+  .object({
+    token: z.string().min(1).max(512),
+    /** Portal sign-in: the one application the session may see (id or uid). */
+    app: z.string().min(1).max(256).optional(),
+  })
+  .strict();
 
 /**
  * The page's Content-Security-Policy: only this origin's own files, no inline script or style, no
@@ -79,12 +86,14 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
       if (req.headers[CSRF_HEADER] !== "1") throw new HookwardenError("E_FORBIDDEN", 403, `Console calls must carry the header ${CSRF_HEADER}: 1`);
     });
     api.post("/console/api/session", async (req, reply) => {
-      const { token } = parse(signIn, req.body ?? {}, "body");
-      const orgId = await findOrgIdByToken(ctx.store.db, token);
+      const body = parse(signIn, req.body ?? {}, "body");
+      const orgId = await findOrgIdByToken(ctx.store.db, body.token);
       if (orgId === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
+      // TODO(i11-svix): accept the app-scoped portal token (app-portal-access) here, its app fixed by the token.
+      const app = body.app === undefined ? undefined : await findApplication(ctx, orgId, body.app);
       const old = sessionCookie(req);
       if (old !== undefined) sessions.delete(old);
-      const s = sessions.create(orgId);
+      const s = sessions.create(orgId, app && { id: app.id, uid: app.uid });
       reply.header("set-cookie", cookie(s.id, Math.floor(sessions.ttlMs / 1000), secure));
       return reply.status(201).send({ expiresAt: new Date(s.expiresAt).toISOString() });
     });
@@ -92,7 +101,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
       const id = sessionCookie(req);
       const s = id === undefined ? undefined : sessions.find(id);
       if (!s) throw new HookwardenError("E_UNAUTHORIZED", 401, "Not signed in");
-      return { expiresAt: new Date(s.expiresAt).toISOString() };
+      return { expiresAt: new Date(s.expiresAt).toISOString(), app: s.app?.id ?? null };
     });
     api.delete("/console/api/session", async (req, reply) => {
       const id = sessionCookie(req);

@@ -18,6 +18,8 @@ const MAX_SESSIONS = 10_000;
 interface Session {
   orgId: string;
   expiresAt: number;
+  /** A portal session sees one application only: its id and uid (either may name it in a URL). */
+  app?: { id: string; uid: string | null } | undefined;
 }
 
 /**
@@ -40,14 +42,14 @@ export class ConsoleSessions {
   }
 
   /** A new session for `orgId`: the cookie value to send, and when it ends. */
-  create(orgId: string): { id: string; expiresAt: number } {
+  create(orgId: string, app?: Session["app"]): { id: string; expiresAt: number } {
     const now = this.#clock.now();
     if (this.#sessions.size >= MAX_SESSIONS) this.#sweep(now);
     // Still full of live sessions: the oldest goes (Map keeps insertion order).
     if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value as string);
     const id = randomBytes(32).toString("base64url");
     const expiresAt = now + this.#ttl;
-    this.#sessions.set(hash(id), { orgId, expiresAt });
+    this.#sessions.set(hash(id), { orgId, expiresAt, app });
     return { id, expiresAt };
   }
 
@@ -101,5 +103,18 @@ export function sessionOrg(sessions: ConsoleSessions, req: FastifyRequest): stri
   const s = sessions.find(id);
   if (!s) return undefined;
   if (req.headers[CSRF_HEADER] !== "1") throw new HookwardenError("E_FORBIDDEN", 403, `A console session call must carry the header ${CSRF_HEADER}: 1`);
+  if (s.app && !withinApp(req.url, s.app)) throw HookwardenError.notFound("Application");
   return s.orgId;
+}
+
+/**
+ * Whether a URL stays inside one application's API (`/api/v1/app/{id or uid}` and below). Anything
+ * else, the application list and other applications included, answers as if it did not exist.
+ * The path segment is compared before any decoding, so `%2F` or `..` cannot step out of it.
+ */
+function withinApp(url: string, app: { id: string; uid: string | null }): boolean {
+  const path = url.split("?", 1)[0]!;
+  const m = /^\/api\/v1\/app\/([^/]+)(?:\/|$)/.exec(path);
+  if (!m || path.includes("/../") || path.endsWith("/..") || /%2e|%2f|%5c/i.test(path)) return false;
+  return m[1] === app.id || (app.uid !== null && m[1] === encodeURIComponent(app.uid));
 }

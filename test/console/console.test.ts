@@ -116,6 +116,48 @@ for (const dialect of DIALECTS) {
       expect(JSON.stringify(list)).not.toContain(app.body.id);
     });
 
+    it("a portal session sees its one application and nothing else", async () => {
+      const a = (await server.api("POST", "/api/v1/app", { name: "portal-a", uid: `portal-a-${dialect}` })).body;
+      const b = (await server.api("POST", "/api/v1/app", { name: "portal-b" })).body;
+      const res = await fetch(`${server.url}/console/api/session`, { method: "POST", headers: { ...HDR, "content-type": "application/json" }, body: JSON.stringify({ token: server.token, app: a.uid }) });
+      expect(res.status).toBe(201);
+      const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0]!;
+      const get = (path: string) => fetch(server.url + path, { headers: { cookie, ...HDR } });
+      expect((await get(`/api/v1/app/${a.id}`)).status).toBe(200);
+      expect((await get(`/api/v1/app/${a.uid}/endpoint`)).status).toBe(200);
+      for (const p of [`/api/v1/app/${b.id}`, `/api/v1/app/${b.id}/msg`, "/api/v1/app", "/api/v1/bucket", `/api/v1/app/${a.id}/../${b.id}`, `/api/v1/app/${a.id}%2F..%2F${b.id}`, `/api/v1/app/${a.id}/%2e%2e/${b.id}`]) {
+        const r = await get(p);
+        expect([p, r.status]).toEqual([p, 404]);
+        expect(await r.text()).not.toContain("portal-b");
+      }
+      // Another organisation's application cannot be named at sign-in.
+      const other = await server.newOrgToken(`portal-other-${dialect}`);
+      const cross = await fetch(`${server.url}/console/api/session`, { method: "POST", headers: { ...HDR, "content-type": "application/json" }, body: JSON.stringify({ token: other, app: a.id }) });
+      expect(cross.status).toBe(404);
+    });
+
+    it("opens the portal in Chromium, limited to one application", async () => {
+      const a = (await server.api("POST", "/api/v1/app", { name: "Customer A" })).body;
+      const b = (await server.api("POST", "/api/v1/app", { name: "Customer B" })).body;
+      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const page = await context.newPage();
+      try {
+        await page.goto(`${server.url}/portal/?app=${a.id}`);
+        await page.getByLabel("Portal token").waitFor();
+        expect(await seriousViolations(page)).toEqual([]);
+        await page.getByLabel("Portal token").fill(server.token);
+        await page.getByRole("button", { name: "Sign in" }).click();
+        await page.getByRole("heading", { name: "Application Customer A" }).waitFor();
+        expect(await seriousViolations(page)).toEqual([]);
+        if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}portal-application.png`, fullPage: true });
+        const status = await page.evaluate<number>(`fetch("/api/v1/app/${b.id}", { headers: { "x-hookwarden-console": "1" } }).then((r) => r.status)`);
+        expect(status).toBe(404);
+        expect(await page.content()).not.toContain("Customer B");
+      } finally {
+        await context.close();
+      }
+    }, 120_000);
+
     it("drives the console in Chromium: sign in, app, endpoint (secret once), publish, attempt, resend", async () => {
       const context: BrowserContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });

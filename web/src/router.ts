@@ -29,3 +29,7 @@ export function onLink(e: MouseEvent): void {
   e.preventDefault();
   navigate(a.pathname);
 }
+
+/** The customer portal (`/portal`) runs the same app, limited to one application. */
+export const PORTAL = location.pathname === "/portal" || location.pathname.startsWith("/portal/");
+export const BASE = PORTAL ? "/portal" : "/console";

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { call, enc, type AppOut, type EndpointOut, type ListOut, type MessageOut } from "../api.js";
 import { ErrorText, useLoad } from "../components.js";
-import { onLink } from "../router.js";
+import { BASE, onLink } from "../router.js";
 
 /** One application: its endpoints (a new one's signing secret shown once) and its messages. */
 export function Application({ appId }: { appId: string }) {
@@ -59,7 +59,7 @@ export function Application({ appId }: { appId: string }) {
   return (
     <>
       <p>
-        <a href="/console/" onClick={onLink}>
+        <a href={`${BASE}/`} onClick={onLink}>
           Applications
         </a>{" "}
         / {app.data?.name ?? appId}
@@ -147,7 +147,7 @@ export function Application({ appId }: { appId: string }) {
           {messages.data?.data.map((m) => (
             <tr key={m.id}>
               <td>
-                <a href={`/console/app/${enc(appId)}/msg/${enc(m.id)}`} onClick={onLink}>
+                <a href={`${BASE}/app/${enc(appId)}/msg/${enc(m.id)}`} onClick={onLink}>
                   {m.id}
                 </a>
               </td>

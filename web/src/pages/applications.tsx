@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { call, enc, type AppOut, type ListOut } from "../api.js";
 import { ErrorText, useLoad } from "../components.js";
-import { onLink } from "../router.js";
+import { BASE, onLink } from "../router.js";
 
 export function Applications() {
   const { data, error, reload } = useLoad(() => call<ListOut<AppOut>>("GET", "/api/v1/app?limit=100"), []);
@@ -36,7 +36,7 @@ export function Applications() {
           {data?.data.map((a) => (
             <tr key={a.id}>
               <td>
-                <a href={`/console/app/${enc(a.id)}`} onClick={onLink}>
+                <a href={`${BASE}/app/${enc(a.id)}`} onClick={onLink}>
                   {a.name}
                 </a>
               </td>

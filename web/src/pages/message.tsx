@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, enc, type AttemptOut, type ListOut, type MessageOut } from "../api.js";
 import { ErrorText, json, useLoad } from "../components.js";
-import { onLink } from "../router.js";
+import { BASE, onLink } from "../router.js";
 
 /**
  * One message: its payload and every delivery attempt, the request as sent and the answer as
@@ -33,11 +33,11 @@ export function Message({ appId, msgId }: { appId: string; msgId: string }) {
   return (
     <>
       <p>
-        <a href="/console/" onClick={onLink}>
+        <a href={`${BASE}/`} onClick={onLink}>
           Applications
         </a>{" "}
         /{" "}
-        <a href={`/console/app/${enc(appId)}`} onClick={onLink}>
+        <a href={`${BASE}/app/${enc(appId)}`} onClick={onLink}>
           {appId}
         </a>{" "}
         / {msgId}
