@@ -32,21 +32,35 @@ export interface BearerAuth {
  * hash (never by token), which keeps a hot publisher off the database. A `read-only` token may
  * only GET; a token with an application reaches only routes under that application.
  */
-export function bearerAuth(db: Db, clock: Clock, use?: TokenUse): BearerAuth {
+export function bearerAuth(
+  db: Db,
+  clock: Clock,
+  use?: TokenUse,
+  /**
+   * The token a console session cookie was opened with (src/console), tried when there is no
+   * Authorization header: a session reaches exactly what its token reaches, no more.
+   */
+  session?: (req: FastifyRequest) => TokenInfo | undefined,
+): BearerAuth {
   const cache = new Map<string, { token: TokenInfo | undefined; until: number }>();
-  const hook = async (req: FastifyRequest) => {
-    const header = req.headers.authorization;
-    const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
-    const key = hashToken(m[1]!);
-    const now = clock.now();
+  const lookup = async (bearer: string, now: number): Promise<TokenInfo | undefined> => {
+    const key = hashToken(bearer);
     let hit = cache.get(key);
     if (!hit || hit.until < now) {
       hit = { token: await findTokenByHash(db, key), until: now + CACHE_MS };
       if (cache.size > 10_000) cache.clear();
       cache.set(key, hit);
     }
-    const token = hit.token;
+    return hit.token;
+  };
+  const hook = async (req: FastifyRequest) => {
+    const header = req.headers.authorization;
+    const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const now = clock.now();
+    let token: TokenInfo | undefined;
+    if (m) token = await lookup(m[1]!, now);
+    else if (header === undefined) token = session?.(req);
+    if (!m && token === undefined) throw new HookwardenError("E_UNAUTHORIZED", 401, "Missing Authorization: Bearer <token>");
     if (token === undefined || (token.expiresAt !== null && token.expiresAt <= now)) throw new HookwardenError("E_UNAUTHORIZED", 401, "Invalid token");
     req.orgId = token.orgId;
     req.tokenId = token.id;

@@ -31,6 +31,8 @@ import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
+import { consoleRoutes } from "../console/index.js";
+import { ConsoleSessions, sessionToken } from "../console/sessions.js";
 
 /** The HTTP edge: Svix-compatible admin API under `/api/v1` plus health and metrics. */
 export interface ApiDeps {
@@ -70,8 +72,10 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
   const apps = new ApplicationCache(ctx);
+  const sessions = ctx.config.console ? new ConsoleSessions(ctx.clock, ctx.config.consoleSessionTtl) : undefined;
+  if (sessions) await app.register(async (web) => consoleRoutes(web, ctx, { sessions, secure: tls !== undefined }));
   await app.register(async (api) => {
-    const auth = bearerAuth(ctx.store.db, ctx.clock, new TokenUse(ctx.store.db, ctx.logger));
+    const auth = bearerAuth(ctx.store.db, ctx.clock, new TokenUse(ctx.store.db, ctx.logger), sessions && ((req) => sessionToken(sessions, req)));
     api.addHook("onRequest", auth);
     api.addHook("onRequest", appScopeGuard((orgId, idOrUid) => findApplication(ctx, orgId, idOrUid)));
     authenticationRoutes(api, ctx, auth, apps, deps.publicUrl);

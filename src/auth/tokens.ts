@@ -125,11 +125,6 @@ export async function revokeToken(db: Db, id: string, orgId?: string): Promise<b
   return Number(res.numDeletedRows) > 0;
 }
 
-export async function findOrgIdByToken(db: Db, token: string): Promise<string | undefined> {
-  const row = await db.selectFrom("api_tokens").select("org_id").where("token_hash", "=", hashToken(token)).executeTakeFirst();
-  return row?.org_id;
-}
-
 /**
  * An app-portal token (svix `authentication.appPortalAccess`): scoped to one application,
  * expiring, stored only as its SHA-256 hash like every API token, returned once.

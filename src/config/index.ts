@@ -106,6 +106,12 @@ const schema = z.object({
   maxConnections: z.coerce.number().int().min(1).default(4096),
   /** Open connections at most from one client address (0: no cap); `--trusted-proxies` are exempt. */
   maxConnectionsPerIp: z.coerce.number().int().min(0).default(256),
+  /** The web console at `/console` and the customer portal at `/portal` (issue 13). */
+  console: bool.default(true),
+  /** How long a console sign-in lasts; the API token itself never reaches browser storage. */
+  consoleSessionTtl: duration.default(3_600_000).refine((ms) => ms >= 1000 && ms <= 86_400_000, "must be between 1s and 24h"),
+  /** Origins allowed to embed `/portal` in an iframe (CSP `frame-ancestors`); none by default. */
+  portalFrameAncestors: list.default([]).refine((items) => items.every((o) => /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)), "must be origins like https://app.example.com"),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -121,6 +127,9 @@ export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKe
 
 const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_HOST: "host",
+  HOOKWARDEN_CONSOLE: "console",
+  HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
+  HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
   HOOKWARDEN_PORT: "port",
   HOOKWARDEN_DATA_DIR: "dataDir",
   HOOKWARDEN_DATABASE_URL: "databaseUrl",
