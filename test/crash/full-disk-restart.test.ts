@@ -116,7 +116,10 @@ describe("a restart on a full SQLite disk", () => {
     expect(await ready.json()).toMatchObject({ code: "E_STORAGE_FULL" });
     expect(g.output()).not.toMatch(/cannot rollback/);
     expect(g.output().match(/storage full: SQLITE_FULL/g)?.length).toBe(1);
-    expect(g.output()).toMatch(/could not release a previous run's leases yet/);
+    // Releasing the dead run's leases is the restart's first write: deferred when it needs new
+    // space (the start-up crash this test was written for), done at once when it still fits in
+    // space SQLite holds; either way the server is up.
+    expect(g.output()).toMatch(/could not release a previous run's leases yet|released deliveries left leased by a previous run/);
 
     // Space comes back: no restart.
     hold = false;

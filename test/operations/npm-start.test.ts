@@ -106,7 +106,7 @@ describe("npm start under a supervisor", () => {
   beforeAll(() => {
     checkout = mkdtempSync(join(tmpdir(), "hookwarden-checkout-"));
     for (const f of ["package.json", "tsconfig.json", "tsconfig.build.json"]) copyFileSync(join(REPO_ROOT, f), join(checkout, f));
-    for (const d of ["bin", "src"]) cpSync(join(REPO_ROOT, d), join(checkout, d), { recursive: true });
+    for (const d of ["bin", "src", "web"]) cpSync(join(REPO_ROOT, d), join(checkout, d), { recursive: true });
     symlinkSync(join(REPO_ROOT, "node_modules"), join(checkout, "node_modules"), "dir");
   });
   afterAll(async () => {
