@@ -84,7 +84,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
-    endpointRoutes(api, ctx, deps.sender);
+    endpointRoutes(api, ctx, deps.sender, deps.functions);
     endpointRecoveryRoutes(api, ctx, deps.publisher);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);

@@ -90,6 +90,8 @@ export async function deleteApplication(ctx: Context, orgId: string, idOrUid: st
   await ctx.store.db.transaction().execute(async (trx) => {
     await trx.deleteFrom("jobs").where("app_id", "=", app.id).execute();
     await trx.deleteFrom("attempts").where("app_id", "=", app.id).execute();
+    // Functions name their application without a foreign key (an application or a bucket).
+    await trx.deleteFrom("functions").where("org_id", "=", app.org_id).where("scope", "=", "app").where("scope_id", "=", app.id).execute();
     await trx.deleteFrom("applications").where("id", "=", app.id).execute();
   });
 }

@@ -10,6 +10,7 @@ import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { loadEndpointContexts } from "./endpoint-context.js";
 import type { HttpSender } from "./http-sender.js";
 import { isHttpUrl } from "./destination-send.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 export interface CallInput {
   eventType: string;
@@ -35,15 +36,16 @@ function messageRow(app: ApplicationRow, input: CallInput, now: number, id: stri
 /**
  * A synchronous delivery (`POST .../call` and `.../test`): stored as a message, signed, templated
  * and recorded like any attempt, never retried, and the endpoint's answer returned to the caller.
+ * The endpoint's transformation (`functions`) runs as it does for a queued delivery.
  */
-export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput): Promise<AttemptResult & { msg: MessageRow }> {
+export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput, functions?: FunctionRunner): Promise<AttemptResult & { msg: MessageRow }> {
   if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled");
   if (!isHttpUrl(ep.url)) throw new HookwardenError("E_VALIDATION", 422, "Sync calls are for HTTP endpoints; a broker destination receives its messages through the queue");
   const now = ctx.clock.now();
   const msg = messageRow(app, input, now, newId("msg"));
   await ctx.store.db.insertInto("messages").values(msg).execute();
   const epCtx = (await loadEndpointContexts(ctx, [ep], now)).get(ep.id)!;
-  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx);
+  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx, undefined, undefined, functions);
   await ctx.store.db.insertInto("attempts").values(out.attempt).execute();
   ctx.events.emit("delivery:attempted", {
     orgId: app.org_id,

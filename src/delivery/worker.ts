@@ -377,7 +377,7 @@ export class DeliveryWorker {
     const { config, clock, events } = this.#ctx;
     const out =
       target.output.type === "agent" && this.#agents
-        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
+        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal, this.#functions)
         : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();

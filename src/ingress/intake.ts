@@ -244,7 +244,7 @@ export class Intake {
       if (this.#worker) {
         const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.endpoint_id) === "url") as JobRow[];
         if (offered.length > 0) handed = this.#worker.take(offered, now);
-        for (const p of fresh) if (p.kept) kept.set(p.id, p.kept);
+        for (const p of fresh) if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
       }
       jobs = jobRows.length - handed.length;
       if (oneStatement) {

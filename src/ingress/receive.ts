@@ -236,7 +236,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       return sendStatic(reply, answer);
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt, status: staticResponse?.status ?? (response.mode === "wait" ? null : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>).status) });
-    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
+    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, input.id, wait);
     if (staticResponse || response.mode !== "wait") {
       // Only a static answer's time is what an unknown input's answer imitates.
       if (response.mode === "static") acceptTimes.record(performance.now() - started);
@@ -256,9 +256,9 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     let send: Promise<SendResult> | undefined;
     if (first) {
       send = ephemeral
-        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received)
+        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received, input.id)
         : result.leasedJob
-          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), toStored(received)).then((r) => r.result)
+          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id }).then((r) => r.result)
           : undefined;
     }
     let answered: number;

@@ -10,6 +10,8 @@ export interface StoredRequest {
   headers: [string, string][];
   /** base64 of the exact bytes received. */
   body: string;
+  /** The input it came in through (in memory only, never sealed): selects the input's transformation. */
+  inputId?: string;
 }
 
 export function requestAad(requestId: string): string {
@@ -39,7 +41,8 @@ export function keptForm(req: ReceivedRequest, bucketAuth: BucketRow["auth_type"
 }
 
 export function sealStored(keyring: Keyring, requestId: string, stored: StoredRequest): string {
-  return keyring.seal(JSON.stringify(stored), requestAad(requestId));
+  const { inputId: _inputId, ...kept } = stored;
+  return keyring.seal(JSON.stringify(kept), requestAad(requestId));
 }
 
 export function openRequest(keyring: Keyring, requestId: string, sealed: string): StoredRequest {

@@ -119,7 +119,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
-    ephemeral: new EphemeralForwarder(ctx, sender, opts.random),
+    ephemeral: new EphemeralForwarder(ctx, sender, opts.random, functions),
     worker,
     sender,
     agents,

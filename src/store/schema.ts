@@ -289,6 +289,13 @@ export interface OutputTransformationsTable {
   updated_at: number;
 }
 
+export interface InputTransformationsTable {
+  input_id: string;
+  bucket_id: string;
+  function_name: string;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -312,4 +319,5 @@ export interface Database {
   functions: FunctionsTable;
   endpoint_transformations: EndpointTransformationsTable;
   output_transformations: OutputTransformationsTable;
+  input_transformations: InputTransformationsTable;
 }

@@ -30,6 +30,7 @@ import { pickAlias } from "../aliases.js";
 import { attemptOut } from "../attempts/index.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
+import type { FunctionRunner } from "../../functions/runner.js";
 
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "a vault secret name like CRM_TOKEN");
 const templateIn = z
@@ -172,7 +173,7 @@ const testIn = callIn.partial();
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
 
-export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender): void {
+export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender, functions?: FunctionRunner): void {
   app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req) => {
     const page = parsePage(req.query, "ascending");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
@@ -290,9 +291,12 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     const input = parse(callIn, req.body);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
-    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input);
+    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input, functions);
     if (result.statusCode === 0) {
-      const status = result.errorCode === "E_TIMEOUT" ? 504 : result.errorCode === "E_TEMPLATE_RENDER" || result.errorCode === "E_TEMPLATE_OUTPUT_TOO_LARGE" ? 422 : 502;
+      // A template or the endpoint's transformation (failed, or cancelled the call) is the
+      // caller's configuration: 422 with its code; only the destination's own failures are 502/504.
+      const configured = result.errorCode === "E_TEMPLATE_RENDER" || result.errorCode === "E_TEMPLATE_OUTPUT_TOO_LARGE" || (result.errorCode?.startsWith("E_FUNCTION_") ?? false);
+      const status = result.errorCode === "E_TIMEOUT" ? 504 : configured ? 422 : 502;
       return reply.status(status).send({ code: result.errorCode, detail: attempt.response, attemptId: attempt.id, msgId: msg.id });
     }
     // The answer is returned as received, like the stored attempt; an endpoint that asked for
@@ -313,7 +317,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
       eventType: input.eventType ?? "hookwarden.test",
       payload: input.payload ?? { test: true, sentAt: new Date(ctx.clock.now()).toISOString() },
       eventId: input.eventId,
-    });
+    }, functions);
     return attemptOut({ ...attempt, error_code: attempt.error_code ?? null, request: attempt.request ?? null });
   });
 }

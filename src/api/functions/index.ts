@@ -18,7 +18,8 @@ import { findBucket } from "../../ingress/buckets.js";
 import { findEndpoint } from "../../endpoints/index.js";
 import { HookwardenError } from "../../errors/index.js";
 import { getTransformation, setTransformation } from "../../functions/endpoint-transform.js";
-import { getOutputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
+import { getInputTransformation, getOutputTransformation, setInputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
+import { findInput } from "../../ingress/inputs.js";
 import { findOutput } from "../../ingress/outputs.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
@@ -133,24 +134,43 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
     return reply.status(204).send();
   });
 
-  // A URL output's transformation before each forward: `{function: "name"}` or `{function: null}`.
-  const outputPath = "/api/v1/bucket/:bucket_id/output/:output_id/transformation";
-  const outputTransformationIn = z.object({ function: z.string().nullable() }).strict();
-  app.get<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req) => {
-    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-    const output = await findOutput(ctx, bucket, req.params.output_id);
-    return { function: (await getOutputTransformation(ctx, output.id)) ?? null };
-  });
-  app.patch<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req, reply) => {
-    const input = parse(outputTransformationIn, req.body);
-    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-    const output = await findOutput(ctx, bucket, req.params.output_id);
-    if (input.function !== null) {
-      checkFunctionName(input.function, ["body", "function"]);
-      const fn = await findFunction(ctx, { orgId: req.orgId, kind: "bucket", id: bucket.id }, input.function).catch(() => undefined);
-      if (!fn) throw HookwardenError.invalidField(["body", "function"], `The bucket has no function named ${input.function}`);
-    }
-    await setOutputTransformation(ctx, output, input.function);
-    return reply.status(204).send();
-  });
+  // An output's (URL or agent) transformation before each forward, and an input's, which runs
+  // first for every output: `{function: "name"}` or `{function: null}`.
+  const forwardTransformationIn = z.object({ function: z.string().nullable() }).strict();
+  const forwardTransformation = (
+    path: string,
+    find: (bucket: Awaited<ReturnType<typeof findBucket>>, id: string) => Promise<{ id: string; bucket_id: string }>,
+    get: (id: string) => Promise<string | undefined>,
+    set: (row: { id: string; bucket_id: string }, name: string | null) => Promise<void>,
+  ) => {
+    app.get<{ Params: { bucket_id: string; id: string } }>(path, async (req) => {
+      const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+      const row = await find(bucket, req.params.id);
+      return { function: (await get(row.id)) ?? null };
+    });
+    app.patch<{ Params: { bucket_id: string; id: string } }>(path, async (req, reply) => {
+      const input = parse(forwardTransformationIn, req.body);
+      const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+      const row = await find(bucket, req.params.id);
+      if (input.function !== null) {
+        checkFunctionName(input.function, ["body", "function"]);
+        const fn = await findFunction(ctx, { orgId: req.orgId, kind: "bucket", id: bucket.id }, input.function).catch(() => undefined);
+        if (!fn) throw HookwardenError.invalidField(["body", "function"], `The bucket has no function named ${input.function}`);
+      }
+      await set(row, input.function);
+      return reply.status(204).send();
+    });
+  };
+  forwardTransformation(
+    "/api/v1/bucket/:bucket_id/output/:id/transformation",
+    (bucket, id) => findOutput(ctx, bucket, id),
+    (id) => getOutputTransformation(ctx, id),
+    (row, name) => setOutputTransformation(ctx, row, name),
+  );
+  forwardTransformation(
+    "/api/v1/bucket/:bucket_id/input/:id/transformation",
+    (bucket, id) => findInput(ctx, bucket, id),
+    (id) => getInputTransformation(ctx, id),
+    (row, name) => setInputTransformation(ctx, row, name),
+  );
 }
