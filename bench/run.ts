@@ -10,7 +10,9 @@
  * (RabbitMQ, NATS JetStream and Redis Streams destinations on this machine's brokers, bench/brokers.ts),
  * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts),
  * `bullmq` (what a Node team would build instead: Fastify + BullMQ on Redis + standardwebhooks +
- * undici, as configured and with `appendfsync always`, compared with `e2e`: bench/bullmq.ts).
+ * undici, as configured and with `appendfsync always`, compared with `e2e`: bench/bullmq.ts),
+ * `fanout` (one message to 100 endpoints) and `backlog` (BENCH_BACKLOG pending jobs, 1,000,000 by
+ * default, drained after an outage; long, so only when named), both bench/engine-load.ts.
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -19,7 +21,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,bullmq,
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,bullmq,fanout (+ backlog),
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -39,6 +41,7 @@ import { functionsPhase } from "./functions.js";
 import { ingest } from "./ingest.js";
 import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, postgresCpuMs, round } from "./load.js";
 import { bullmqPhase } from "./bullmq.js";
+import { backlog, fanout } from "./engine-load.js";
 import { ReceiverProcess } from "./receiver-process.js";
 
 const RAW_REQUESTS = QUICK ? 10_000 : 40_000;
@@ -281,6 +284,8 @@ async function main(): Promise<void> {
   if (PHASES.has("rss")) for (const dialect of DIALECTS) await pendingMemory(dialect);
   if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
   if (PHASES.has("brokers")) for (const dialect of DIALECTS) await brokers(dialect, publishBody);
+  if (PHASES.has("fanout")) for (const dialect of DIALECTS) await fanout(dialect, receiver);
+  if (PHASES.has("backlog")) for (const dialect of DIALECTS) await backlog(dialect, receiver);
   if (PHASES.has("bullmq")) await bullmqPhase(receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
