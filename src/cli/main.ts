@@ -39,6 +39,7 @@ storageOptions(
     .description("start the gateway (embedded SQLite in ./.hookwarden unless --database-url is given)")
     .option("--host <host>", "interface to listen on (env HOOKWARDEN_HOST)", undefined)
     .option("--port <port>", "port to listen on (env HOOKWARDEN_PORT)")
+    .addOption(new Option("--role <role>", "all (default), api (HTTP API and /in, no delivery worker) or worker (deliveries; /health, /ready, /metrics only); api and worker need PostgreSQL (env HOOKWARDEN_ROLE)").choices(["all", "api", "worker"]))
     .option("--allow-secret-reveal", "let GET .../secret return signing secrets (off: they are write-only)")
     .option("--allow-private-networks <cidrs>", "comma-separated CIDRs deliveries may reach despite the SSRF guard, e.g. 10.0.0.0/8")
     .option("--retry-schedule <delays>", "delays between attempts after the first, e.g. 5s,5m,30m,2h,5h,10h,10h")

@@ -312,4 +312,14 @@ export interface Database {
   functions: FunctionsTable;
   endpoint_transformations: EndpointTransformationsTable;
   output_transformations: OutputTransformationsTable;
+  incident_pauses: IncidentPausesTable;
+}
+
+/** Issue 12: a paused application, bucket or organisation (`id` is that scope's id); see src/incident. */
+export interface IncidentPausesTable {
+  id: string;
+  org_id: string;
+  kind: string;
+  actor: string;
+  created_at: number;
 }
