@@ -69,7 +69,7 @@ export function incidentRoutes(app: FastifyInstance, ctx: Context, deps: { auth:
 
   app.post("/api/v1/incident/pause", async (req) => {
     requireAdmin(req);
-    const body = parse(target, req.body ?? {}, "body");
+    const body = parse(target, req.body === undefined ? {} : req.body, "body");
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const { pause: p, created } = await pause(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { ...pauseOut(p), created };
@@ -77,7 +77,7 @@ export function incidentRoutes(app: FastifyInstance, ctx: Context, deps: { auth:
 
   app.post("/api/v1/incident/resume", async (req) => {
     requireAdmin(req);
-    const body = parse(target, req.body ?? {}, "body");
+    const body = parse(target, req.body === undefined ? {} : req.body, "body");
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const resumed = await resume(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { id: scope.id, kind: scope.kind, resumed };
@@ -85,7 +85,7 @@ export function incidentRoutes(app: FastifyInstance, ctx: Context, deps: { auth:
 
   app.post("/api/v1/incident/rotate", async (req, reply) => {
     requireAdmin(req);
-    const body = parse(rotateIn, req.body ?? {}, "body");
+    const body = parse(rotateIn, req.body === undefined ? {} : req.body, "body");
     const appId = body.app === undefined ? null : (await resolveScope(ctx.store.db, req.orgId, { app: body.app })).id;
     const overlapMs = body.overlap ?? ctx.config.rotationOverlap;
     const r = await rotateCredentials(ctx, req.orgId, appId, overlapMs, tokenActor(req.tokenId, req.apiToken.name));
