@@ -24,7 +24,7 @@ export async function resolveScope(db: Db, orgId: string, target: { app?: string
       .where("org_id", "=", orgId)
       .where((eb) => eb.or([eb("id", "=", app), eb("uid", "=", app)]))
       .executeTakeFirst();
-    if (!row) throw HookwardenError.notFound("Application");
+    if (!row) return stalePause(db, orgId, "app", app, "Application");
     return { orgId, kind: "app", id: row.id };
   }
   if (target.bucket !== undefined) {
@@ -35,8 +35,18 @@ export async function resolveScope(db: Db, orgId: string, target: { app?: string
       .where("org_id", "=", orgId)
       .where((eb) => eb.or([eb("id", "=", bucket), eb("name", "=", bucket)]))
       .executeTakeFirst();
-    if (!row) throw HookwardenError.notFound("Bucket");
+    if (!row) return stalePause(db, orgId, "bucket", bucket, "Bucket");
     return { orgId, kind: "bucket", id: row.id };
   }
   return { orgId, kind: "org", id: orgId };
+}
+
+/**
+ * An application or bucket deleted while paused leaves its pause row (it holds nothing any more):
+ * still named by its id, so `resume` can clear it from the list.
+ */
+async function stalePause(db: Db, orgId: string, kind: IncidentScopeKind, id: string, what: string): Promise<IncidentScope> {
+  const row = await db.selectFrom("incident_pauses").select("id").where("id", "=", id).where("org_id", "=", orgId).where("kind", "=", kind).executeTakeFirst();
+  if (!row) throw HookwardenError.notFound(what);
+  return { orgId, kind, id: row.id };
 }

@@ -135,6 +135,15 @@ for (const dialect of DIALECTS) {
       });
     }, 60_000);
 
+    it("an application deleted while paused can still be resumed by id, clearing the list", async () => {
+      const app = await createApp(t, "deleted-while-paused");
+      expect((await t.api("POST", "/api/v1/incident/pause", { app })).status).toBe(200);
+      expect((await t.api("DELETE", `/api/v1/app/${app}`)).status).toBe(204);
+      expect((await t.api("POST", "/api/v1/incident/resume", { app })).body).toEqual({ id: app, kind: "app", resumed: true });
+      expect((await t.api("GET", "/api/v1/incident/pause")).body.data).toEqual([]);
+      expect((await t.api("POST", "/api/v1/incident/resume", { app })).status).toBe(404);
+    });
+
     it("refuses hostile or ambiguous input with {code, detail} and limited tokens with 403", async () => {
       const app = await createApp(t, "hostile");
       const bad: [unknown, number][] = [
