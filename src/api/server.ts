@@ -27,6 +27,8 @@ import { functionRoutes } from "./functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { tokenRoutes } from "./tokens/index.js";
 import { auditRoutes } from "./audit/index.js";
+import { incidentRoutes } from "./incident/index.js";
+import type { PauseSet } from "../incident/pauses.js";
 import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
@@ -48,6 +50,8 @@ export interface ApiDeps {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Sandboxed JavaScript (issue 14); the routes under …/function are absent without it. */
   functions?: FunctionRunner;
+  /** Incident pauses (src/incident): this node's copy, updated at once by /api/v1/incident. */
+  pauses?: PauseSet;
 }
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
@@ -71,6 +75,8 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   installErrorHandlers(app);
   logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
+  // A worker node (`--role worker`) answers probes and scrapes only: no API, no /in, no console.
+  if (ctx.config.role === "worker") return app;
   const apps = new ApplicationCache(ctx);
   const sessions = ctx.config.console ? new ConsoleSessions(ctx.clock, ctx.config.consoleSessionTtl) : undefined;
   if (sessions) await app.register(async (web) => consoleRoutes(web, ctx, { sessions, secure: tls !== undefined }));
@@ -80,6 +86,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     api.addHook("onRequest", appScopeGuard((orgId, idOrUid) => findApplication(ctx, orgId, idOrUid)));
     authenticationRoutes(api, ctx, auth, apps, deps.publicUrl);
     tokenRoutes(api, ctx, auth);
+    incidentRoutes(api, ctx, { auth, pauses: deps.pauses });
     auditRoutes(api, ctx, deps.audit);
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);

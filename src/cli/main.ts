@@ -9,6 +9,7 @@ import { keysRotate } from "./keys.js";
 import { auditList, auditVerify } from "./audit.js";
 import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
+import { incidentList, incidentPause, incidentResume, incidentRotate } from "./incident.js";
 import { explainStartupError } from "./startup-errors.js";
 
 /** The configuration of the command being run, so a failure can name the port or database it concerns. */
@@ -39,6 +40,7 @@ storageOptions(
     .description("start the gateway (embedded SQLite in ./.hookwarden unless --database-url is given)")
     .option("--host <host>", "interface to listen on (env HOOKWARDEN_HOST)", undefined)
     .option("--port <port>", "port to listen on (env HOOKWARDEN_PORT)")
+    .addOption(new Option("--role <role>", "all (default), api (HTTP API and /in, no delivery worker) or worker (deliveries; /health, /ready, /metrics only); api and worker need PostgreSQL (env HOOKWARDEN_ROLE)").choices(["all", "api", "worker"]))
     .option("--allow-secret-reveal", "let GET .../secret return signing secrets (off: they are write-only)")
     .option("--allow-private-networks <cidrs>", "comma-separated CIDRs deliveries may reach despite the SSRF guard, e.g. 10.0.0.0/8")
     .option("--retry-schedule <delays>", "delays between attempts after the first, e.g. 5s,5m,30m,2h,5h,10h,10h")
@@ -121,6 +123,41 @@ storageOptions(
 });
 storageOptions(audit.command("verify").description("check the hash chain: finds an edited or deleted entry (exit status 1)")).action(async (opts: Partial<ConfigInput>) => {
   await auditVerify(loadConfig(opts));
+});
+
+const incident = program.command("incident").description("incident response: pause and resume deliveries, rotate every signing secret and API token");
+type IncidentOpts = Partial<ConfigInput> & { org: string; app?: string; bucket?: string };
+const incidentTarget = (cmd: Command) =>
+  storageOptions(
+    cmd
+      .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+      .option("--app <app>", "only this application (id or uid)")
+      .option("--bucket <bucket>", "only this bucket (id or name)"),
+  );
+incidentTarget(incident.command("pause").description("hold deliveries (an application, a bucket, or the whole organisation) in the queue; nothing is dropped, inbound keeps accepting")).action(
+  async (opts: IncidentOpts) => {
+    const { org: orgName, app, bucket, ...rest } = opts;
+    await incidentPause(loadConfig(rest), { org: orgName, app, bucket });
+  },
+);
+incidentTarget(incident.command("resume").description("deliver what a pause held, and everything after it")).action(async (opts: IncidentOpts) => {
+  const { org: orgName, app, bucket, ...rest } = opts;
+  await incidentResume(loadConfig(rest), { org: orgName, app, bucket });
+});
+storageOptions(incident.command("list").description("what is paused, by whom, since when").option("--org <name>", "only this organisation")).action(async (opts: Partial<ConfigInput> & { org?: string }) => {
+  const { org: orgName, ...rest } = opts;
+  await incidentList(loadConfig(rest), orgName);
+});
+storageOptions(
+  incident
+    .command("rotate")
+    .description("new signing secrets for every endpoint and new API tokens (of an application, or of the organisation), printed once")
+    .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+    .option("--app <app>", "only this application's endpoints and the tokens limited to it")
+    .option("--overlap <duration>", "how long the old secrets and tokens keep working, e.g. 24h, 1h, 0 (default: --rotation-overlap, 24h)"),
+).action(async (opts: Partial<ConfigInput> & { org: string; app?: string; overlap?: string }) => {
+  const { org: orgName, app, overlap, ...rest } = opts;
+  await incidentRotate(loadConfig(rest), { org: orgName, app, overlap });
 });
 
 const keys = program.command("keys").description("the master key");

@@ -39,6 +39,12 @@ const cidrList = list.default([]).transform((items, ctx) => {
 const schema = z.object({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.coerce.number().int().min(0).max(65535).default(8071),
+  /**
+   * What this node runs (issue 12): `all` (API, public inbound and delivery workers), `api` (the
+   * HTTP API and `/in`, no worker: jobs reach workers through the queue and NOTIFY), or `worker`
+   * (workers, with only /health, /ready and /metrics on the port). Split roles need PostgreSQL.
+   */
+  role: z.enum(["all", "api", "worker"]).default("all"),
   dataDir: z.string().min(1).default("./.hookwarden"),
   databaseUrl: z
     .string()
@@ -131,6 +137,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
   HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
   HOOKWARDEN_PORT: "port",
+  HOOKWARDEN_ROLE: "role",
   HOOKWARDEN_DATA_DIR: "dataDir",
   HOOKWARDEN_DATABASE_URL: "databaseUrl",
   HOOKWARDEN_DATABASE_SCHEMA: "databaseSchema",

@@ -87,13 +87,19 @@ export class DeliveryWorker {
   readonly #outputs: OutputCache | undefined;
   readonly #destinations: DestinationRegistry | undefined;
   readonly #functions: FunctionRunner | undefined;
+  /** Incident pauses (src/incident): the hand-off leaves a paused scope's jobs to the queue. */
+  readonly #paused: { blocks(orgId: string, appId: string): boolean } | undefined;
 
   /**
    * `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch).
    * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
    * `functions`: the sandbox that runs endpoint and output transformations.
    */
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner } = {}) {
+  constructor(
+    ctx: Context,
+    sender: HttpSender,
+    opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner; paused?: { blocks(orgId: string, appId: string): boolean } } = {},
+  ) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
@@ -101,6 +107,7 @@ export class DeliveryWorker {
     this.#outputs = opts.outputs;
     this.#destinations = opts.destinations;
     this.#functions = opts.functions;
+    this.#paused = opts.paused;
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -171,13 +178,14 @@ export class DeliveryWorker {
    * one `unreserve` gives their slots back. Nothing is taken while due jobs wait in the queue (they
    * go first), while a claim is under way, or while results wait to be recorded.
    */
-  take<T extends { endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
+  take<T extends { org_id: string; app_id: string; endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
     const { config } = this.#ctx;
     const taken: T[] = [];
     if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
     for (const row of rows) {
       if (this.#reserved >= config.deliveryConcurrency) break;
       if (this.#busy(row.endpoint_id) >= config.endpointConcurrency) continue;
+      if (this.#paused?.blocks(row.org_id, row.app_id)) continue;
       this.#reserved += 1;
       this.#held.set(row.endpoint_id, (this.#held.get(row.endpoint_id) ?? 0) + 1);
       row.locked_by = this.id;

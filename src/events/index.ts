@@ -37,7 +37,18 @@ export interface LifecycleEvents {
   "ingress:rejected": { orgId: string | null; bucketId: string | null; inputId: string; status: number; code: string };
   "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
   "endpoint:disabled": { endpointId: string; reason: string };
+  /**
+   * Incident response (src/incident). `actor`: the token name (`tok_… name`) or `cli:<os user>`.
+   * Emitted in the process that made the change (a CLI step: its own process; the audit log
+   * records it for everyone). Never carries a secret value.
+   */
+  "incident:paused": { orgId: string; scope: IncidentScopeKind; targetId: string; actor: string; at: number };
+  "incident:resumed": { orgId: string; scope: IncidentScopeKind; targetId: string; actor: string; at: number };
+  "incident:rotated": { orgId: string; appId: string | null; endpoints: number; tokens: number; overlapMs: number; actor: string; at: number };
 }
+
+/** What an incident step applies to: one application, one bucket, or a whole organisation. */
+export type IncidentScopeKind = "app" | "bucket" | "org";
 
 /**
  * A typed event emitter. Listeners run synchronously; one that throws is reported and does not

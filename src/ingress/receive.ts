@@ -37,6 +37,8 @@ export interface IngressDeps {
   sender: HttpSender;
   /** Sandboxed functions (input response mode `function`). */
   functions?: FunctionRunner;
+  /** Incident pauses (src/incident): a paused bucket's requests are stored and wait in the queue. */
+  paused?: { blocks(orgId: string, bucketId: string): boolean };
 }
 
 interface IngressState {
@@ -222,12 +224,16 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
     // Ephemeral requests wait for their outputs in memory only: past the forwarder's bound, shed load.
     if (ephemeral && !deps.ephemeral.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
+    // Paused (incident response): stored and queued as usual, answered at once, forwarded after
+    // resume. An ephemeral bucket keeps nothing to queue, so the provider is asked to retry later.
+    const held = deps.paused?.blocks(bucket.org_id, bucket.id) === true;
+    if (held && ephemeral) throw new HookwardenError("E_UNAVAILABLE", 503, "Deliveries of this bucket are paused; retry later", { retryAfter: 60 });
     const result = await deps.intake.accept({
       resolved,
       req: received,
       deliveryId,
       statusCode: staticResponse?.status ?? 0,
-      leaseFirstTo: wait && !ephemeral ? deps.worker.id : undefined,
+      leaseFirstTo: wait && !ephemeral && !held ? deps.worker.id : undefined,
     });
     if (result.duplicate) {
       const answer = staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
@@ -237,7 +243,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt, status: staticResponse?.status ?? (response.mode === "wait" ? null : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>).status) });
     if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, input.id, wait);
-    if (staticResponse || response.mode !== "wait") {
+    if (staticResponse || response.mode !== "wait" || held) {
       // Only a static answer's time is what an unknown input's answer imitates.
       if (response.mode === "static") acceptTimes.record(performance.now() - started);
       return sendStatic(reply, staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));

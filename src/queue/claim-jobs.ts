@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Store } from "../store/index.js";
 import type { JobRow } from "./types.js";
+import { notPausedJob } from "../incident/claim-filter.js";
 
 /**
  * Leases up to `limit` due jobs to `workerId`. The lease is the job's `run_at` moved to
@@ -30,7 +31,7 @@ export async function claimJobs(
     : sql``;
   const claim = sql<JobRow>`
     update jobs set locked_by = ${workerId}, run_at = ${leaseUntil}
-    where id in (select id from jobs where run_at <= ${now} ${skip} ${elsewhere} order by run_at limit ${limit} ${lock})
+    where id in (select id from jobs where run_at <= ${now} ${skip} ${elsewhere} ${notPausedJob} order by run_at limit ${limit} ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
   if (store.dialect === "postgres") return (await claim.execute(store.db)).rows;
   // A lease need not survive power loss: SQLite releases every lease at start anyway

@@ -31,6 +31,9 @@ import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { runRetention } from "../ingress/retention.js";
+import { PauseSet } from "../incident/pauses.js";
+import { ConfigError } from "../config/index.js";
+import { roleNeedsPostgres } from "../cli/startup-errors.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -41,6 +44,8 @@ export interface Hookwarden {
   readonly registry: Registry;
   readonly agents: AgentHub;
   readonly audit: AuditLog;
+  /** Incident pauses as this node sees them (src/incident). */
+  readonly pauses: PauseSet;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -65,6 +70,10 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const keyring = loadKeyring(config, logger);
   const tls = readTls(config); // before anything is opened: a bad path is a one-line error
+  if (config.role !== "all" && !config.databaseUrl) throw new ConfigError(roleNeedsPostgres(config.role));
+  // `api`: no delivery worker here (and so no direct hand-off); `worker`: no API on the port.
+  const runsWorker = config.role !== "api";
+  const servesApi = config.role !== "worker";
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
   let store;
   try {
@@ -102,8 +111,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const outputs = new OutputCache(ctx);
   // Sandbox threads start on the first call (a server that never runs a function pays nothing).
   const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
-  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, ...(opts.random ? { random: opts.random } : {}) });
-  const publisher = new Publisher(ctx, () => worker.wake(), worker);
+  const pauses = new PauseSet(store.db, (err) => logger.warn({ err }, "could not refresh the incident pauses; keeping the last known set"));
+  await pauses.start(config.pollInterval);
+  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
+  // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
+  const handOff = runsWorker ? worker : undefined;
+  const wake = runsWorker ? () => worker.wake() : () => {};
+  const publisher = new Publisher(ctx, wake, handOff);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
     onConnect: (bucketIds) => {
@@ -115,7 +129,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, () => worker.wake(), worker, outputs),
+    intake: new Intake(ctx, wake, handOff, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
@@ -124,14 +138,15 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     sender,
     agents,
     functions,
+    paused: pauses,
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
   const audit = new AuditLog(store, logger);
-  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
-  agents.attach(api.server);
+  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });
+  if (servesApi) agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
-  await worker.start();
+  if (runsWorker) await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
     releaseLeases(worker.id).then(
@@ -162,6 +177,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     (stopping ??= (async () => {
       clearInterval(retention);
       clearInterval(leaseRetry);
+      pauses.stop();
       await agents.close();
       await api.close();
       await audit.flush();
@@ -177,5 +193,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }

@@ -320,4 +320,14 @@ export interface Database {
   endpoint_transformations: EndpointTransformationsTable;
   output_transformations: OutputTransformationsTable;
   input_transformations: InputTransformationsTable;
+  incident_pauses: IncidentPausesTable;
+}
+
+/** Issue 12: a paused application, bucket or organisation (`id` is that scope's id); see src/incident. */
+export interface IncidentPausesTable {
+  id: string;
+  org_id: string;
+  kind: string;
+  actor: string;
+  created_at: number;
 }
