@@ -31,6 +31,7 @@ import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { runRetention } from "../ingress/retention.js";
+import { createTracing } from "../tracing/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -74,7 +75,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     throw err;
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+  const tracing = createTracing(config, logger);
+  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -173,6 +175,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await sender.close();
       await destinations.close();
       await functions.close();
+      // After the worker: the last attempts' spans are exported before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, "could not export the last traces"));
       await store.close();
       unlock();
     })());
