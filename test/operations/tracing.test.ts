@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
 import { attemptsOf, createApp, createEndpoint, publish } from "../helpers/delivery.js";
@@ -10,6 +11,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const SERVER = 2;
 const CLIENT = 3;
+const PRODUCER = 4;
 const STATUS_ERROR = 2;
 
 function parseTraceparent(v: unknown): { traceId: string; parentId: string; flags: string } {
@@ -153,6 +155,30 @@ for (const dialect of DIALECTS) {
         const pub = await spanOf("hookwarden.publish", "hookwarden.message.id", res.body.id);
         expect(pub.parentSpanId, header.slice(0, 80)).toBeUndefined();
         expect(pub.traceId).not.toMatch(/^(0+|a+|c+|e+)$/);
+      }
+    });
+
+    it("a broker destination (Redis Streams) carries the attempt's traceparent as a field", async () => {
+      const key = `hwt:trace:${randomBytes(5).toString("hex")}`;
+      const redis = new Redis("redis://127.0.0.1:6379");
+      try {
+        const app = await createApp(t, "traced-broker");
+        const ep = await createEndpoint(t, app, { url: `redis://127.0.0.1:6379/0?stream=${encodeURIComponent(key)}` });
+        const caller = newTraceparent();
+        const msg = await publish(t, app, {}, { traceparent: caller.header });
+        const att = await spanOf("hookwarden.attempt", "hookwarden.message.id", msg.id);
+        expect(att.kind).toBe(PRODUCER);
+        expect(att.attributes["hookwarden.endpoint.id"]).toBe(ep.id);
+        const entries = await redis.xrange(key, "-", "+");
+        const flat = entries[0]![1];
+        const fields: Record<string, string> = {};
+        for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+        const sent = parseTraceparent(fields.traceparent);
+        expect(sent.traceId).toBe(caller.traceId);
+        expect(sent.parentId).toBe(att.spanId);
+      } finally {
+        await redis.del(key);
+        redis.disconnect();
       }
     });
 
