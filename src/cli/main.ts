@@ -70,7 +70,10 @@ storageOptions(
     .option("--inbound-body-idle-timeout <duration>", "cut off a request body that sends nothing for this long (default 10s)")
     .option("--keep-alive-timeout <duration>", "close an idle keep-alive connection after this (default 72s)")
     .option("--max-connections <n>", "open connections at most, all clients together (default 4096)")
-    .option("--max-connections-per-ip <n>", "open connections at most from one address, 0 for no cap; trusted proxies exempt (default 256)"),
+    .option("--max-connections-per-ip <n>", "open connections at most from one address, 0 for no cap; trusted proxies exempt (default 256)")
+    .option("--otlp-endpoint <url>", "export traces over OTLP/HTTP to this collector base URL, /v1/traces appended (env OTEL_EXPORTER_OTLP_ENDPOINT; off when unset)")
+    .option("--otel-service-name <name>", "service.name of exported spans (env OTEL_SERVICE_NAME, default hookwarden)")
+    .option("--otlp-export-delay <duration>", "how long finished spans are batched before export (default 5s)"),
 ).action(async (opts: Partial<ConfigInput>) => {
   await serve(loadConfig(opts));
 });

@@ -118,6 +118,17 @@ const schema = z.object({
   consoleSessionTtl: duration.default(3_600_000).refine((ms) => ms >= 1000 && ms <= 86_400_000, "must be between 1s and 24h"),
   /** Origins allowed to embed `/portal` in an iframe (CSP `frame-ancestors`); none by default. */
   portalFrameAncestors: list.default([]).refine((items) => items.every((o) => /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)), "must be origins like https://app.example.com"),
+  // Tracing (issue 12): off unless an OTLP/HTTP endpoint is given; the standard OTEL_* variables
+  // are honoured so a deployment configured for other services needs nothing new.
+  /** OTLP/HTTP base URL (`/v1/traces` is appended), as `OTEL_EXPORTER_OTLP_ENDPOINT`. */
+  otlpEndpoint: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  /** The full traces URL, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (wins over `otlpEndpoint`). */
+  otlpTracesEndpoint: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  otelServiceName: z.string().min(1).max(256).default("hookwarden"),
+  /** `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`: no tracing even with an endpoint. */
+  otelDisabled: bool.default(false),
+  /** How long finished spans wait to be exported together (the BatchSpanProcessor's delay). */
+  otlpExportDelay: duration.default(5_000).refine((ms) => ms >= 1 && ms <= 600_000, "must be between 1ms and 10m"),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -129,6 +140,8 @@ export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKe
   readonly adminToken: SecretValue | undefined;
   /** How long a claimed job stays invisible to other workers: the attempt timeout plus margin. */
   readonly leaseDuration: number;
+  /** Where spans are exported (OTLP/HTTP JSON); undefined: tracing is off and costs nothing. */
+  readonly otlpTracesUrl: string | undefined;
 }
 
 const ENV: Record<string, keyof ConfigInput> = {
@@ -178,6 +191,12 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_KEEP_ALIVE_TIMEOUT: "keepAliveTimeout",
   HOOKWARDEN_MAX_CONNECTIONS: "maxConnections",
   HOOKWARDEN_MAX_CONNECTIONS_PER_IP: "maxConnectionsPerIp",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "otlpEndpoint",
+  HOOKWARDEN_OTLP_ENDPOINT: "otlpEndpoint",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "otlpTracesEndpoint",
+  OTEL_SERVICE_NAME: "otelServiceName",
+  OTEL_SDK_DISABLED: "otelDisabled",
+  HOOKWARDEN_OTLP_EXPORT_DELAY: "otlpExportDelay",
 };
 
 export class ConfigError extends Error {
@@ -216,7 +235,16 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
     masterKeyPrevious: masterKeyPrevious === undefined ? undefined : new SecretValue(masterKeyPrevious),
     adminToken: adminToken === undefined ? undefined : new SecretValue(adminToken),
     leaseDuration: rest.requestTimeout + 10_000,
+    otlpTracesUrl: tracesUrl(rest, env),
   });
+}
+
+/** OTLP spec: a signal-specific endpoint is used as is; the base endpoint gets `v1/traces` appended. */
+function tracesUrl(c: { otlpEndpoint?: string | undefined; otlpTracesEndpoint?: string | undefined; otelDisabled: boolean }, env: NodeJS.ProcessEnv): string | undefined {
+  if (c.otelDisabled || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === "none") return undefined;
+  if (c.otlpTracesEndpoint !== undefined) return c.otlpTracesEndpoint;
+  if (c.otlpEndpoint === undefined) return undefined;
+  return `${c.otlpEndpoint.replace(/\/+$/, "")}/v1/traces`;
 }
 
 /**

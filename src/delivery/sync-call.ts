@@ -26,6 +26,7 @@ function messageRow(app: ApplicationRow, input: CallInput, now: number, id: stri
     event_id: input.eventId ?? null,
     event_type: input.eventType,
     deliver_at: null,
+    trace_context: null,
     payload: JSON.stringify(input.payload),
     channels: null,
     tags: null,

@@ -23,6 +23,8 @@ import { Recorder } from "./recorder.js";
 import { nextRunAt } from "./retry-schedule.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { isHttpUrl } from "./destination-send.js";
+import { SpanKind } from "../tracing/index.js";
 
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
@@ -526,7 +528,15 @@ export class DeliveryWorker {
   }
 
   async #deliver(job: JobRow, msg: MessageRow, ep: EndpointRow, prepared: Prepared): Promise<void> {
-    const { config, clock, events } = this.#ctx;
+    const { config, clock, events, tracing } = this.#ctx;
+    // A child of the publish span stored with the message: the trace spans the queue.
+    const span = tracing?.start("hookwarden.attempt", isHttpUrl(ep.url) ? SpanKind.CLIENT : SpanKind.PRODUCER, msg.trace_context, {
+      "hookwarden.org.id": job.org_id,
+      "hookwarden.app.id": job.app_id,
+      "hookwarden.message.id": msg.id,
+      "hookwarden.endpoint.id": ep.id,
+      "hookwarden.attempt.number": job.attempt + 1,
+    });
     const { result, attempt } = await performAttempt(
       this.#ctx,
       this.#sender,
@@ -537,7 +547,9 @@ export class DeliveryWorker {
       this.#abort.signal,
       this.#destinations,
       this.#functions,
+      span?.traceparent,
     );
+    span?.end({ "hookwarden.attempt.id": attempt.id, "http.response.status_code": result.statusCode }, result.ok ? null : (result.errorCode ?? "E_HTTP_STATUS"));
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();
     const tlsVerify = ep.tls_verify === 1;

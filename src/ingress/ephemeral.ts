@@ -58,7 +58,7 @@ export class EphemeralForwarder {
 
   /** Starts delivery to each URL output (all but the first when the caller is delivering that one). */
   forward(requestId: string, bucket: BucketRow, outputs: readonly OutputRow[], req: ReceivedRequest, inputId: string, skipFirst = false): void {
-    const stored: StoredRequest = { ...toStored(req), inputId };
+    const stored: StoredRequest = { ...toStored(req), inputId, trace: req.traceContext };
     outputs.forEach((o, i) => {
       if (skipFirst && i === 0) return;
       this.#pending++;
@@ -71,7 +71,7 @@ export class EphemeralForwarder {
   /** Delivers to one output now and returns its answer; failures continue on the retry schedule. */
   deliverNow(requestId: string, bucket: BucketRow, output: OutputRow, req: ReceivedRequest, inputId: string): Promise<SendResult> {
     this.#pending++;
-    return this.#attempt(requestId, bucket, this.target(bucket, output), { ...toStored(req), inputId }, 0, this.#ctx.config.maxPayloadSize);
+    return this.#attempt(requestId, bucket, this.target(bucket, output), { ...toStored(req), inputId, trace: req.traceContext }, 0, this.#ctx.config.maxPayloadSize);
   }
 
   async #attempt(requestId: string, bucket: BucketRow, target: ForwardTarget, stored: StoredRequest, attempt: number, answerLimit?: number): Promise<SendResult> {

@@ -106,7 +106,9 @@ export class Intake {
       size: item.req.body.length,
       data_enc: kept === undefined ? null : sealStored(this.#ctx.keyring, id, kept),
       received_at: item.req.receivedAt,
+      trace_context: item.req.traceContext ?? null,
     };
+    if (kept !== undefined && item.req.traceContext !== undefined) kept.trace = item.req.traceContext;
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, id, kept, dedupeKey, row, resolve, reject });
       this.#kick();

@@ -21,6 +21,7 @@ import type { OutputCache } from "./output-cache.js";
 import type { RejectionLog } from "./rejections.js";
 import { toStored } from "./stored-request.js";
 import type { ReceivedRequest } from "./types.js";
+import { firstHeader, SpanKind } from "../tracing/index.js";
 import { fallbackDeliveryId, verifySignature } from "./verify/providers.js";
 
 const TUNNEL_DROP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
@@ -224,6 +225,23 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
     // Ephemeral requests wait for their outputs in memory only: past the forwarder's bound, shed load.
     if (ephemeral && !deps.ephemeral.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
+    // Tracing (issue 12): a provider's `traceparent` is the parent; the span's own is stored with
+    // the request (forwards join it) and the span ends with the answer the caller got.
+    let ingressId: string | undefined;
+    if (ctx.tracing) {
+      const span = ctx.tracing.start("hookwarden.ingress", SpanKind.SERVER, firstHeader(req.headers.traceparent), {
+        "http.request.method": received.method,
+        "http.route": "/in/{input_id}",
+        "hookwarden.org.id": bucket.org_id,
+        "hookwarden.bucket.id": bucket.id,
+        "hookwarden.input.id": input.id,
+      });
+      received.traceContext = span.traceparent;
+      reply.raw.once("close", () => {
+        const status = reply.raw.statusCode;
+        span.end({ "http.response.status_code": status, ...(ingressId !== undefined ? { "hookwarden.request.id": ingressId } : {}) }, status >= 500 ? "E_HTTP_STATUS" : null);
+      });
+    }
     // Paused (incident response): stored and queued as usual, answered at once, forwarded after
     // resume. An ephemeral bucket keeps nothing to queue, so the provider is asked to retry later.
     const held = deps.paused?.blocks(bucket.org_id, bucket.id) === true;
@@ -235,6 +253,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       statusCode: staticResponse?.status ?? 0,
       leaseFirstTo: wait && !ephemeral && !held ? deps.worker.id : undefined,
     });
+    ingressId = result.requestId;
     if (result.duplicate) {
       const answer = staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
       events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, status: answer.status });
@@ -264,7 +283,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       send = ephemeral
         ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received, input.id)
         : result.leasedJob
-          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id }).then((r) => r.result)
+          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext }).then((r) => r.result)
           : undefined;
     }
     let answered: number;

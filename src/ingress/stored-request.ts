@@ -12,6 +12,11 @@ export interface StoredRequest {
   body: string;
   /** The input it came in through (in memory only, never sealed): selects the input's transformation. */
   inputId?: string;
+  /**
+   * The ingress span's `traceparent` (tracing on), the parent of each forward's span. Kept in the
+   * row's `trace_context` column, never in the sealed value (`toStored` does not copy it).
+   */
+  trace?: string | undefined;
 }
 
 export function requestAad(requestId: string): string {
@@ -41,8 +46,8 @@ export function keptForm(req: ReceivedRequest, bucketAuth: BucketRow["auth_type"
 }
 
 export function sealStored(keyring: Keyring, requestId: string, stored: StoredRequest): string {
-  const { inputId: _inputId, ...kept } = stored;
-  return keyring.seal(JSON.stringify(kept), requestAad(requestId));
+  const { inputId: _inputId, trace: _trace, ...sealed } = stored;
+  return keyring.seal(JSON.stringify(sealed), requestAad(requestId));
 }
 
 export function openRequest(keyring: Keyring, requestId: string, sealed: string): StoredRequest {

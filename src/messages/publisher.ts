@@ -22,6 +22,8 @@ export interface PublishInput {
   tags?: string[] | null | undefined;
   /** Epoch ms: the jobs wait in the queue until then (svix `deliverAt`); absent or past means now. */
   deliverAt?: number | null | undefined;
+  /** W3C `traceparent` of the publish span, stored so the attempts are its children (tracing on). */
+  traceContext?: string | undefined;
 }
 
 /** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
@@ -87,6 +89,7 @@ export class Publisher {
       tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
       created_at: now,
       deliver_at: input.deliverAt != null && input.deliverAt > now ? input.deliverAt : null,
+      trace_context: input.traceContext ?? null,
     };
     const keys: Pending["keys"] = [];
     if (row.event_id !== null) keys.push({ scope: `event:${app.id}`, key: row.event_id });

@@ -34,6 +34,7 @@ import { runRetention } from "../ingress/retention.js";
 import { PauseSet } from "../incident/pauses.js";
 import { ConfigError } from "../config/index.js";
 import { roleNeedsPostgres } from "../cli/startup-errors.js";
+import { createTracing } from "../tracing/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -83,7 +84,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     throw err;
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+  const tracing = createTracing(config, logger);
+  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -189,6 +191,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await sender.close();
       await destinations.close();
       await functions.close();
+      // After the worker: the last attempts' spans are exported before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, "could not export the last traces"));
       await store.close();
       unlock();
     })());

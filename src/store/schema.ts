@@ -120,6 +120,8 @@ export interface MessagesTable {
   created_at: number;
   /** Scheduled send time (`deliverAt`), or null for "now". */
   deliver_at: number | null;
+  /** W3C `traceparent` of the publish span (0012); null when tracing was off. */
+  trace_context: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -221,6 +223,8 @@ export interface InboundRequestsTable {
   /** Sealed JSON {method, path, query, headers, body(base64)}; null for ephemeral buckets. */
   data_enc: string | null;
   received_at: number;
+  /** W3C `traceparent` of the ingress span (0012); null when tracing was off. */
+  trace_context: string | null;
 }
 
 export interface InboundDedupeTable {

@@ -69,6 +69,7 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
       tags: null,
       created_at: now,
       deliver_at: null,
+      trace_context: null,
     };
     // Only to this endpoint, whatever its filter: the caller asked for this one.
     await ctx.store.db.transaction().execute(async (trx) => {

@@ -13,6 +13,7 @@ import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
 import { pickAlias } from "../aliases.js";
+import { firstHeader, SpanKind } from "../../tracing/index.js";
 
 // Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped.
 const messageIn = z.object({
@@ -79,7 +80,23 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
       application = (await createApplication(ctx, req.orgId, { ...appIn, ...(rate !== undefined ? { rateLimit: rate } : {}), uid: req.params.app_id }, true)).row;
     }
-    const { row } = await publisher.publish(application, { ...input, deliverAt: scheduledAt(ctx, input.deliverAt) }, idempotencyKey);
+    // Tracing (issue 12): the caller's `traceparent` is the parent; the span's own is stored with
+    // the message, so every attempt, whenever and wherever it runs, joins this trace.
+    const span = ctx.tracing?.start("hookwarden.publish", SpanKind.SERVER, firstHeader(req.headers.traceparent), {
+      "http.request.method": "POST",
+      "http.route": "/api/v1/app/{app_id}/msg",
+      "hookwarden.org.id": req.orgId,
+      "hookwarden.app.id": application.id,
+      "hookwarden.event_type": input.eventType,
+    });
+    let row;
+    try {
+      ({ row } = await publisher.publish(application, { ...input, deliverAt: scheduledAt(ctx, input.deliverAt), traceContext: span?.traceparent }, idempotencyKey));
+    } catch (err) {
+      span?.end({ "http.response.status_code": err instanceof HookwardenError ? err.status : 500 }, err instanceof HookwardenError ? err.code : "E_INTERNAL");
+      throw err;
+    }
+    span?.end({ "http.response.status_code": 202, "hookwarden.message.id": row.id });
     return reply.status(202).send(messageOut(row, q.with_content !== "false"));
   });
 
