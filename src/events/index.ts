@@ -36,7 +36,10 @@ export interface LifecycleEvents {
   "ingress:duplicate": { orgId: string; bucketId: string; inputId: string; status: number };
   "ingress:rejected": { orgId: string | null; bucketId: string | null; inputId: string; status: number; code: string };
   "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
-  "endpoint:disabled": { endpointId: string; reason: string };
+  /** `trigger`: automatic (failures, 410 Gone) or manual (disabled through the API), as Svix says. */
+  "endpoint:disabled": { endpointId: string; reason: string; trigger: "automatic" | "manual" };
+  /** A bucket output disabled by a `410 Gone` answer. */
+  "output:disabled": { orgId: string; bucketId: string; outputId: string; reason: string };
 }
 
 /**
