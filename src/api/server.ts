@@ -27,6 +27,7 @@ import { functionRoutes } from "./functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { tokenRoutes } from "./tokens/index.js";
 import { auditRoutes } from "./audit/index.js";
+import { operationalWebhookRoutes } from "./operational-webhooks/index.js";
 import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
@@ -85,6 +86,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender);
+    operationalWebhookRoutes(api, ctx);
     endpointRecoveryRoutes(api, ctx, deps.publisher);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);

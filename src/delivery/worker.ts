@@ -551,6 +551,7 @@ export class DeliveryWorker {
       sincePublishMs: job.attempt === 0 && job.trigger_type === 0 ? now - msg.created_at : null,
       willRetry: retryAt !== undefined,
       tlsVerify,
+      attempt: job.attempt,
     });
   }
 }

@@ -31,6 +31,7 @@ import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { runRetention } from "../ingress/retention.js";
+import { OperationalWebhooks } from "../operational/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -41,6 +42,8 @@ export interface Hookwarden {
   readonly registry: Registry;
   readonly agents: AgentHub;
   readonly audit: AuditLog;
+  /** Turns lifecycle events into the organisations' operational webhooks (src/operational). */
+  readonly operational: OperationalWebhooks;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -104,6 +107,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
   const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, ...(opts.random ? { random: opts.random } : {}) });
   const publisher = new Publisher(ctx, () => worker.wake(), worker);
+  const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
     onConnect: (bucketIds) => {
@@ -165,6 +169,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await agents.close();
       await api.close();
       await audit.flush();
+      operational.stop();
+      await operational.drain();
       await publisher.drain();
       await ingress.intake.drain();
       ingress.ephemeral.stop();
@@ -177,5 +183,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }
