@@ -29,6 +29,7 @@ import { tokenRoutes } from "./tokens/index.js";
 import { auditRoutes } from "./audit/index.js";
 import { incidentRoutes } from "./incident/index.js";
 import type { PauseSet } from "../incident/pauses.js";
+import { operationalWebhookRoutes } from "./operational-webhooks/index.js";
 import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
@@ -92,6 +93,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender, deps.functions);
+    operationalWebhookRoutes(api, ctx);
     endpointRecoveryRoutes(api, ctx, deps.publisher);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);

@@ -16,12 +16,17 @@ export interface ApplicationInput {
   metadata?: Record<string, string> | undefined;
 }
 
-/** Finds an application of `orgId` by id (`app_...`) or uid; another organisation's is a 404. */
+/**
+ * Finds an application of `orgId` by id (`app_...`) or uid; another organisation's is a 404, and
+ * so is the organisation's hidden operational-webhooks application (src/operational/): its
+ * endpoints are reached only through /api/v1/operational-webhook/…, never as an application.
+ */
 export async function findApplication(ctx: Context, orgId: string, idOrUid: string): Promise<ApplicationRow> {
   const row = await ctx.store.db
     .selectFrom("applications")
     .selectAll()
     .where("org_id", "=", orgId)
+    .where("internal", "=", 0)
     .where((eb) => eb.or([eb("id", "=", idOrUid), eb("uid", "=", idOrUid)]))
     .executeTakeFirst();
   if (!row) throw HookwardenError.notFound("Application");
@@ -42,6 +47,7 @@ export async function createApplication(
     name: input.name,
     rate_limit: input.rateLimit ?? null,
     metadata: JSON.stringify(input.metadata ?? {}),
+    internal: 0,
     created_at: now,
     updated_at: now,
   };
@@ -56,7 +62,7 @@ export async function createApplication(
 }
 
 export async function listApplications(ctx: Context, orgId: string, page: Page): Promise<ApplicationRow[]> {
-  let q = ctx.store.db.selectFrom("applications").selectAll().where("org_id", "=", orgId);
+  let q = ctx.store.db.selectFrom("applications").selectAll().where("org_id", "=", orgId).where("internal", "=", 0);
   if (page.iterator) q = q.where("id", page.order === "ascending" ? ">" : "<", page.iterator);
   return q.orderBy("id", page.order === "ascending" ? "asc" : "desc").limit(page.limit + 1).execute();
 }

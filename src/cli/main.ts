@@ -64,6 +64,8 @@ storageOptions(
     .option("--tls-cert <file>", "PEM certificate chain: serve HTTPS (and wss:// for agents) with --tls-key")
     .option("--tls-key <file>", "PEM private key of --tls-cert (keep it 0600)")
     .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
+    .option("--verification-failing-threshold <n>", "operational event ingress.verification_failing after this many bad signatures on one input (default 20)")
+    .option("--verification-failing-window <duration>", "the window of --verification-failing-threshold (default 5m)")
     .option("--retention-interval <duration>", "how often the retention job runs (default 1h)")
     .option("--inbound-request-timeout <duration>", "an incoming request's headers and body must arrive within this (default 30s)")
     .option("--inbound-headers-timeout <duration>", "an incoming request's headers must arrive within this (default 10s)")

@@ -90,6 +90,12 @@ const schema = z.object({
   tlsKey: z.string().min(1).optional(),
   retentionDays: z.coerce.number().int().min(1).max(3650).default(30),
   retentionInterval: duration.default(3_600_000),
+  /**
+   * Operational webhooks (issue 11 §3): `ingress.verification_failing` is sent when one input
+   * refuses this many requests for a bad signature within the window (then at most once a window).
+   */
+  verificationFailingThreshold: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  verificationFailingWindow: duration.default(300_000).refine((ms) => ms >= 1000, "must be at least 1s"),
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
@@ -179,6 +185,8 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_TLS_KEY: "tlsKey",
   HOOKWARDEN_RETENTION_DAYS: "retentionDays",
   HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
+  HOOKWARDEN_VERIFICATION_FAILING_THRESHOLD: "verificationFailingThreshold",
+  HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",

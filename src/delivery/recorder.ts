@@ -2,6 +2,38 @@ import type { Context } from "../context/index.js";
 import { completeJobs, type JobOutcome } from "../queue/complete-jobs.js";
 import type { Db } from "../store/index.js";
 import { isStorageFault } from "../store/errors.js";
+import type { LifecycleEvents } from "../events/index.js";
+
+type GoneEvent =
+  | { event: "endpoint:disabled"; payload: LifecycleEvents["endpoint:disabled"] }
+  | { event: "output:disabled"; payload: LifecycleEvents["output:disabled"] };
+
+/**
+ * Standard Webhooks: a receiver answering `410 Gone` asks never to be called again. Its endpoint
+ * (or bucket output) is disabled with the reason shown by the API, in the transaction that records
+ * the attempt; jobs still queued for it are dropped when claimed (a disabled endpoint's are).
+ * Only HTTP answers carry `E_ENDPOINT_GONE` (set by HttpSender), never a broker or an agent.
+ */
+async function disableGone(trx: Db, outcomes: readonly JobOutcome[], now: number): Promise<GoneEvent[]> {
+  const events: GoneEvent[] = [];
+  const seen = new Set<string>();
+  for (const o of outcomes) {
+    if ((o.kind !== "done" && o.kind !== "retry") || o.attempt.error_code !== "E_ENDPOINT_GONE" || seen.has(o.job.endpoint_id)) continue;
+    seen.add(o.job.endpoint_id);
+    const reason = `Disabled automatically: the endpoint answered 410 Gone at ${new Date(o.attempt.created_at).toISOString()} (attempt ${o.attempt.id})`;
+    const table = o.job.kind === "forward" ? "outputs" : "endpoints";
+    const res = await trx
+      .updateTable(table)
+      .set({ disabled: 1, disabled_reason: reason, updated_at: now })
+      .where("id", "=", o.job.endpoint_id)
+      .where("disabled", "=", 0)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) continue;
+    if (table === "outputs") events.push({ event: "output:disabled", payload: { outputId: o.job.endpoint_id, bucketId: o.job.app_id, orgId: o.job.org_id, reason } });
+    else events.push({ event: "endpoint:disabled", payload: { endpointId: o.job.endpoint_id, reason, trigger: "automatic" } });
+  }
+  return events;
+}
 
 /** One attempt's effect on its endpoint's health. */
 export interface HealthSignal {
@@ -108,10 +140,12 @@ export class Recorder {
       try {
         // Relaxed: a result lost to power failure means the delivery is repeated (at least once),
         // while an fsync per batch blocked the event loop (see Store.relaxed).
-        const released = await this.#ctx.store.relaxed(async (trx) => {
+        const { released, gone } = await this.#ctx.store.relaxed(async (trx) => {
           await completeJobs(trx, this.#workerId, outcomes);
-          return this.#applyHealth(trx, signals);
+          const gone = await disableGone(trx, outcomes, this.#ctx.clock.now());
+          return { released: await this.#applyHealth(trx, signals), gone };
         });
+        for (const g of gone) this.#ctx.events.emit(g.event, g.payload);
         if (released) this.#onJobsDue();
       } catch (err) {
         // The jobs stay leased and come back when the lease ends: delivered again, never lost.
@@ -204,7 +238,7 @@ export class Recorder {
       if (row.disabled === 0 && row.failing_since !== null && now - row.failing_since >= config.disableAfter) {
         const reason = `Disabled automatically: every attempt failed since ${new Date(row.failing_since).toISOString()}`;
         await trx.updateTable("endpoints").set({ disabled: 1, disabled_reason: reason, updated_at: now }).where("id", "=", endpointId).execute();
-        events.emit("endpoint:disabled", { endpointId, reason });
+        events.emit("endpoint:disabled", { endpointId, reason, trigger: "automatic" });
       }
     }
     return released;

@@ -20,7 +20,7 @@ import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";
 import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
-import { nextRunAt } from "./retry-schedule.js";
+import { nextRetryAt } from "./retry-schedule.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { isHttpUrl } from "./destination-send.js";
@@ -396,7 +396,7 @@ export class DeliveryWorker {
       this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS });
       return out;
     }
-    const retryAt = out.result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
+    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
     this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt });
     events.emit("forward:attempted", {
       orgId: job.org_id,
@@ -553,7 +553,7 @@ export class DeliveryWorker {
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();
     const tlsVerify = ep.tls_verify === 1;
-    const retryAt = result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
+    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, result, this.#random);
     this.#recorder.add(
       retryAt === undefined ? { kind: "done", job, attempt } : { kind: "retry", job, attempt, runAt: retryAt },
       { endpointId: ep.id, ok: result.ok, at: now, knownFailures: ep.consecutive_failures },
@@ -571,6 +571,7 @@ export class DeliveryWorker {
       sincePublishMs: job.attempt === 0 && job.trigger_type === 0 ? now - msg.created_at : null,
       willRetry: retryAt !== undefined,
       tlsVerify,
+      attempt: job.attempt,
     });
   }
 }

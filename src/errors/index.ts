@@ -48,6 +48,9 @@ export type ErrorCode =
   | "E_TLS"
   | "E_HTTP_STATUS"
   | "E_ENDPOINT_AUTH"
+  // Standard Webhooks: a 410 disables the endpoint; a 429/503 with Retry-After delays the retry.
+  | "E_ENDPOINT_GONE"
+  | "E_RETRY_AFTER"
   | "E_RESPONSE_TOO_LARGE"
   | "E_ENDPOINT_DISABLED"
   | "E_MASTER_KEY"

@@ -46,6 +46,7 @@ export async function createOutput(ctx: Context, bucket: BucketRow, input: Outpu
     tls_verify: input.tlsVerify === false ? 0 : 1,
     broadcast: input.broadcast ? 1 : 0,
     disabled: input.disabled ? 1 : 0,
+    disabled_reason: null,
     created_at: now,
     updated_at: now,
   };
@@ -75,7 +76,10 @@ export async function updateOutput(ctx: Context, bucket: BucketRow, id: string, 
   }
   if (patch.tlsVerify !== undefined) set.tls_verify = patch.tlsVerify ? 1 : 0;
   if (patch.broadcast !== undefined) set.broadcast = patch.broadcast ? 1 : 0;
-  if (patch.disabled !== undefined) set.disabled = patch.disabled ? 1 : 0;
+  if (patch.disabled !== undefined) {
+    set.disabled = patch.disabled ? 1 : 0;
+    if (!patch.disabled) set.disabled_reason = null;
+  }
   if (patch.resign !== undefined) {
     set.resign = patch.resign ? 1 : 0;
     if (patch.resign && current.signing_secret_enc === null) {

@@ -35,6 +35,7 @@ import { PauseSet } from "../incident/pauses.js";
 import { ConfigError } from "../config/index.js";
 import { roleNeedsPostgres } from "../cli/startup-errors.js";
 import { createTracing } from "../tracing/index.js";
+import { OperationalWebhooks } from "../operational/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -47,6 +48,8 @@ export interface Hookwarden {
   readonly audit: AuditLog;
   /** Incident pauses as this node sees them (src/incident). */
   readonly pauses: PauseSet;
+  /** Turns lifecycle events into the organisations' operational webhooks (src/operational). */
+  readonly operational: OperationalWebhooks;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -120,6 +123,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const handOff = runsWorker ? worker : undefined;
   const wake = runsWorker ? () => worker.wake() : () => {};
   const publisher = new Publisher(ctx, wake, handOff);
+  const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
     onConnect: (bucketIds) => {
@@ -183,6 +187,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await agents.close();
       await api.close();
       await audit.flush();
+      operational.stop();
+      await operational.drain();
       await publisher.drain();
       await ingress.intake.drain();
       ingress.ephemeral.stop();
@@ -197,5 +203,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }

@@ -9,6 +9,7 @@ import * as m0005 from "./migrations/0005-svix-parity.js";
 import * as m0006 from "./migrations/0006-functions.js";
 import * as m0007 from "./migrations/0007-token-scope-last-use.js";
 import * as m0008 from "./migrations/0008-audit-log.js";
+import * as m0009 from "./migrations/0009-operational-webhooks.js";
 import * as m0011 from "./migrations/0011-incident-pauses.js";
 import * as m0012 from "./migrations/0012-trace-context.js";
 import * as m0015 from "./migrations/0015-input-transformations.js";
@@ -65,6 +66,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-functions": m0006,
   "0007-token-scope-last-use": m0007,
   "0008-audit-log": m0008,
+  "0009-operational-webhooks": m0009,
   "0011-incident-pauses": m0011,
   "0012-trace-context": m0012,
   "0015-input-transformations": m0015,

@@ -1,4 +1,4 @@
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 /**
  * Table shapes as Kysely sees them. Every timestamp is epoch milliseconds (BIGINT), booleans are
@@ -50,6 +50,8 @@ export interface ApplicationsTable {
   name: string;
   rate_limit: number | null;
   metadata: string;
+  /** 1: the organisation's hidden operational-webhooks application (migration 0009). */
+  internal: ColumnType<number, number | undefined, number>;
   created_at: number;
   updated_at: number;
 }
@@ -208,6 +210,8 @@ export interface OutputsTable {
   tls_verify: number;
   broadcast: number;
   disabled: number;
+  /** Why it was disabled (a 410 Gone); migration 0009. */
+  disabled_reason: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   updated_at: number;
 }

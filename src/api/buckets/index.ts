@@ -64,7 +64,7 @@ function bucketOut(b: BucketRow) {
 }
 
 function outputOut(o: OutputRow) {
-  return { id: o.id, name: o.name, type: o.type, url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
+  return { id: o.id, name: o.name, type: o.type, url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */
