@@ -16,6 +16,9 @@ export const OPERATIONAL_EVENT_TYPES = [
   "ingress.verification_failing",
   "endpoint.tls_verify_disabled",
   "secret.rotated",
+  "incident.paused",
+  "incident.resumed",
+  "incident.rotated",
 ] as const;
 export type OperationalEventType = (typeof OPERATIONAL_EVENT_TYPES)[number];
 
@@ -133,4 +136,12 @@ export const OPERATIONAL_ROWS: OperationalRow[] = [
     if (!base) return undefined;
     return { ...base, data: { ...base.data, kind: e.kind, graceUntil: iso(e.graceUntil) } };
   }),
+  // Incident response (src/incident): who paused, resumed or rotated what; counts, never values.
+  row("incident:paused", (e, m) => ({ orgId: e.orgId, type: "incident.paused", data: { scope: e.scope, targetId: e.targetId, actor: e.actor, at: iso(e.at ?? m.now) } })),
+  row("incident:resumed", (e, m) => ({ orgId: e.orgId, type: "incident.resumed", data: { scope: e.scope, targetId: e.targetId, actor: e.actor, at: iso(e.at ?? m.now) } })),
+  row("incident:rotated", (e, m) => ({
+    orgId: e.orgId,
+    type: "incident.rotated",
+    data: { appId: e.appId, endpoints: e.endpoints, tokens: e.tokens, overlapSeconds: Math.round(e.overlapMs / 1000), actor: e.actor, at: iso(e.at ?? m.now) },
+  })),
 ];
