@@ -52,6 +52,8 @@ export interface ApplicationsTable {
   metadata: string;
   created_at: number;
   updated_at: number;
+  /** Issue 11: this application's retention in days (API `payloadRetentionPeriod`); null: `--retention`. */
+  payload_retention_days: number | null;
 }
 
 export interface EventTypesTable {
@@ -120,6 +122,11 @@ export interface MessagesTable {
   created_at: number;
   /** Scheduled send time (`deliverAt`), or null for "now". */
   deliver_at: number | null;
+  /**
+   * When the retention cleaner empties `payload` (issue 11); null once it has, or once the content
+   * was expunged. `payload = ''` marks removed content (never valid JSON, so never a real payload).
+   */
+  expires_at: number | null;
 }
 
 export interface IdempotencyKeysTable {
