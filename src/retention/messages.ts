@@ -4,19 +4,24 @@ import type { Db } from "../store/index.js";
 /**
  * Removes what a message carried: its payload (kept as `''`, which no real payload is: the API
  * then answers `{"expired": true}` as Svix does) and its attempts' copies of the request as sent
- * and of the endpoint's answer. The message and attempt rows stay (ids, status codes, times), as
- * in Svix, where the message row outlives its content. Shared by `expungeContent` (at once) and
- * the retention cleaner (once `expires_at` has passed).
+ * (they hold the payload). With `responses`, the endpoints' answers go too. The message and
+ * attempt rows stay (ids, status codes, times), as in Svix, where the message row outlives its
+ * content. Shared by `expungeContent` (at once, payload only: Svix expunges an attempt's answer
+ * separately) and the retention cleaner (once `expires_at` has passed, answers included).
  */
-export async function removeMessageContent(db: Db, msgIds: readonly string[]): Promise<void> {
+export async function removeMessageContent(db: Db, msgIds: readonly string[], opts: { responses: boolean }): Promise<void> {
   if (msgIds.length === 0) return;
   await db.updateTable("messages").set({ payload: "", expires_at: null }).where("id", "in", msgIds).execute();
-  await db
-    .updateTable("attempts")
-    .set({ response: "", request: null })
-    .where("msg_id", "in", msgIds)
-    .where((eb) => eb.or([eb("response", "<>", ""), eb("request", "is not", null)]))
-    .execute();
+  if (opts.responses) {
+    await db
+      .updateTable("attempts")
+      .set({ response: "", request: null })
+      .where("msg_id", "in", msgIds)
+      .where((eb) => eb.or([eb("response", "<>", ""), eb("request", "is not", null)]))
+      .execute();
+  } else {
+    await db.updateTable("attempts").set({ request: null }).where("msg_id", "in", msgIds).where("request", "is not", null).execute();
+  }
 }
 
 /**
@@ -38,6 +43,7 @@ export async function expireMessages(db: Db, now: number, limit: number): Promis
   await removeMessageContent(
     db,
     rows.map((r) => r.id),
+    { responses: true },
   );
   return rows.length;
 }
