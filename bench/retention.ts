@@ -25,10 +25,10 @@ import { startHookwarden } from "../src/server/index.js";
 import { PG_URL, QUICK, dropSchema, emit, eventPayload, log, withCleanup, type Dialect } from "./common.js";
 import { round } from "./load.js";
 
-const DAYS = QUICK ? 30 : 60;
-const PER_DAY = QUICK ? 200 : 500;
+const DAYS = Number(process.env.BENCH_RETENTION_DAYS_SIMULATED ?? (QUICK ? 30 : 60));
+const PER_DAY = Number(process.env.BENCH_RETENTION_PER_DAY ?? (QUICK ? 200 : 500));
 const RETENTION_DAYS = QUICK ? 7 : 14;
-const EVERY = QUICK ? 10 : 15;
+const EVERY = Math.min(DAYS, QUICK ? 10 : 15);
 const DAY = 86_400_000;
 
 function dirBytes(dir: string): number {
@@ -102,6 +102,8 @@ async function simulate(dialect: Dialect, mode: "on" | "off", endpointUrl: strin
       };
       let n = 0;
       let cleanerMs = 0;
+      let expired = 0;
+      let reclaimedPages = 0;
       for (let day = 1; day <= DAYS; day++) {
         for (let i = 0; i < PER_DAY; i += 50) {
           await Promise.all(Array.from({ length: Math.min(50, PER_DAY - i) }, () => hw.publisher.publish(app, { eventType: "invoice.paid", payload: eventPayload(n++) })));
@@ -109,11 +111,13 @@ async function simulate(dialect: Dialect, mode: "on" | "off", endpointUrl: strin
         await hw.worker.runUntilIdle();
         clock.advance(DAY);
         const t0 = performance.now();
-        await runRetention(hw.ctx);
+        const report = await runRetention(hw.ctx);
+        expired += report.messages;
+        reclaimedPages += report.reclaimedPages;
         cleanerMs += performance.now() - t0;
         if (day % EVERY === 0 || day === DAYS) {
           const s = await sizes();
-          emit({ figure: "retention_size", dialect, retention: mode === "on" ? `${RETENTION_DAYS}d` : "off (3650d)", day, messages_per_day: PER_DAY, messages: n, ...s });
+          emit({ figure: "retention_size", dialect, retention: mode === "on" ? `${RETENTION_DAYS}d` : "off (3650d)", day, messages_per_day: PER_DAY, messages: n, messages_expired: expired, reclaimed_pages: reclaimedPages, ...s });
           log(`retention ${dialect} ${mode}: day ${day}, ${JSON.stringify(s)}`);
         }
       }
