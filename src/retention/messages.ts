@@ -34,9 +34,9 @@ export async function removeMessageContent(db: Db, msgIds: readonly string[], op
  * go to the free list and `incremental_vacuum` can return them; the moved rows are packed at the
  * right edge, where new rows go anyway. PostgreSQL writes a new tuple on every UPDATE already.
  */
-async function relocate(db: Db, table: "messages" | "attempts", column: "id" | "msg_id", ids: readonly string[]): Promise<void> {
+async function relocate(db: Db, table: "messages" | "attempts", ids: readonly string[]): Promise<void> {
   for (const id of ids) {
-    await sql`update ${sql.table(table)} set rowid = (select max(rowid) + 1 from ${sql.table(table)}) where ${sql.ref(column)} = ${id}`.execute(db);
+    await sql`update ${sql.table(table)} set rowid = (select max(rowid) + 1 from ${sql.table(table)}) where id = ${id}`.execute(db);
   }
 }
 
@@ -59,8 +59,13 @@ export async function expireMessages(db: Db, now: number, limit: number, compact
   const ids = rows.map((r) => r.id);
   await removeMessageContent(db, ids, { responses: true });
   if (compact) {
-    await relocate(db, "messages", "id", ids);
-    await relocate(db, "attempts", "msg_id", ids);
+    await relocate(db, "messages", ids);
+    const attempts = ids.length === 0 ? [] : await db.selectFrom("attempts").select("id").where("msg_id", "in", ids).execute();
+    await relocate(
+      db,
+      "attempts",
+      attempts.map((a) => a.id),
+    );
   }
   return rows.length;
 }
