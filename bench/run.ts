@@ -9,6 +9,7 @@
  * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process), `brokers`
  * (RabbitMQ, NATS JetStream and Redis Streams destinations on this machine's brokers, bench/brokers.ts),
  * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts),
+ * `retention` (data size after simulated days of traffic, retention on vs off, bench/retention.ts),
  * `bullmq` (what a Node team would build instead: Fastify + BullMQ on Redis + standardwebhooks +
  * undici, as configured and with `appendfsync always`, compared with `e2e`: bench/bullmq.ts),
  * `fanout` (one message to 100 endpoints) and `backlog` (BENCH_BACKLOG pending jobs, 1,000,000 by
@@ -21,7 +22,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,bullmq,fanout (+ backlog),
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout (+ backlog),
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -38,6 +39,7 @@ import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cl
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
 import { functionsPhase } from "./functions.js";
+import { retentionPhase } from "./retention.js";
 import { ingest } from "./ingest.js";
 import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, postgresCpuMs, round } from "./load.js";
 import { bullmqPhase } from "./bullmq.js";
@@ -290,6 +292,7 @@ async function main(): Promise<void> {
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
   if (PHASES.has("functions")) await functionsPhase();
+  if (PHASES.has("retention")) for (const dialect of DIALECTS) await retentionPhase(dialect);
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 

@@ -14,6 +14,8 @@ export interface ApplicationInput {
   uid?: string | null | undefined;
   rateLimit?: number | null | undefined;
   metadata?: Record<string, string> | undefined;
+  /** Issue 11: days this application's messages keep their payload; null: `--retention`. */
+  payloadRetentionPeriod?: number | null | undefined;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function createApplication(
     internal: 0,
     created_at: now,
     updated_at: now,
+    payload_retention_days: input.payloadRetentionPeriod ?? null,
   };
   try {
     await ctx.store.db.insertInto("applications").values(row).execute();
@@ -75,12 +78,13 @@ export async function updateApplication(ctx: Context, orgId: string, idOrUid: st
     ...(patch.uid !== undefined ? { uid: patch.uid } : {}),
     ...(patch.rateLimit !== undefined ? { rate_limit: patch.rateLimit } : {}),
     ...(patch.metadata !== undefined ? { metadata: JSON.stringify(patch.metadata) } : {}),
+    ...(patch.payloadRetentionPeriod !== undefined ? { payload_retention_days: patch.payloadRetentionPeriod } : {}),
     updated_at: ctx.clock.now(),
   };
   try {
     await ctx.store.db
       .updateTable("applications")
-      .set({ name: next.name, uid: next.uid, rate_limit: next.rate_limit, metadata: next.metadata, updated_at: next.updated_at })
+      .set({ name: next.name, uid: next.uid, rate_limit: next.rate_limit, metadata: next.metadata, payload_retention_days: next.payload_retention_days, updated_at: next.updated_at })
       .where("id", "=", current.id)
       .execute();
   } catch (err) {

@@ -10,6 +10,7 @@ import { auditList, auditVerify } from "./audit.js";
 import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
 import { incidentList, incidentPause, incidentResume, incidentRotate } from "./incident.js";
+import { vacuum } from "./vacuum.js";
 import { explainStartupError } from "./startup-errors.js";
 
 /** The configuration of the command being run, so a failure can name the port or database it concerns. */
@@ -63,10 +64,12 @@ storageOptions(
     .option("--public-url <url>", "the URL providers use to reach this gateway (input URLs, Twilio signatures)")
     .option("--tls-cert <file>", "PEM certificate chain: serve HTTPS (and wss:// for agents) with --tls-key")
     .option("--tls-key <file>", "PEM private key of --tls-cert (keep it 0600)")
-    .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
+    .option("--retention <duration>", "how long message payloads, attempt bodies and received requests are kept, e.g. 90d (default 90d; env HOOKWARDEN_RETENTION)")
+    .option("--retention-days <n>", "older form of --retention, in days")
+    .option("--retention-interval <duration>", "how often the retention cleaner runs (default 1h)")
+    .option("--retention-batch-size <n>", "rows the cleaner changes per transaction (default 500)")
     .option("--verification-failing-threshold <n>", "operational event ingress.verification_failing after this many bad signatures on one input (default 20)")
     .option("--verification-failing-window <duration>", "the window of --verification-failing-threshold (default 5m)")
-    .option("--retention-interval <duration>", "how often the retention job runs (default 1h)")
     .option("--inbound-request-timeout <duration>", "an incoming request's headers and body must arrive within this (default 30s)")
     .option("--inbound-headers-timeout <duration>", "an incoming request's headers must arrive within this (default 10s)")
     .option("--inbound-body-idle-timeout <duration>", "cut off a request body that sends nothing for this long (default 10s)")
@@ -163,6 +166,13 @@ storageOptions(
 ).action(async (opts: Partial<ConfigInput> & { org: string; app?: string; overlap?: string }) => {
   const { org: orgName, app, overlap, ...rest } = opts;
   await incidentRotate(loadConfig(rest), { org: orgName, app, overlap });
+});
+storageOptions(
+  program
+    .command("vacuum")
+    .description("SQLite: rebuild a database created before retention so it can give disk space back (once, server stopped; see README)"),
+).action(async (opts: Partial<ConfigInput>) => {
+  await vacuum(loadConfig(opts));
 });
 
 const keys = program.command("keys").description("the master key");

@@ -21,6 +21,10 @@ const duration = z
   })
   .pipe(z.number().nonnegative());
 
+const DAY_MS = 86_400_000;
+/** Svix keeps message payloads 90 days unless told otherwise. */
+export const DEFAULT_RETENTION_DAYS = 90;
+
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""]).transform((s) => s === "true" || s === "1")]);
 
 const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))]);
@@ -88,7 +92,13 @@ const schema = z.object({
   /** PEM files: with both, the API, the public ingress and the agent WebSocket (wss://) use TLS. */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
-  retentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+  /**
+   * Issue 11: how long message payloads, attempt bodies and received requests are kept (Svix's
+   * default, 90 days). Unset: `retentionDays` days if that older flag is given, else 90 days.
+   */
+  retention: duration.refine((ms) => ms >= 60_000 && ms <= 3650 * 86_400_000, "must be between 1m and 3650d").optional(),
+  /** Older flag: the default retention of new buckets, in days; `--retention` supersedes it. */
+  retentionDays: z.coerce.number().int().min(1).max(3650).optional(),
   retentionInterval: duration.default(3_600_000),
   /**
    * Operational webhooks (issue 11 §3): `ingress.verification_failing` is sent when one input
@@ -96,6 +106,8 @@ const schema = z.object({
    */
   verificationFailingThreshold: z.coerce.number().int().min(1).max(1_000_000).default(20),
   verificationFailingWindow: duration.default(300_000).refine((ms) => ms >= 1000, "must be at least 1s"),
+  /** Rows the retention cleaner changes per transaction (it yields to delivery between batches). */
+  retentionBatchSize: z.coerce.number().int().min(1).max(10_000).default(500),
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
@@ -139,7 +151,11 @@ const schema = z.object({
 
 export type ConfigInput = z.input<typeof schema>;
 
-export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKey" | "masterKeyPrevious" | "adminToken">> {
+export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKey" | "masterKeyPrevious" | "adminToken" | "retention" | "retentionDays">> {
+  /** Retention in ms (issue 11): `--retention`, else `--retention-days`, else 90 days. */
+  readonly retention: number;
+  /** The same in whole days, rounded up: the default `retentionDays` of a new bucket. */
+  readonly retentionDays: number;
   readonly masterKey: SecretValue | undefined;
   /** Older master keys (comma-separated base64), readable during and after a rotation. */
   readonly masterKeyPrevious: SecretValue | undefined;
@@ -183,7 +199,9 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_PUBLIC_URL: "publicUrl",
   HOOKWARDEN_TLS_CERT: "tlsCert",
   HOOKWARDEN_TLS_KEY: "tlsKey",
+  HOOKWARDEN_RETENTION: "retention",
   HOOKWARDEN_RETENTION_DAYS: "retentionDays",
+  HOOKWARDEN_RETENTION_BATCH_SIZE: "retentionBatchSize",
   HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
   HOOKWARDEN_VERIFICATION_FAILING_THRESHOLD: "verificationFailingThreshold",
   HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
@@ -233,9 +251,12 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "config"}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
-  const { masterKey, masterKeyPrevious, adminToken, ...rest } = parsed.data;
+  const { masterKey, masterKeyPrevious, adminToken, retention: retentionMs, retentionDays: legacyDays, ...rest } = parsed.data;
+  const retention = retentionMs ?? (legacyDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
   return Object.freeze({
     ...rest,
+    retention,
+    retentionDays: Math.max(1, Math.ceil(retention / DAY_MS)),
     allowPrivateNetworks: Object.freeze([...rest.allowPrivateNetworks]) as string[],
     trustedProxies: Object.freeze([...rest.trustedProxies]) as string[],
     retrySchedule: Object.freeze([...rest.retrySchedule]) as number[],

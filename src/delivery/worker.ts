@@ -448,7 +448,8 @@ export class DeliveryWorker {
       const now = clock.now();
       const msg = prepared.messages.get(job.msg_id);
       const ep = prepared.endpoints.get(job.endpoint_id);
-      if (!msg || !ep || ep.disabled === 1) {
+      // An expunged message's jobs are deleted with its content; one already taken is dropped here.
+      if (!msg || !ep || ep.disabled === 1 || msg.payload === "") {
         this.#release();
         this.#recorder.add({ kind: "drop", job });
         continue;

@@ -53,6 +53,8 @@ export type ErrorCode =
   | "E_RETRY_AFTER"
   | "E_RESPONSE_TOO_LARGE"
   | "E_ENDPOINT_DISABLED"
+  /** Issue 11: the message's payload expired (retention) or was expunged. */
+  | "E_CONTENT_EXPIRED"
   | "E_MASTER_KEY"
   // Broker destinations (src/destinations/): the broker refused or did not confirm a message.
   | "E_BROKER_AUTH"

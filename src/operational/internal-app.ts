@@ -32,6 +32,7 @@ export async function ensureOperationalApp(ctx: Context, orgId: string): Promise
     uid: OPERATIONAL_APP_UID,
     name: "Operational webhooks",
     rate_limit: null,
+    payload_retention_days: null,
     metadata: "{}",
     internal: 1,
     created_at: now,

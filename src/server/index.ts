@@ -30,12 +30,12 @@ import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
-import { runRetention } from "../ingress/retention.js";
 import { PauseSet } from "../incident/pauses.js";
 import { ConfigError } from "../config/index.js";
 import { roleNeedsPostgres } from "../cli/startup-errors.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
+import { RetentionCleaner } from "../retention/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -170,18 +170,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   url = `${config.tlsCert ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
-  const retention = setInterval(() => {
-    runRetention(ctx).then(
-      (r) => logger.info({ retention: r }, "retention pass done"),
-      (err: unknown) => logger.error({ err }, "retention pass failed"),
-    );
-  }, config.retentionInterval);
-  retention.unref();
+  const retention = new RetentionCleaner(ctx);
+  retention.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      clearInterval(retention);
+      await retention.stop();
       clearInterval(leaseRetry);
       pauses.stop();
       await agents.close();

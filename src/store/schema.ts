@@ -54,6 +54,8 @@ export interface ApplicationsTable {
   internal: ColumnType<number, number | undefined, number>;
   created_at: number;
   updated_at: number;
+  /** Issue 11: this application's retention in days (API `payloadRetentionPeriod`); null: `--retention`. */
+  payload_retention_days: number | null;
 }
 
 export interface EventTypesTable {
@@ -124,6 +126,11 @@ export interface MessagesTable {
   deliver_at: number | null;
   /** W3C `traceparent` of the publish span (0012); null when tracing was off. */
   trace_context: string | null;
+  /**
+   * When the retention cleaner empties `payload` (issue 11); null once it has, or once the content
+   * was expunged. `payload = ''` marks removed content (never valid JSON, so never a real payload).
+   */
+  expires_at: number | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -24,6 +24,8 @@ const applicationIn = z
     rateLimit: rateLimit.nullish(),
     throttleRate: rateLimit.nullish(),
     metadata: metadata.optional(),
+    /** Issue 11: days this application's message payloads are kept; null: the server's `--retention`. */
+    payloadRetentionPeriod: z.number().int().min(1).max(3650).nullish(),
   })
   .strict();
 const applicationPatch = applicationIn.partial();
@@ -36,6 +38,7 @@ export function applicationOut(row: ApplicationRow) {
     rateLimit: row.rate_limit,
     throttleRate: row.rate_limit,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
+    payloadRetentionPeriod: row.payload_retention_days,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
   };
@@ -70,7 +73,7 @@ export function applicationRoutes(app: FastifyInstance, ctx: Context, apps: Appl
   // Svix's upsert: PUT on an unknown id/uid creates the application, the path naming its uid.
   app.put<{ Params: { app_id: string } }>("/api/v1/app/:app_id", async (req, reply) => {
     const input = normalise(parse(applicationIn, req.body));
-    const full = { uid: null, rateLimit: null, metadata: {}, ...input };
+    const full = { uid: null, rateLimit: null, metadata: {}, payloadRetentionPeriod: null, ...input };
     const existing = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
       if (hasCode(err, "E_NOT_FOUND")) return undefined;
       throw err;
