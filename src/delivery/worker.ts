@@ -16,6 +16,7 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { FairShare } from "./fair-share.js";
 import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";
 import type { OutputCache } from "../ingress/output-cache.js";
@@ -65,9 +66,8 @@ export class DeliveryWorker {
   readonly #sender: HttpSender;
   readonly #recorder: Recorder;
   readonly #limiter = new RateLimiter();
-  readonly #perEndpoint = new Map<string, number>();
-  /** Slots per endpoint promised to jobs the publisher or the intake is committing (see `take`). */
-  readonly #held = new Map<string, number>();
+  /** Per-destination slots, the reserve for fast destinations, latency (see fair-share.ts). */
+  readonly #fair: FairShare;
   readonly #abort = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
   #reserved = 0;
@@ -75,6 +75,8 @@ export class DeliveryWorker {
   #claiming: Promise<void> | undefined;
   #again = false;
   #backlog = true;
+  /** The last claim left some destination's due jobs behind (no room): a freed slot may let them in. */
+  #skipping = false;
   /** Bumped by every wake: a claim that started before a wake cannot declare the backlog empty. */
   #wakes = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -101,6 +103,12 @@ export class DeliveryWorker {
     this.#outputs = opts.outputs;
     this.#destinations = opts.destinations;
     this.#functions = opts.functions;
+    const { config } = ctx;
+    this.#fair = new FairShare({
+      total: config.deliveryConcurrency,
+      perDestination: config.endpointConcurrency,
+      slowMs: Math.min(1_000, config.requestTimeout / 4),
+    });
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -177,9 +185,9 @@ export class DeliveryWorker {
     if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
     for (const row of rows) {
       if (this.#reserved >= config.deliveryConcurrency) break;
-      if (this.#busy(row.endpoint_id) >= config.endpointConcurrency) continue;
+      if (this.#fair.room(row.endpoint_id, config.deliveryConcurrency - this.#reserved) <= 0) continue;
       this.#reserved += 1;
-      this.#held.set(row.endpoint_id, (this.#held.get(row.endpoint_id) ?? 0) + 1);
+      this.#fair.hold(row.endpoint_id);
       row.locked_by = this.id;
       row.run_at = now + config.leaseDuration;
       taken.push(row);
@@ -190,7 +198,7 @@ export class DeliveryWorker {
   /** Gives back the slots of taken jobs that were not committed. */
   unreserve(endpointIds: readonly string[]): void {
     for (const id of endpointIds) {
-      this.#unhold(id);
+      this.#fair.unhold(id);
       this.#release();
     }
   }
@@ -206,21 +214,11 @@ export class DeliveryWorker {
   }
 
   #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
-    for (const job of jobs) this.#unhold(job.endpoint_id);
+    for (const job of jobs) this.#fair.unhold(job.endpoint_id);
     const p: Promise<void> = dispatch()
       .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing jobs over failed; their leases will bring them back"))
       .finally(() => this.#inflight.delete(p));
     this.#inflight.add(p);
-  }
-
-  #busy(endpointId: string): number {
-    return (this.#perEndpoint.get(endpointId) ?? 0) + (this.#held.get(endpointId) ?? 0);
-  }
-
-  #unhold(endpointId: string): void {
-    const n = (this.#held.get(endpointId) ?? 0) - 1;
-    if (n <= 0) this.#held.delete(endpointId);
-    else this.#held.set(endpointId, n);
   }
 
   /**
@@ -253,13 +251,18 @@ export class DeliveryWorker {
           if (free <= 0 || this.#recorder.saturated) break;
           const limit = Math.min(free, CLAIM_BATCH);
           const now = clock.now();
-          const full = [...new Set([...this.#perEndpoint.keys(), ...this.#held.keys()])].filter((id) => this.#busy(id) >= config.endpointConcurrency);
+          const shares = this.#fair.shares(free);
+          this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);
           const wakes = this.#wakes;
           const agents = { servedBuckets: this.#agents?.servedBuckets() ?? [], since: now - config.resendWindow };
-          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full, agents);
+          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents);
           // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
-          // no wake overtook may declare the backlog empty.
-          if (jobs.length < limit && wakes === this.#wakes) this.#backlog = false;
+          // no wake overtook may declare the backlog empty. A destination that got its whole share
+          // may have more due behind it, and so may a claim that got all it asked for.
+          const taken = new Map<string, number>();
+          for (const job of jobs) taken.set(job.endpoint_id, (taken.get(job.endpoint_id) ?? 0) + 1);
+          const cut = [...taken].some(([id, n]) => n >= (shares.room.get(id) ?? shares.fresh));
+          if (jobs.length < limit && !cut && wakes === this.#wakes) this.#backlog = false;
           if (jobs.length === 0) break;
           this.#reserved += jobs.length;
           await this.#dispatch(jobs);
@@ -334,15 +337,13 @@ export class DeliveryWorker {
           continue;
         }
       }
-      const busy = this.#perEndpoint.get(target.output.id) ?? 0;
-      if (this.#busy(target.output.id) >= config.endpointConcurrency) {
+      if (this.#fair.full(target.output.id)) {
         this.#release();
         const runAt = clock.now() + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
         this.#recorder.add({ kind: "defer", job, runAt });
         this.#wakeAt(runAt);
         continue;
       }
-      this.#perEndpoint.set(target.output.id, busy + 1);
       this.#track(
         this.#forward(job, target, stored).then(() => undefined),
         target.output.id,
@@ -404,7 +405,8 @@ export class DeliveryWorker {
 
   /** Counts an attempt against its endpoint's (or output's) concurrency until it settles. */
   #track(work: Promise<void>, endpointId: string, job: JobRow): void {
-    const { config, clock } = this.#ctx;
+    const { clock } = this.#ctx;
+    const settle = this.#fair.start(endpointId);
     const p = work
       .catch((err: unknown) => {
         this.#ctx.logger.error({ err, jobId: job.id, endpointId }, "delivery failed unexpectedly; retrying in 30 s");
@@ -412,12 +414,10 @@ export class DeliveryWorker {
       })
       .finally(() => {
         this.#inflight.delete(p);
-        const n = (this.#perEndpoint.get(endpointId) ?? 1) - 1;
-        if (n <= 0) this.#perEndpoint.delete(endpointId);
-        else this.#perEndpoint.set(endpointId, n);
+        settle();
         this.#release();
-        // An endpoint leaving its concurrency limit has due jobs the claim skipped: fetch them now.
-        if (this.#backlog || n === config.endpointConcurrency - 1) this.wake();
+        // A freed slot may be the room a destination the claim skipped was waiting for.
+        if (this.#backlog || this.#skipping) this.wake();
       });
     this.#inflight.add(p);
   }
@@ -464,8 +464,7 @@ export class DeliveryWorker {
           continue;
         }
       }
-      const busy = this.#perEndpoint.get(ep.id) ?? 0;
-      if (this.#busy(ep.id) >= config.endpointConcurrency) {
+      if (this.#fair.full(ep.id)) {
         this.#release();
         const runAt = now + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
         this.#recorder.add({ kind: "defer", job, runAt });
@@ -481,7 +480,6 @@ export class DeliveryWorker {
           continue;
         }
       }
-      this.#perEndpoint.set(ep.id, busy + 1);
       this.#track(this.#deliver(job, msg, ep, prepared), ep.id, job);
     }
   }
