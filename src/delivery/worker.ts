@@ -49,6 +49,14 @@ function expiredAttempt(job: JobRow, target: ForwardTarget, now: number): Attemp
 }
 const BUSY_DEFER_MS = 250;
 
+/** What the health gates read of a destination's row (endpoints and outputs alike). */
+interface DestinationHealth {
+  id: string;
+  consecutive_failures: number;
+  circuit_open_until: number | null;
+  rate_limit: number | null;
+}
+
 interface Prepared {
   messages: Map<string, MessageRow>;
   endpoints: Map<string, EndpointRow>;
@@ -68,6 +76,8 @@ export class DeliveryWorker {
   readonly #limiter = new RateLimiter();
   /** Per-destination slots, the reserve for fast destinations, latency (see fair-share.ts). */
   readonly #fair: FairShare;
+  /** Per destination, the open period for which this node already let one job wait as its probe. */
+  readonly #probes = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
   #reserved = 0;
@@ -109,6 +119,9 @@ export class DeliveryWorker {
       perDestination: config.endpointConcurrency,
       slowMs: Math.min(1_000, config.requestTimeout / 4),
     });
+    // Outputs are read through a 2 s cache: an opened circuit or a disabled output is seen now.
+    ctx.events.on("output:circuit-opened", () => this.#outputs?.invalidate());
+    ctx.events.on("output:disabled", () => this.#outputs?.invalidate());
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -337,13 +350,7 @@ export class DeliveryWorker {
           continue;
         }
       }
-      if (this.#fair.full(target.output.id)) {
-        this.#release();
-        const runAt = clock.now() + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
-        this.#recorder.add({ kind: "defer", job, runAt });
-        this.#wakeAt(runAt);
-        continue;
-      }
+      if (!(await this.#admit("outputs", target.output, job, clock.now()))) continue;
       this.#track(
         this.#forward(job, target, stored).then(() => undefined),
         target.output.id,
@@ -388,7 +395,13 @@ export class DeliveryWorker {
       return out;
     }
     const retryAt = out.result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
-    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt });
+    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
+      endpointId: target.output.id,
+      destination: "output",
+      ok: out.result.ok,
+      at: now,
+      knownFailures: target.output.consecutive_failures,
+    });
     events.emit("forward:attempted", {
       orgId: job.org_id,
       bucketId: job.app_id,
@@ -443,45 +456,60 @@ export class DeliveryWorker {
         this.#recorder.add({ kind: "drop", job });
         continue;
       }
-      if (ep.consecutive_failures >= config.circuitBreakerThreshold) {
-        if (ep.circuit_open_until !== null && ep.circuit_open_until > now) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: ep.circuit_open_until + Math.round(this.#random() * 1000) });
-          continue;
-        }
-        // Half-open: exactly one node wins the right to send a probe.
-        const until = now + config.circuitBreakerCooldown;
-        const won = await store.db
-          .updateTable("endpoints")
-          .set({ circuit_open_until: until })
-          .where("id", "=", ep.id)
-          .where((eb) => eb.or([eb("circuit_open_until", "is", null), eb("circuit_open_until", "<=", now)]))
-          .executeTakeFirst();
-        ep.circuit_open_until = until;
-        if (Number(won.numUpdatedRows) === 0) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: until });
-          continue;
-        }
-      }
-      if (this.#fair.full(ep.id)) {
-        this.#release();
-        const runAt = now + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
-        this.#recorder.add({ kind: "defer", job, runAt });
-        this.#wakeAt(runAt);
-        continue;
-      }
-      if (ep.rate_limit !== null) {
-        const wait = this.#limiter.take(ep.id, ep.rate_limit, now);
-        if (wait > 0) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: now + wait });
-          this.#wakeAt(now + wait);
-          continue;
-        }
-      }
+      if (!(await this.#admit("endpoints", ep, job, now))) continue;
       this.#track(this.#deliver(job, msg, ep, prepared), ep.id, job);
     }
+  }
+
+  /**
+   * The gates every destination passes, whatever its kind (endpoint, URL or agent output): circuit
+   * breaker, per-destination concurrency, rate limit. True when the job may start now; otherwise
+   * it was put back in the queue and its slot freed.
+   */
+  async #admit(table: "endpoints" | "outputs", dest: DestinationHealth, job: JobRow, now: number): Promise<boolean> {
+    const { config, store } = this.#ctx;
+    if (dest.consecutive_failures >= config.circuitBreakerThreshold) {
+      if (dest.circuit_open_until !== null && dest.circuit_open_until > now) return this.#putBack(job, this.#heldBack(dest.id, dest.circuit_open_until));
+      // Half-open: exactly one node wins the right to send a probe.
+      const until = now + config.circuitBreakerCooldown;
+      const won = await store.db
+        // Both tables keep the same health columns (migration 0013).
+        .updateTable(table as "endpoints")
+        .set({ circuit_open_until: until })
+        .where("id", "=", dest.id)
+        .where((eb) => eb.or([eb("circuit_open_until", "is", null), eb("circuit_open_until", "<=", now)]))
+        .executeTakeFirst();
+      dest.circuit_open_until = until;
+      this.#probes.set(dest.id, until);
+      if (Number(won.numUpdatedRows) === 0) return this.#putBack(job, until + config.circuitBreakerCooldown);
+    }
+    if (this.#fair.full(dest.id)) return this.#putBack(job, now + Math.round(BUSY_DEFER_MS * (1 + this.#random())), true);
+    if (dest.rate_limit !== null) {
+      const wait = this.#limiter.take(dest.id, dest.rate_limit, now);
+      if (wait > 0) return this.#putBack(job, now + wait, true);
+    }
+    return true;
+  }
+
+  /** Defers a claimed job to `runAt` without counting an attempt; `wake`: claim again then. */
+  #putBack(job: JobRow, runAt: number, wake = false): false {
+    this.#release();
+    this.#recorder.add({ kind: "defer", job, runAt });
+    if (wake) this.#wakeAt(runAt);
+    return false;
+  }
+
+  /**
+   * Where a job held back by an open circuit waits. The first this node sees in an open period is
+   * a half-open probe at the cooldown's end (with up to 1 s of jitter); the rest are parked one
+   * cooldown later, and made due at once by a successful probe (see queue/park-jobs.ts).
+   */
+  #heldBack(id: string, openUntil: number): number {
+    if (this.#probes.get(id) === openUntil) return openUntil + this.#ctx.config.circuitBreakerCooldown;
+    this.#probes.delete(id);
+    this.#probes.set(id, openUntil);
+    if (this.#probes.size > 10_000) this.#probes.delete(this.#probes.keys().next().value!);
+    return openUntil + Math.round(this.#random() * 1000);
   }
 
   #release(): void {

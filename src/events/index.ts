@@ -37,6 +37,9 @@ export interface LifecycleEvents {
   "ingress:rejected": { orgId: string | null; bucketId: string | null; inputId: string; status: number; code: string };
   "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
   "endpoint:disabled": { endpointId: string; reason: string };
+  /** A bucket's URL output: the same breaker and automatic disabling as endpoints. */
+  "output:circuit-opened": { outputId: string; until: number; failures: number };
+  "output:disabled": { outputId: string; reason: string };
 }
 
 /**

@@ -9,6 +9,7 @@ import * as m0005 from "./migrations/0005-svix-parity.js";
 import * as m0006 from "./migrations/0006-functions.js";
 import * as m0007 from "./migrations/0007-token-scope-last-use.js";
 import * as m0008 from "./migrations/0008-audit-log.js";
+import * as m0013 from "./migrations/0013-output-health.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
@@ -62,6 +63,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-functions": m0006,
   "0007-token-scope-last-use": m0007,
   "0008-audit-log": m0008,
+  "0013-output-health": m0013,
 };
 
 /**

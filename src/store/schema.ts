@@ -206,6 +206,13 @@ export interface OutputsTable {
   tls_verify: number;
   broadcast: number;
   disabled: number;
+  /** Why it was disabled automatically (every attempt failed for `disableAfter`). */
+  disabled_reason: Generated<string | null>;
+  /** Deliveries per second, or null for no limit. */
+  rate_limit: Generated<number | null>;
+  consecutive_failures: Generated<number>;
+  failing_since: Generated<number | null>;
+  circuit_open_until: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }
