@@ -53,6 +53,14 @@ export class FairShare {
   }
 
   /**
+   * How many jobs one claim may lease with `free` slots left: the reserve is claimed only once
+   * the rest is taken, and then only by the fast (`shares` gives the others no room).
+   */
+  claimable(free: number): number {
+    return free > this.#reserve ? free - this.#reserve : free;
+  }
+
+  /**
    * The shares a claim needs: `fresh`, the room of a destination this node knows nothing about
    * (nothing in flight, not known slow), and `room` for every other one it knows (0: skip it).
    */

@@ -262,7 +262,7 @@ export class DeliveryWorker {
           const free = config.deliveryConcurrency - this.#reserved;
           // The recorder wakes the worker once its backlog of results is below a batch again.
           if (free <= 0 || this.#recorder.saturated) break;
-          const limit = Math.min(free, CLAIM_BATCH);
+          const limit = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
           const now = clock.now();
           const shares = this.#fair.shares(free);
           this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);

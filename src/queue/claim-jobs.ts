@@ -3,6 +3,13 @@ import type { Store } from "../store/index.js";
 import type { JobRow } from "./types.js";
 
 /**
+ * Rows each scan reads per job claimed, and at least: enough that one job of another destination
+ * is seen behind a row of single probes (50 open circuits each due at their cooldown's end).
+ */
+const SCAN = 4;
+const MIN_SCAN = 128;
+
+/**
  * How much of a claim each destination may take: `fresh` for one the worker does not list (it has
  * nothing in flight there), `room` for the ones it lists; a room of 0 leaves that destination's
  * jobs where they are instead of leasing them only to defer them again.
@@ -20,11 +27,12 @@ export interface ClaimShares {
  * such clause.
  *
  * Fair, not oldest-first: `order by run_at` alone let a deep backlog (an open circuit's, released
- * at once) be claimed ahead of every other destination, which then stalled 2-8 s. Two scans of at
- * most `limit` due rows each, oldest first (destinations the worker does not list, then the listed
- * ones that have room), then a round-robin over tenants (`org_turn`) and, within a tenant, over
- * destinations (`turn`), each destination cut at its share. Window functions run on SQLite and
- * PostgreSQL alike, over at most 2 × `limit` rows.
+ * at once) be claimed ahead of every other destination, which then stalled 2-8 s. Two scans of the
+ * oldest due rows (destinations the worker does not list, then the listed ones that have room),
+ * `SCAN` × `limit` rows each, then a round-robin over tenants (`org_turn`) and, within a tenant,
+ * over destinations (`turn`), each destination cut at its share. Window functions run on SQLite
+ * and PostgreSQL alike. Only the `limit` rows chosen are locked: PostgreSQL refuses `FOR UPDATE`
+ * beside window functions, and locking whole scans wrote a lock per row seen.
  */
 export async function claimJobs(
   store: Store,
@@ -50,7 +58,7 @@ export async function claimJobs(
   const withRoom = listed.filter((id) => shares.room.get(id)! > 0);
   const notListed = listed.length > 0 ? sql`and endpoint_id not in (${sql.join(listed)})` : sql``;
   const scan = (which: RawBuilder<unknown>) =>
-    sql`select id, org_id, endpoint_id, run_at from jobs where ${due} ${which} order by run_at limit ${limit} ${lock}`;
+    sql`select id, org_id, endpoint_id, run_at from jobs where ${due} ${which} order by run_at limit ${Math.max(limit * SCAN, MIN_SCAN)}`;
   const seen =
     withRoom.length > 0
       ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and endpoint_id in (${sql.join(withRoom)})`)}) as active`
@@ -63,7 +71,7 @@ export async function claimJobs(
 
   const claim = sql<JobRow>`
     update jobs set locked_by = ${workerId}, run_at = ${leaseUntil}
-    where id in (
+    where id in (select id from jobs where run_at <= ${now} and id in (
       select id from (
         select id, run_at, turn, row_number() over (partition by org_id order by turn, run_at, id) as org_turn
         from (
@@ -74,7 +82,7 @@ export async function claimJobs(
       ) as per_tenant
       order by org_turn, turn, run_at
       limit ${limit}
-    )
+    ) ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
   if (store.dialect === "postgres") return (await claim.execute(store.db)).rows;
   // A lease need not survive power loss: SQLite releases every lease at start anyway
