@@ -162,6 +162,8 @@ export class Recorder {
             .executeTakeFirst();
           const hadStreak = output ? Number(reset.numUpdatedRows) > 0 : list.some((s) => s.knownFailures >= config.circuitBreakerThreshold);
           if (hadStreak) {
+            if (output) events.emit("output:recovered", { outputId: endpointId });
+            else events.emit("endpoint:recovered", { endpointId });
             // The half-open probe succeeded. Its backlog was parked up to two cooldowns away (plus
             // up to 1 s of jitter); without this it would wait behind a circuit that is now closed.
             if ((await unparkJobs(trx, endpointId, now, openUntil + config.circuitBreakerCooldown + 1_000)) > 0) released = true;

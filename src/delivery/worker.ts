@@ -122,6 +122,7 @@ export class DeliveryWorker {
     // Outputs are read through a 2 s cache: an opened circuit or a disabled output is seen now.
     ctx.events.on("output:circuit-opened", () => this.#outputs?.invalidate());
     ctx.events.on("output:disabled", () => this.#outputs?.invalidate());
+    ctx.events.on("output:recovered", () => this.#outputs?.invalidate());
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */

@@ -40,6 +40,9 @@ export interface LifecycleEvents {
   /** A bucket's URL output: the same breaker and automatic disabling as endpoints. */
   "output:circuit-opened": { outputId: string; until: number; failures: number };
   "output:disabled": { outputId: string; reason: string };
+  /** A success ended a failure streak (an open circuit closes, its parked backlog is due again). */
+  "endpoint:recovered": { endpointId: string };
+  "output:recovered": { outputId: string };
 }
 
 /**

@@ -15,7 +15,7 @@ const PER_DESTINATION = 4;
 /** One slot in eight is kept for fast destinations. */
 const RESERVE = TOTAL / 8;
 
-async function waitUntil(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function waitUntil(what: string, cond: () => boolean, timeoutMs = 90_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -32,7 +32,7 @@ for (const dialect of DIALECTS) {
       receiver = await new Receiver().start();
       receiver.respond = (req) => {
         if (req.url.startsWith("/never")) return { delayMs: 120_000 };
-        if (req.url.startsWith("/slow")) return { delayMs: 3_000 };
+        if (req.url.startsWith("/slow")) return { delayMs: 5_000 };
         if (req.url.startsWith("/fail")) return { status: 500, body: "down" };
         return undefined;
       };
@@ -42,13 +42,13 @@ for (const dialect of DIALECTS) {
     });
 
     for (const bad of ["never", "slow"] as const) {
-      const label = bad === "never" ? "4 endpoints that never answer" : "4 endpoints that answer 200 after 3 s";
+      const label = bad === "never" ? "4 endpoints that never answer" : "4 endpoints that answer 200 after 5 s";
       it(`delivers to a healthy endpoint at once while ${label} hold every slot they may`, async () => {
         const t = await startTestServer(dialect, { deliveryConcurrency: TOTAL, endpointConcurrency: PER_DESTINATION, requestTimeout: 30_000, circuitBreakerThreshold: 1_000 });
         try {
           const badApp = await createApp(t, `bad-${bad}`);
           for (let i = 0; i < 4; i++) await createEndpoint(t, badApp, { url: `${receiver.url}/${bad}-${i}` });
-          const BACKLOG = 20;
+          const BACKLOG = 30;
           for (let i = 0; i < BACKLOG; i++) await publish(t, badApp, { payload: { i } });
           // The bad destinations fill every slot but the reserve...
           await waitUntil("the bad endpoints to fill their slots", () => count(`/${bad}-`) >= TOTAL - RESERVE);
@@ -67,7 +67,7 @@ for (const dialect of DIALECTS) {
         } finally {
           await t.stop();
         }
-      });
+      }, 180_000);
     }
 
     it("parks the backlog of 20 open circuits: after the cooldown only one probe each is due, and another tenant's job goes first", async () => {
@@ -119,6 +119,6 @@ for (const dialect of DIALECTS) {
       } finally {
         await t.stop();
       }
-    });
+    }, 180_000);
   });
 }
