@@ -11,7 +11,7 @@ import { CONCURRENCY, PG_URL, PROFILE, dropSchema, log, withCleanup, type Dialec
  * `fn`, then stops and erases it, also when `fn` fails. With BENCH_PROFILE=1 the gateway writes
  * `$TMPDIR/hookwarden-profiles/{label}-{dialect}-{time}.cpuprofile`.
  */
-export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: GatewayProcess, client: GatewayClient) => Promise<T>): Promise<T> {
+export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: GatewayProcess, client: GatewayClient) => Promise<T>, extraArgs: readonly string[] = []): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), "hookwarden-bench-"));
   const schema = `hwbench_${randomBytes(6).toString("hex")}`;
   const secrets = gatewaySecrets();
@@ -44,6 +44,8 @@ export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: G
         "--endpoint-concurrency", String(CONCURRENCY),
         "--shutdown-grace", "2s",
         ...(dialect === "postgres" ? ["--database-url", PG_URL, "--database-schema", schema] : []),
+        // A phase's own settings, after the shared ones: the last value of a flag wins.
+        ...extraArgs,
       ],
     });
     client = new GatewayClient(gw.url, secrets.adminToken, CONCURRENCY * 2);

@@ -8,7 +8,8 @@
  * bench/ingest.ts), `rss` (memory with a large backlog), `floor` (the same posts through the least a
  * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process), `brokers`
  * (RabbitMQ, NATS JetStream and Redis Streams destinations on this machine's brokers, bench/brokers.ts),
- * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts).
+ * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts),
+ * `fairness` (a healthy endpoint's latency beside slow or failing ones, bench/fairness.ts).
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -17,7 +18,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,fairness,
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -33,6 +34,7 @@ import { brokers } from "./brokers.js";
 import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
+import { fairnessPhase } from "./fairness.js";
 import { functionsPhase } from "./functions.js";
 import { ingest } from "./ingest.js";
 import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, round } from "./load.js";
@@ -270,6 +272,7 @@ async function main(): Promise<void> {
   if (PHASES.has("rss")) for (const dialect of DIALECTS) await pendingMemory(dialect);
   if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
   if (PHASES.has("brokers")) for (const dialect of DIALECTS) await brokers(dialect, publishBody);
+  if (PHASES.has("fairness")) await fairnessPhase(receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
   if (PHASES.has("functions")) await functionsPhase();
