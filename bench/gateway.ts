@@ -30,7 +30,7 @@ export function gatewayArgs(dialect: Dialect, dataDir: string, schema: string): 
  * `fn`, then stops and erases it, also when `fn` fails. With BENCH_PROFILE=1 the gateway writes
  * `$TMPDIR/hookwarden-profiles/{label}-{dialect}-{time}.cpuprofile`.
  */
-export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: GatewayProcess, client: GatewayClient) => Promise<T>): Promise<T> {
+export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: GatewayProcess, client: GatewayClient) => Promise<T>, extraArgs: readonly string[] = []): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), "hookwarden-bench-"));
   const schema = `hwbench_${randomBytes(6).toString("hex")}`;
   const secrets = gatewaySecrets();
@@ -49,7 +49,8 @@ export async function withGateway<T>(dialect: Dialect, label: string, fn: (gw: G
       runtime: "dist",
       ...secrets,
       nodeArgs: PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}-${dialect}-${Date.now()}.cpuprofile`] : [],
-      args: gatewayArgs(dialect, dataDir, schema),
+      // A phase's own settings, after the shared ones: the last value of a flag wins.
+      args: [...gatewayArgs(dialect, dataDir, schema), ...extraArgs],
     });
     client = new GatewayClient(gw.url, secrets.adminToken, CONCURRENCY * 2);
     try {

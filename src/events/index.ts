@@ -56,8 +56,13 @@ export interface LifecycleEvents {
   "endpoint:circuit-opened": { endpointId: string; until: number; failures: number };
   /** `trigger`: automatic (failures, 410 Gone) or manual (disabled through the API), as Svix says. */
   "endpoint:disabled": { endpointId: string; reason: string; trigger: "automatic" | "manual" };
-  /** A bucket output disabled by a `410 Gone` answer. */
+  /** A bucket output disabled automatically: a `410 Gone` answer, or failing for `disableAfter`. */
   "output:disabled": { orgId: string; bucketId: string; outputId: string; reason: string };
+  /** A bucket's URL output: the same breaker and automatic disabling as endpoints. */
+  "output:circuit-opened": { outputId: string; until: number; failures: number };
+  /** A success ended a failure streak (an open circuit closes, its parked backlog is due again). */
+  "endpoint:recovered": { endpointId: string };
+  "output:recovered": { outputId: string };
   /**
    * Incident response (src/incident). `actor`: the token name (`tok_… name`) or `cli:<os user>`.
    * Emitted in the process that made the change (a CLI step: its own process; the audit log

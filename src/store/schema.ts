@@ -217,8 +217,13 @@ export interface OutputsTable {
   tls_verify: number;
   broadcast: number;
   disabled: number;
-  /** Why it was disabled (a 410 Gone); migration 0009. */
-  disabled_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why it was disabled: a 410 Gone (0009), or every attempt failed for `disableAfter`. */
+  disabled_reason: Generated<string | null>;
+  /** Deliveries per second, or null for no limit. */
+  rate_limit: Generated<number | null>;
+  consecutive_failures: Generated<number>;
+  failing_since: Generated<number | null>;
+  circuit_open_until: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }

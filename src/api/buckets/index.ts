@@ -10,7 +10,7 @@ import { createOutput, deleteOutput, findOutput, listOutputs, updateOutput, type
 import { getRequest, listRequests, replayRequest } from "../../ingress/requests.js";
 import { attemptOut } from "../attempts/index.js";
 import { listResponse, parsePage } from "../pagination.js";
-import { iso } from "../schemas.js";
+import { iso, rateLimit } from "../schemas.js";
 import { parse } from "../validate.js";
 import { noStore } from "../no-store.js";
 
@@ -47,6 +47,7 @@ const outputIn = z.object({
   tlsVerify: z.boolean().optional(),
   broadcast: z.boolean().optional(),
   disabled: z.boolean().optional(),
+  rateLimit: rateLimit.nullish(),
 });
 
 function bucketOut(b: BucketRow) {
@@ -64,7 +65,7 @@ function bucketOut(b: BucketRow) {
 }
 
 function outputOut(o: OutputRow) {
-  return { id: o.id, name: o.name, type: o.type, url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
+  return { id: o.id, name: o.name, type: o.type, url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, rateLimit: o.rate_limit ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */
