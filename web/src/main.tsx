@@ -6,6 +6,8 @@ import { SignIn } from "./pages/sign-in.js";
 import { Applications } from "./pages/applications.js";
 import { Application } from "./pages/application.js";
 import { Message } from "./pages/message.js";
+import { Endpoint } from "./pages/endpoint.js";
+import { Vault } from "./pages/vault.js";
 import "./style.css";
 
 function App() {
@@ -29,12 +31,7 @@ function App() {
     setSignedIn(false);
     navigate(`${BASE}/`);
   };
-  const m = /^\/(?:console|portal)\/app\/([^/]+)(?:\/msg\/([^/]+))?\/?$/.exec(path);
-  let page;
-  if (m?.[2]) page = <Message appId={decodeURIComponent(m[1]!)} msgId={decodeURIComponent(m[2])} />;
-  else if (m?.[1]) page = <Application appId={decodeURIComponent(m[1])} />;
-  else if (scope !== null) page = <Application appId={scope} />;
-  else page = <Applications />;
+  const page = route(path, scope);
   return (
     <>
       <header class="top">
@@ -49,6 +46,28 @@ function App() {
       <main>{page}</main>
     </>
   );
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The page for a path; an application-scoped session (portal) lands on its one application. */
+function route(path: string, scope: string | null) {
+  const parts = path.replace(/^\/(?:console|portal)\/?/, "").split("/").filter(Boolean).map(safeDecode);
+  const [first, app, kind, id] = parts;
+  if (first === "app" && app !== undefined) {
+    if (kind === "msg" && id !== undefined) return <Message appId={app} msgId={id} />;
+    if (kind === "endpoint" && id !== undefined) return <Endpoint appId={app} endpointId={id} />;
+    if (kind === "vault" && !PORTAL) return <Vault appId={app} />;
+    return <Application appId={app} />;
+  }
+  if (scope !== null) return <Application appId={scope} />;
+  return <Applications />;
 }
 
 render(<App />, document.getElementById("root")!);
