@@ -1,10 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DIALECTS } from "../helpers/dialects.js";
 import { ensureWebBuilt, launchChromium, seriousViolations } from "../helpers/browser.js";
+import { openConsole } from "../helpers/console-page.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -20,23 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-
-/** A signed-in console page that records CSP violations; times are entered and shown in UTC. */
-async function openConsole(server: TestServer, path: string): Promise<{ page: Page; cspErrors: string[]; close: () => Promise<void> }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, timezoneId: "UTC" });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-  const page = await context.newPage();
-  const cspErrors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
-  });
-  await page.goto(`${server.url}/console/`);
-  await page.getByLabel("Organisation API token").fill(server.token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Applications", level: 1 }).waitFor();
-  await page.goto(server.url + path);
-  return { page, cspErrors, close: () => context.close() };
-}
 
 /** `datetime-local` text for an instant, in UTC (the browser context's zone). */
 const local = (t: number) => new Date(t).toISOString().slice(0, 19);
@@ -78,7 +62,7 @@ for (const dialect of DIALECTS) {
       await receiver.waitFor(2);
       await until(async () => (await statsOf(server, app.id, ep.id)).fail === 1, "the failed delivery");
 
-      const { page, cspErrors, close } = await openConsole(server, `/console/app/${app.id}`);
+      const { page, cspErrors, close } = await openConsole(browser, server, `/console/app/${app.id}`);
       const rows = page.getByTestId("message-row");
       const accessible = async () => expect(await seriousViolations(page)).toEqual([]);
       try {
@@ -191,7 +175,7 @@ for (const dialect of DIALECTS) {
       const app = (await server.api("POST", "/api/v1/app", { name: "Vaulted" })).body;
       const value = `sk_live_${Math.random().toString(36).slice(2)}_TOPSECRET`;
       const replaced = `${value}_v2`;
-      const { page, cspErrors, close } = await openConsole(server, `/console/app/${app.id}`);
+      const { page, cspErrors, close } = await openConsole(browser, server, `/console/app/${app.id}`);
       try {
         await page.getByRole("link", { name: "Vault (write-only secrets)" }).click();
         await page.getByRole("heading", { name: "Vault", level: 1 }).waitFor();

@@ -8,6 +8,8 @@ import { Application } from "./pages/application.js";
 import { Message } from "./pages/message.js";
 import { Endpoint } from "./pages/endpoint.js";
 import { Vault } from "./pages/vault.js";
+import { Buckets } from "./pages/buckets.js";
+import { Bucket } from "./pages/bucket.js";
 import "./style.css";
 
 function App() {
@@ -40,6 +42,14 @@ function App() {
           <a href={`${BASE}/`} onClick={onLink}>
             {scope !== null ? "Home" : "Applications"}
           </a>
+          {scope === null && (
+            <>
+              {" "}
+              <a href={`${BASE}/buckets`} onClick={onLink}>
+                Inbound
+              </a>
+            </>
+          )}
         </nav>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
@@ -67,6 +77,8 @@ function route(path: string, scope: string | null) {
     return <Application appId={app} />;
   }
   if (scope !== null) return <Application appId={scope} />;
+  if (first === "buckets") return <Buckets />;
+  if (first === "bucket" && app !== undefined) return <Bucket bucketId={app} />;
   return <Applications />;
 }
 
