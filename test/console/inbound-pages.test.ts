@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentUrl, rawAgent } from "../helpers/agents.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { ensureWebBuilt, launchChromium, seriousViolations } from "../helpers/browser.js";
 import { openConsole } from "../helpers/console-page.js";
@@ -128,5 +129,44 @@ for (const dialect of DIALECTS) {
         await close();
       }
     }, 240_000);
+
+    it("agents: token secret shown once, connection seen live with its buckets, revocation disconnects", async () => {
+      const bucket = (await server.api("POST", "/api/v1/bucket", { name: "private-net" })).body;
+      const { page, cspErrors, close } = await openConsole(browser, server, "/console/");
+      try {
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Agents" }).click();
+        await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
+        await page.getByText("No agent token yet.").waitFor();
+        await page.getByLabel("Agent name").fill("dc-1");
+        await page.getByLabel("Buckets").selectOption([bucket.id]);
+        await page.getByRole("button", { name: "Create agent token" }).click();
+        const secretEl = page.getByTestId("endpoint-secret");
+        await secretEl.waitFor();
+        const secret = (await secretEl.textContent())!.trim();
+        const row = page.getByTestId("agent-row").filter({ hasText: "dc-1" });
+        await row.getByText("not connected").waitFor();
+        const key = (await row.locator("code").textContent())!.trim();
+        expect(await seriousViolations(page)).toEqual([]);
+        await page.getByRole("button", { name: "I have stored it" }).click();
+        await secretEl.waitFor({ state: "detached" });
+        expect(await page.content()).not.toContain(secret);
+
+        const agent = await rawAgent(agentUrl(server.url), key, secret);
+        await row.getByText(/connected since .*\(private-net\)/).waitFor({ timeout: 30_000 });
+        expect(await seriousViolations(page)).toEqual([]);
+        if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}console-agents.png`, fullPage: true });
+        const listed = await page.evaluate<string>(`fetch("/api/v1/agent-token", { headers: { "x-hookwarden-console": "1" } }).then((r) => r.text())`);
+        expect(listed).not.toContain(secret);
+        expect(await page.content()).not.toContain(secret);
+
+        await page.getByRole("button", { name: "Revoke dc-1" }).click();
+        await page.getByRole("status").filter({ hasText: "Agent token dc-1 revoked" }).waitFor();
+        await agent.closed;
+        await page.getByText("No agent token yet.").waitFor();
+        expect(cspErrors).toEqual([]);
+      } finally {
+        await close();
+      }
+    }, 180_000);
   });
 }

@@ -10,6 +10,7 @@ import { Endpoint } from "./pages/endpoint.js";
 import { Vault } from "./pages/vault.js";
 import { Buckets } from "./pages/buckets.js";
 import { Bucket } from "./pages/bucket.js";
+import { Agents } from "./pages/agents.js";
 import "./style.css";
 
 function App() {
@@ -47,6 +48,9 @@ function App() {
               {" "}
               <a href={`${BASE}/buckets`} onClick={onLink}>
                 Inbound
+              </a>{" "}
+              <a href={`${BASE}/agents`} onClick={onLink}>
+                Agents
               </a>
             </>
           )}
@@ -78,6 +82,7 @@ function route(path: string, scope: string | null) {
   }
   if (scope !== null) return <Application appId={scope} />;
   if (first === "buckets") return <Buckets />;
+  if (first === "agents") return <Agents />;
   if (first === "bucket" && app !== undefined) return <Bucket bucketId={app} />;
   return <Applications />;
 }
