@@ -112,6 +112,10 @@ const schema = z.object({
   consoleSessionTtl: duration.default(3_600_000).refine((ms) => ms >= 1000 && ms <= 86_400_000, "must be between 1s and 24h"),
   /** Origins allowed to embed `/portal` in an iframe (CSP `frame-ancestors`); none by default. */
   portalFrameAncestors: list.default([]).refine((items) => items.every((o) => /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)), "must be origins like https://app.example.com"),
+  /** The portal's branding: the name in its header, its header colour, and a PNG/SVG/JPEG logo file (≤ 256 KB). */
+  portalBrandName: z.string().min(1).max(64).optional(),
+  portalBrandColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, "must be a colour like #12324f").optional(),
+  portalLogo: z.string().min(1).max(4096).optional(),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -130,6 +134,9 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_CONSOLE: "console",
   HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
   HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
+  HOOKWARDEN_PORTAL_BRAND_NAME: "portalBrandName",
+  HOOKWARDEN_PORTAL_BRAND_COLOR: "portalBrandColor",
+  HOOKWARDEN_PORTAL_LOGO: "portalLogo",
   HOOKWARDEN_PORT: "port",
   HOOKWARDEN_DATA_DIR: "dataDir",
   HOOKWARDEN_DATABASE_URL: "databaseUrl",

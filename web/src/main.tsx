@@ -13,8 +13,36 @@ import { Bucket } from "./pages/bucket.js";
 import { Agents } from "./pages/agents.js";
 import "./style.css";
 
+/** The operator's branding of the portal (configuration): a stylesheet of this origin, a name and a logo. */
+function useBrand(): { name: string; logo: boolean } | undefined {
+  const [brand, setBrand] = useState<{ name: string; logo: boolean } | undefined>(undefined);
+  useEffect(() => {
+    if (!PORTAL) return;
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = "/portal/brand.css";
+    document.head.appendChild(link);
+    fetch("/portal/brand.json")
+      .then((r) => (r.ok ? (r.json() as Promise<{ name: string; logo: boolean }>) : undefined))
+      .then((b) => b && setBrand(b))
+      .catch(() => undefined);
+  }, []);
+  return brand;
+}
+
+function Brand({ brand }: { brand: { name: string; logo: boolean } | undefined }) {
+  if (!PORTAL) return <span class="brand">Hookwarden</span>;
+  return (
+    <span class="brand" data-testid="brand">
+      {brand?.logo && <img class="logo" src="/portal/brand/logo" alt="" />}
+      {brand?.name ?? "Webhooks"}
+    </span>
+  );
+}
+
 function App() {
   const path = usePath();
+  const brand = useBrand();
   const [signedIn, setSignedIn] = useState<boolean | undefined>(undefined);
   const [scope, setScope] = useState<string | null>(null);
   const check = () =>
@@ -38,7 +66,7 @@ function App() {
   return (
     <>
       <header class="top">
-        <span class="brand">{PORTAL ? "Webhooks" : "Hookwarden"}</span>
+        <Brand brand={brand} />
         <nav aria-label="Main">
           <a href={`${BASE}/`} onClick={onLink}>
             {scope !== null ? "Home" : "Applications"}

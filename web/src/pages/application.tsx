@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { call, enc, type AppOut, type EndpointOut, type ListOut } from "../api.js";
+import { ApiError, call, enc, type AppOut, type EndpointOut, type ListOut } from "../api.js";
 import { ErrorText, SecretReveal, useLoad } from "../components.js";
 import { BASE, PORTAL, onLink } from "../router.js";
 import { MessageList } from "./messages.js";
@@ -7,7 +7,11 @@ import { MessageList } from "./messages.js";
 /** One application: its endpoints (a new one's signing secret shown once) and its messages. */
 export function Application({ appId }: { appId: string }) {
   const base = `/api/v1/app/${enc(appId)}`;
-  const app = useLoad(() => call<AppOut>("GET", base), [appId]);
+  // An app-portal token may not read the application record itself (403): the portal then shows its id.
+  const app = useLoad(
+    () => call<AppOut>("GET", base).catch((e: unknown) => (PORTAL && e instanceof ApiError && e.status === 403 ? undefined : Promise.reject(e))),
+    [appId],
+  );
   const endpoints = useLoad(() => call<ListOut<EndpointOut>>("GET", `${base}/endpoint?limit=100`), [appId]);
   const [tick, setTick] = useState(0);
   const [secret, setSecret] = useState<{ endpoint: string; value: string } | undefined>(undefined);
@@ -103,6 +107,7 @@ export function Application({ appId }: { appId: string }) {
       <ErrorText error={epError} />
 
       <h2>Messages</h2>
+      {!PORTAL && (
       <form onSubmit={publish}>
         <label for="event-type">Event type</label>
         <input id="event-type" name="event-type" required maxLength={256} />
@@ -117,6 +122,7 @@ export function Application({ appId }: { appId: string }) {
           </button>
         </p>
       </form>
+      )}
       <ErrorText error={msgError} />
       <MessageList appId={appId} endpoints={endpoints.data?.data ?? []} tick={tick} />
     </>
