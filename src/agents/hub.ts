@@ -13,6 +13,7 @@ interface Connection {
   token: AgentTokenRow;
   ws: WebSocket;
   buckets: Set<string>;
+  connectedAt: number;
   alive: boolean;
   pending: Map<string, (r: SendResult) => void>;
 }
@@ -118,7 +119,7 @@ export class AgentHub {
 
   #accept(ws: WebSocket, token: AgentTokenRow, buckets: { id: string; name: string }[]): void {
     const { logger } = this.#ctx;
-    const conn: Connection = { id: randomUUID(), token, ws, buckets: new Set(buckets.map((b) => b.id)), alive: true, pending: new Map() };
+    const conn: Connection = { id: randomUUID(), token, ws, buckets: new Set(buckets.map((b) => b.id)), connectedAt: this.#ctx.clock.now(), alive: true, pending: new Map() };
     this.#connections.set(conn.id, conn);
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data, isBinary) => {
@@ -167,6 +168,13 @@ export class AgentHub {
 
   #hello(agentId: string, token: AgentTokenRow, buckets: { id: string; name: string }[]): HelloFrame {
     return { type: "hello", agentId, name: token.name, mode: token.mode as HelloFrame["mode"], buckets, heartbeatMs: this.#heartbeatMs };
+  }
+
+  /** The live connections of one agent token on this node: since when, serving which buckets. */
+  connectionsOf(tokenId: string): { id: string; connectedAt: number; buckets: string[] }[] {
+    const out = [];
+    for (const c of this.#connections.values()) if (c.token.id === tokenId) out.push({ id: c.id, connectedAt: c.connectedAt, buckets: [...c.buckets] });
+    return out.sort((a, b) => a.connectedAt - b.connectedAt);
   }
 
   /** The buckets agents connected to this node serve. */

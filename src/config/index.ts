@@ -147,6 +147,10 @@ const schema = z.object({
   otelDisabled: bool.default(false),
   /** How long finished spans wait to be exported together (the BatchSpanProcessor's delay). */
   otlpExportDelay: duration.default(5_000).refine((ms) => ms >= 1 && ms <= 600_000, "must be between 1ms and 10m"),
+  /** The portal's branding: the name in its header, its header colour, and a PNG/SVG/JPEG logo file (≤ 256 KB). */
+  portalBrandName: z.string().min(1).max(64).optional(),
+  portalBrandColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, "must be a colour like #12324f").optional(),
+  portalLogo: z.string().min(1).max(4096).optional(),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -171,6 +175,9 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_CONSOLE: "console",
   HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
   HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
+  HOOKWARDEN_PORTAL_BRAND_NAME: "portalBrandName",
+  HOOKWARDEN_PORTAL_BRAND_COLOR: "portalBrandColor",
+  HOOKWARDEN_PORTAL_LOGO: "portalLogo",
   HOOKWARDEN_PORT: "port",
   HOOKWARDEN_ROLE: "role",
   HOOKWARDEN_DATA_DIR: "dataDir",

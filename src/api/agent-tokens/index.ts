@@ -19,7 +19,10 @@ export function agentTokenRoutes(app: FastifyInstance, ctx: Context, hub: AgentH
   const out = async (r: AgentTokenRow) => {
     const ids = JSON.parse(r.buckets) as string[];
     const names = await ctx.store.db.selectFrom("buckets").select(["id", "name"]).where("id", "in", ids).execute();
-    return { id: r.id, name: r.name, key: r.key, mode: r.mode, buckets: ids.map((id) => names.find((n) => n.id === id)?.name ?? id), createdAt: iso(r.created_at) };
+    const bucketName = (id: string) => names.find((n) => n.id === id)?.name ?? id;
+    // Connections to this node (each node knows its own sockets).
+    const connections = hub.connectionsOf(r.id).map((c) => ({ id: c.id, connectedAt: iso(c.connectedAt), buckets: c.buckets.map(bucketName) }));
+    return { id: r.id, name: r.name, key: r.key, mode: r.mode, buckets: ids.map(bucketName), createdAt: iso(r.created_at), connections };
   };
   app.post("/api/v1/agent-token", async (req, reply) => {
     const { row, secret } = await createAgentToken(ctx, req.orgId, parse(tokenIn, req.body));
