@@ -53,6 +53,7 @@ storageOptions(
     .option("--endpoint-concurrency <n>", "attempts in flight per endpoint per node (default 32)")
     .option("--poll-interval <duration>", "how often to look for due retries (default 1s)")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
+    .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")
     .option("--resend-window <duration>", "how far back unacknowledged agent deliveries are re-sent after a reconnect (default 10m)")
     .option("--vault-max-value-length <n>", "longest vault secret value accepted (default 2000)")
     .option("--template-output-limit <bytes>", "largest request a template may render (default 2097152)")

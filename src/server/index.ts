@@ -25,6 +25,7 @@ import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
 import { resendToAgents } from "../agents/forward.js";
+import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
 import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
@@ -40,6 +41,8 @@ export interface Hookwarden {
   readonly publisher: Publisher;
   readonly registry: Registry;
   readonly agents: AgentHub;
+  /** `grpc(s)://host:port` when agents may also connect over gRPC (`--grpc-port`). */
+  readonly grpcUrl: string | undefined;
   readonly audit: AuditLog;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
@@ -131,6 +134,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
   agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
+  let grpc: GrpcAgentListener | undefined;
+  try {
+    grpc = config.grpcPort === undefined ? undefined : await listenGrpc(ctx, agents, { host: config.host, port: config.grpcPort, tls });
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
   await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
@@ -163,6 +173,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       clearInterval(retention);
       clearInterval(leaseRetry);
       await agents.close();
+      await grpc?.close();
       await api.close();
       await audit.flush();
       await publisher.drain();
@@ -177,5 +188,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, grpcUrl: grpc?.url, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }
