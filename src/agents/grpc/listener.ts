@@ -49,7 +49,8 @@ export async function listenGrpc(ctx: Context, hub: AgentHub, opts: { host: stri
         hub.authorize(first("authorization"), first("hookwarden-buckets")).then(
           (admission) => {
             if (!admission.ok) {
-              call.emit("error", { code: admission.status === 401 ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED, details: admission.detail });
+              // The same `{code, detail}` a refused WebSocket upgrade gets as its body.
+              call.emit("error", { code: admission.status === 401 ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED, details: JSON.stringify({ code: admission.code, detail: admission.detail }) });
               return;
             }
             if (call.cancelled) return;
