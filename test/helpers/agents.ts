@@ -182,7 +182,7 @@ export function spawnAgent(opts: AgentSpawnOptions): AgentProcess {
     exited,
     output: () => text,
     connections: () => connected,
-    waitConnected: (n = 1, timeoutMs = 30_000) =>
+    waitConnected: (n = 1, timeoutMs = 90_000) =>
       connected >= n
         ? Promise.resolve()
         : new Promise<void>((resolve, reject) => {
