@@ -404,10 +404,13 @@ export async function postWebhook(inputUrl: string, body: string, headers: Recor
 export class FreezableProxy {
   url = "";
   readonly #server: Server;
+  readonly #scheme: string;
   readonly #pairs = new Set<{ a: Socket; b: Socket; frozen: boolean }>();
 
   constructor(target: string) {
     const t = new URL(target);
+    // Whatever the target speaks (http:, grpc:) passes through unchanged, so the URL keeps its scheme.
+    this.#scheme = t.protocol;
     this.#server = createNetServer((client) => {
       const upstream = connect(Number(t.port), t.hostname);
       const pair = { a: client, b: upstream, frozen: false };
@@ -431,7 +434,7 @@ export class FreezableProxy {
   /** Listens on `port` (any free one by default). */
   async start(port = 0): Promise<this> {
     await new Promise<void>((resolve) => this.#server.listen(port, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.url = `${this.#scheme}//127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this;
   }
 
