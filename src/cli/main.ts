@@ -143,8 +143,8 @@ program
 
 program
   .command("agent")
-  .description("relay a gateway's inbound webhooks into this network over an outbound WebSocket")
-  .option("--server <url>", "the gateway, e.g. https://hooks.example.com")
+  .description("relay a gateway's inbound webhooks into this network over an outbound WebSocket or gRPC stream")
+  .option("--server <url>", "the gateway: https://hooks.example.com (WebSocket), or grpcs://hooks.example.com:7443 (gRPC, its --grpc-port)")
   .option("--key <key>", "agent token key (ak_...)")
   .option("--secret <secret>", "agent token secret; prefer HOOKWARDEN_AGENT_SECRET (argv is visible in ps)")
   .option("--bucket <name>", "bucket to serve (with --forward-to)")
