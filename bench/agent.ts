@@ -141,6 +141,8 @@ async function relay(dialect: Dialect, receiver: ReceiverProcess, raw: { rps: nu
   const grpcPort = await closedPort();
   const gw = await spawnGateway({
     runtime: RUNTIME,
+    // A loaded machine starts a tsx gateway slowly; the default 30 s failed whole runs here.
+    startTimeoutMs: 120_000,
     ...secrets,
     args: [
       "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--log-level", "warn", "--shutdown-grace", "2s",
