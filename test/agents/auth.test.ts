@@ -40,7 +40,7 @@ for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
       // The internal service is known to the agent only: the gateway never sees this URL.
       agent = spawnAgent({ server: gateway(), key: token.key, secret: token.secret, bucket: "orders", forwardTo: `${svc.url}/hooks` });
       await agent.waitConnected();
-    }, 60_000);
+    }, 150_000);
 
     afterAll(async () => {
       for (const r of raws) r.ws.terminate();

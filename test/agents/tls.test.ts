@@ -80,12 +80,12 @@ for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
       const before = svc.received.length;
       const agent = spawnAgent({ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "secure", forwardTo: `${svc.url}/never` });
       agents.push(agent);
-      await until("the agent to report the certificate", () => /self[- ]signed|certificate/i.test(agent.output()), 60_000);
+      await until("the agent to report the certificate", () => /self[- ]signed|certificate/i.test(agent.output()), 150_000);
       expect(agent.connections()).toBe(0);
       expect(svc.received.length).toBe(before);
       // The secret never appears in what it logged.
       expect(agent.output()).not.toContain(token.secret);
-    }, 120_000);
+    }, 180_000);
   });
 }
 
