@@ -111,6 +111,13 @@ const schema = z.object({
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
+  /**
+   * Port of the agents' gRPC listener (same host, same TLS pair as the API); unset: no gRPC
+   * listener, agents connect over WebSocket only. A port of its own rather than HTTP/2 on the API
+   * port: the API is HTTP/1.1 (Fastify), and sharing would mean ALPN negotiation plus h2c on
+   * plaintext, for no gain an agent can see.
+   */
+  grpcPort: z.coerce.number().int().min(0).max(65535).optional(),
   vaultMaxValueLength: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   templateOutputLimit: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -214,6 +221,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
+  HOOKWARDEN_GRPC_PORT: "grpcPort",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",
   HOOKWARDEN_LOG_FORMAT: "logFormat",

@@ -25,6 +25,7 @@ import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
 import { resendToAgents } from "../agents/forward.js";
+import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
 import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
@@ -45,6 +46,8 @@ export interface Hookwarden {
   readonly publisher: Publisher;
   readonly registry: Registry;
   readonly agents: AgentHub;
+  /** `grpc(s)://host:port` when agents may also connect over gRPC (`--grpc-port`). */
+  readonly grpcUrl: string | undefined;
   readonly audit: AuditLog;
   /** Incident pauses as this node sees them (src/incident). */
   readonly pauses: PauseSet;
@@ -152,6 +155,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });
   if (servesApi) agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
+  let grpc: GrpcAgentListener | undefined;
+  try {
+    grpc = config.grpcPort === undefined ? undefined : await listenGrpc(ctx, agents, { host: config.host, port: config.grpcPort, tls });
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
   if (runsWorker) await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
@@ -180,6 +190,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       clearInterval(leaseRetry);
       pauses.stop();
       await agents.close();
+      await grpc?.close();
       await api.close();
       await audit.flush();
       operational.stop();
@@ -198,5 +209,5 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, grpcUrl: grpc?.url, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }
