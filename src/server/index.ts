@@ -33,7 +33,6 @@ import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { PauseSet } from "../incident/pauses.js";
 import { ConfigError } from "../config/index.js";
-import { roleNeedsPostgres } from "../cli/startup-errors.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
 import { RetentionCleaner } from "../retention/index.js";
@@ -210,4 +209,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     })());
 
   return { url, ctx, api, worker, publisher, registry, agents, grpcUrl: grpc?.url, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+}
+
+/**
+ * `--role api|worker` on embedded SQLite: refused before anything is opened. One process owns a
+ * SQLite data directory (it holds its lock), so an API process and a worker process could never
+ * share it; the roles scale apart only over PostgreSQL.
+ */
+function roleNeedsPostgres(role: string): string {
+  return `--role ${role} needs PostgreSQL (--database-url / HOOKWARDEN_DATABASE_URL): embedded SQLite is one process that holds its data directory's lock, so an API process and a worker process cannot share it; use --role all (the default) with SQLite`;
 }
