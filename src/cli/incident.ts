@@ -1,4 +1,6 @@
 import { AuditLog } from "../audit/index.js";
+import { Publisher } from "../messages/publisher.js";
+import { OperationalWebhooks } from "../operational/index.js";
 import { findOrgByName } from "../auth/tokens.js";
 import { systemClock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
@@ -25,8 +27,8 @@ export interface Target {
 const when = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /**
- * A context for one CLI step. Its event bus has no listener in this process: a running server
- * learns of the step from the database (pauses within its poll interval) and from the audit log.
+ * A context for one CLI step. A running server learns of the step from the database (pauses
+ * within its poll interval), the audit log, and the operational event committed to its queue.
  */
 async function withContext<T>(config: Config, fn: (ctx: Context, audit: AuditLog) => Promise<T>): Promise<T> {
   const logger = createLogger({ level: "warn", destination: process.stderr, format: "json" });
@@ -34,10 +36,15 @@ async function withContext<T>(config: Config, fn: (ctx: Context, audit: AuditLog
   const store = await openStore(config, logger);
   const ctx: Context = Object.freeze({ config, clock: systemClock, logger, store, keyring, events: new EventBus() });
   const audit = new AuditLog(store, logger);
+  // The step's operational event (incident.*) is committed here as a message of the organisation's
+  // operational application; a running server's workers deliver it from the queue.
+  const operational = new OperationalWebhooks(ctx, new Publisher(ctx, () => {}));
   try {
     return await fn(ctx, audit);
   } finally {
     await audit.flush();
+    await operational.drain();
+    operational.stop();
     await store.close();
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { Webhook } from "svix";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +32,10 @@ for (const dialect of DIALECTS) {
       const app = await createApp(t, "cli");
       await createEndpoint(t, app, { url: `${receiver.url}/cli` });
       const user = `cli:${userInfo().username}`;
+      // The organisation's operational endpoint: each CLI step raises its incident.* event there.
+      const opsSecret = `whsec_${randomBytes(24).toString("base64")}`;
+      const ops = await t.api("POST", "/api/v1/operational-webhook/endpoint", { url: `${receiver.url}/ops`, secret: opsSecret, filterTypes: ["incident.paused", "incident.resumed", "incident.rotated"] });
+      expect(ops.status, ops.text).toBe(201);
 
       const paused = await cli("incident", "pause", "--org", "default", "--app", app);
       expect(paused.code, paused.stderr).toBe(0);
@@ -74,6 +79,15 @@ for (const dialect of DIALECTS) {
         ["CLI incident resume", app, user, null],
         ["CLI incident pause", app, user, null],
       ]);
+      const events = await until("the CLI steps' operational events", async () => {
+        await t.hw.worker.runUntilIdle();
+        const got = at("/ops").map((r) => new Webhook(opsSecret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: Record<string, unknown> });
+        return got.length >= 3 ? got : undefined;
+      });
+      expect(events.map((e) => e.type)).toEqual(["incident.paused", "incident.resumed", "incident.rotated"]);
+      expect(events[0]!.data).toMatchObject({ scope: "app", targetId: app, actor: user });
+      expect(events[2]!.data).toMatchObject({ appId: app, endpoints: 1, overlapSeconds: 0, actor: user });
+      expect(JSON.stringify(events)).not.toContain(secret!);
       const seen = [audit.text, (await t.api("GET", "/api/v1/auth/token")).text, (await t.api("GET", `/api/v1/app/${app}/endpoint`)).text, t.logs(), paused.stderr, listed.stdout].join("\n");
       for (const form of storedForms(secret!)) expect(seen.includes(form)).toBe(false);
     }, 600_000);
