@@ -72,7 +72,8 @@ function operation(spec: RouteSpec, method: string, defs: Map<string, Json>): Js
   if (auth === "bearer" && !responses["401"]) responses["401"] = error("No valid token (`E_UNAUTHORIZED`)");
   if ((spec.body || spec.query) && !responses["422"]) responses["422"] = error("Invalid input (`E_VALIDATION`): `detail` lists each field");
   responses.default = error("Any other error, as `{code, detail}`");
-  const suffix = spec.method === "ANY" ? "" : method === firstMethod(spec) ? "" : `.${method.toLowerCase()}`;
+  // One id per operation: a route with several methods names the later ones by method.
+  const suffix = method === firstMethod(spec) ? "" : `.${method.toLowerCase()}`;
   return {
     operationId: spec.operationId + suffix,
     summary: spec.summary,
@@ -89,7 +90,7 @@ function operation(spec: RouteSpec, method: string, defs: Map<string, Json>): Js
 }
 
 function firstMethod(spec: RouteSpec): string {
-  return typeof spec.method === "string" ? spec.method : spec.method[0]!;
+  return spec.method === "ANY" ? "POST" : typeof spec.method === "string" ? spec.method : spec.method[0]!;
 }
 
 function methodsOf(spec: RouteSpec): readonly string[] {
@@ -130,7 +131,7 @@ export function buildDocument(routes: readonly ObservedRoute[], version: string)
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "An API token (`hwk_…`) or an app-portal token" },
         bucketBasic: { type: "http", scheme: "basic", description: "A bucket's basic-auth credentials (buckets with `auth.type: basic`)" },
-        bucketToken: { type: "apiKey", in: "header", name: "authorization", description: "A bucket's token (buckets with `auth.type: token`)" },
+        bucketToken: { type: "http", scheme: "bearer", description: "A bucket's token (buckets with `auth.type: token`), or `?token=`" },
       },
       schemas: Object.fromEntries([...defs.entries()].sort(([a], [b]) => a.localeCompare(b))),
     },

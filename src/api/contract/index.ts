@@ -4,7 +4,7 @@ import { z } from "zod";
 import { buildDocument, type ObservedRoute } from "./document.js";
 import { route } from "./route.js";
 
-export { route } from "./route.js";
+export { route, type RouteSpec } from "./route.js";
 export { named, listOf, dateTime, ErrorBody, Empty } from "./schemas.js";
 
 /** Routes that are not part of the API contract: the console's web pages and its cookie session. */

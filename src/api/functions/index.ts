@@ -23,9 +23,25 @@ import { findOutput } from "../../ingress/outputs.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 
-function functionOut(r: FunctionRow) {
+export const FunctionVersion = named("Function", z.object({ name: z.string(), version: z.number().int(), code: z.string(), createdAt: dateTime }));
+const FunctionTestResult = named(
+  "FunctionTestResult",
+  z.object({
+    name: z.string(),
+    version: z.number().int(),
+    console: z.array(z.string()),
+    consoleTruncated: z.boolean(),
+    /** The function's result, every vault value it read masked as `******`. */
+    result: z.unknown(),
+    error: z.object({ code: z.string(), detail: z.string() }).optional(),
+  }),
+);
+const Transformation = z.object({ function: z.string().nullable(), enabled: z.boolean() });
+const TAG = "Function";
+
+function functionOut(r: FunctionRow): z.output<typeof FunctionVersion> {
   return { name: r.name, version: r.version, code: r.code, createdAt: iso(r.created_at) };
 }
 
@@ -61,9 +77,9 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
     return { scope: { orgId: req.orgId, kind: "bucket", id: bucket.id }, secrets: async () => new Map() };
   };
 
-  for (const [base, resolve] of [["/api/v1/app/:app_id/function", byApp], ["/api/v1/bucket/:bucket_id/function", byBucket]] as const) {
-    app.post(base, async (req, reply) => {
-      const input = parse(functionIn, req.body);
+  for (const [base, resolve, kind, scope] of [["/api/v1/app/:app_id/function", byApp, "app", "an application's"], ["/api/v1/bucket/:bucket_id/function", byBucket, "bucket", "a bucket's"]] as const) {
+    const id = (op: string) => `hookwarden.${kind}-function.${op}`;
+    route(app, { method: "POST", url: base, operationId: id("save"), summary: `Save a new version of ${scope} function (syntax-checked first)`, tag: TAG, body: functionIn, responses: { 201: { description: "Saved", schema: FunctionVersion } } }, async (req, reply, { body: input }) => {
       checkFunctionName(input.name);
       checkFunctionCode(input.code);
       const { scope } = await resolve(req);
@@ -71,32 +87,30 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
       return reply.status(201).send(functionOut(await saveFunctionVersion(ctx, scope, input.name, input.code)));
     });
 
-    app.get(base, async (req) => {
+    route(app, { method: "GET", url: base, operationId: id("list"), summary: `List ${scope} functions (latest versions)`, tag: TAG, responses: { 200: { description: "The functions", schema: listOf(FunctionVersion) } } }, async (req) => {
       const { scope } = await resolve(req);
       const data = (await listFunctions(ctx, scope)).map(functionOut);
       return { data, iterator: data.at(-1)?.name ?? null, prevIterator: null, done: true };
     });
 
-    app.get<{ Params: { name: string } }>(`${base}/:name`, async (req) => {
-      const { version } = parse(versionQuery, req.query, "query");
+    route(app, { method: "GET", url: `${base}/:name`, operationId: id("get"), summary: "Get a function (latest, or `version`)", tag: TAG, query: versionQuery, responses: { 200: { description: "The function", schema: FunctionVersion } } }, async (req, _reply, { query: { version } }) => {
       const { scope } = await resolve(req);
       return functionOut(await findFunction(ctx, scope, req.params.name, version));
     });
 
-    app.get<{ Params: { name: string } }>(`${base}/:name/version`, async (req) => {
+    route(app, { method: "GET", url: `${base}/:name/version`, operationId: id("list-versions"), summary: "Every version of a function", tag: TAG, responses: { 200: { description: "The versions", schema: listOf(FunctionVersion) } } }, async (req) => {
       const { scope } = await resolve(req);
       const data = (await listFunctionVersions(ctx, scope, req.params.name)).map(functionOut);
       return { data, iterator: null, prevIterator: null, done: true };
     });
 
-    app.delete<{ Params: { name: string } }>(`${base}/:name`, async (req, reply) => {
+    route(app, { method: "DELETE", url: `${base}/:name`, operationId: id("delete"), summary: "Delete a function and its versions", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
       const { scope } = await resolve(req);
       await deleteFunction(ctx, scope, req.params.name);
       return reply.status(204).send();
     });
 
-    app.post<{ Params: { name: string } }>(`${base}/:name/test`, async (req) => {
-      const body = parse(testIn, req.body ?? {});
+    route(app, { method: "POST", url: `${base}/:name/test`, operationId: id("test"), summary: "Run a version against a sample input (vault values masked in the answer)", tag: TAG, body: testIn, bodyOptional: true, responses: { 200: { description: "The result, console lines and any error", schema: FunctionTestResult } } }, async (req, _reply, { body }) => {
       const { scope, secrets } = await resolve(req);
       const fn = await findFunction(ctx, scope, req.params.name, body.version);
       const out = await runner.run({ code: fn.code, input: body.input ?? null, secrets: await secrets(), now: ctx.clock.now() });
@@ -107,15 +121,14 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
   }
 
   // Svix's `…/endpoint/{id}/transformation`, naming a stored function instead of inline code.
-  const transformationPath = "/api/v1/app/:app_id/endpoint/:endpoint_id/transformation";
-  app.get<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req) => {
+  const transformationPath = "/api/v1/app/:app_id/endpoint/:endpoint_id/transformation" as const;
+  route(app, { method: "GET", url: transformationPath, operationId: "v1.endpoint.transformation-get", summary: "The endpoint's transformation (a stored function's name)", tag: "Endpoint", responses: { 200: { description: "The transformation", schema: Transformation } } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const t = await getTransformation(ctx, ep.id);
     return { function: t?.function ?? null, enabled: t?.enabled ?? false };
   });
-  app.patch<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req, reply) => {
-    const input = parse(transformationIn, req.body);
+  route(app, { method: "PATCH", url: transformationPath, operationId: "v1.endpoint.transformation-partial-update", summary: "Set, enable or clear the endpoint's transformation", tag: "Endpoint", body: transformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const current = await getTransformation(ctx, ep.id);
@@ -134,15 +147,14 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
   });
 
   // A URL output's transformation before each forward: `{function: "name"}` or `{function: null}`.
-  const outputPath = "/api/v1/bucket/:bucket_id/output/:output_id/transformation";
+  const outputPath = "/api/v1/bucket/:bucket_id/output/:output_id/transformation" as const;
   const outputTransformationIn = z.object({ function: z.string().nullable() }).strict();
-  app.get<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req) => {
+  route(app, { method: "GET", url: outputPath, operationId: "hookwarden.output.transformation-get", summary: "The output's transformation", tag: "Output", responses: { 200: { description: "The function's name, or null", schema: z.object({ function: z.string().nullable() }) } } }, async (req) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const output = await findOutput(ctx, bucket, req.params.output_id);
     return { function: (await getOutputTransformation(ctx, output.id)) ?? null };
   });
-  app.patch<{ Params: { bucket_id: string; output_id: string } }>(outputPath, async (req, reply) => {
-    const input = parse(outputTransformationIn, req.body);
+  route(app, { method: "PATCH", url: outputPath, operationId: "hookwarden.output.transformation-update", summary: "Set or clear the output's transformation", tag: "Output", body: outputTransformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const output = await findOutput(ctx, bucket, req.params.output_id);
     if (input.function !== null) {
