@@ -18,11 +18,7 @@ function svixClientOperations(): string[] {
   return [...new Set([...text.matchAll(/new SvixRequest\("([A-Z]+)", "([^"]+)"\)/g)].map((m) => `${m[1]} ${m[2]}`))].sort();
 }
 
-/**
- * What svix 2.5.0 calls and Hookwarden does not serve: Svix's cloud-only resources (connectors,
- * streaming, environments, integrations, ...) and these operations. Kept exact in both
- * directions, so a route that disappears (or newly appears) shows here.
- */
+/** The Svix resources Hookwarden serves (the client also has environments, streams, connectors, ...). */
 const SVIX_RESOURCES_SERVED = /^\S+ \/api\/v1\/(app|event-type|auth\/(app-portal-access|logout)|health)(\/|$)/;
 
 /** Matches a request path to the document's templated path with the most literal segments. */
@@ -129,7 +125,7 @@ for (const dialect of DIALECTS) {
         const [method, path] = op.split(" ") as [string, string];
         return byShape.get(shape(path))?.[method.toLowerCase()] !== undefined;
       };
-      const missing = ops.filter((op) => SVIX_RESOURCES_SERVED.test(op) && !inDoc(op));
+      const missing = ops.filter((op) => SVIX_RESOURCES_SERVED.test(op) && !SVIX_CLOUD_ONLY.test(op) && !inDoc(op));
       expect(missing).toEqual(SVIX_NOT_SERVED);
       // The operations of Svix's self-hosted server that issue 11 names are all there.
       for (const op of [
@@ -267,5 +263,18 @@ for (const dialect of DIALECTS) {
   });
 }
 
-/** What svix 2.5.0 calls under the resources Hookwarden serves, yet Hookwarden does not serve (Svix cloud features). */
-const SVIX_NOT_SERVED: string[] = [];
+/** Svix cloud resources under `/app/{app_id}` that its self-hosted server does not have either. */
+const SVIX_CLOUD_ONLY = /\/(destination|integration|autoconfig|auto-config|poller|polling-endpoint)(\/|$)/;
+
+/**
+ * What svix 2.5.0 calls on the resources Hookwarden serves, yet Hookwarden does not serve.
+ * Exact: a route added for one of these (or one lost elsewhere) makes this test say so.
+ */
+const SVIX_NOT_SERVED: string[] = [
+  "POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay",
+  "POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
+  "POST /api/v1/app/{app_id}/msg/bulk-expunge",
+  "POST /api/v1/app/{app_id}/msg/expunge-all-contents",
+  "POST /api/v1/app/{app_id}/msg/precheck/active",
+  "POST /api/v1/event-type/import/openapi",
+];
