@@ -3,7 +3,11 @@ import { createRequire } from "node:module";
 import { validate } from "@readme/openapi-parser";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import Fastify from "fastify";
+import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { installContract, route } from "../../src/api/contract/index.js";
+import { installErrorHandlers } from "../../src/api/errors.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -30,6 +34,29 @@ function templateOf(doc: Doc, path: string): string | undefined {
   const literal = (t: string) => t.split("/").filter((s) => s !== "" && !s.startsWith("{")).length;
   return candidates.sort((a, b) => literal(b) - literal(a))[0];
 }
+
+describe("API contract guard", () => {
+  it("reports a route registered without route() as undocumented, and documents one declared with it", async () => {
+    const app = Fastify();
+    const contract = installContract(app, "0.0.0");
+    installErrorHandlers(app);
+    app.get("/api/v1/plain", async () => ({}));
+    route(app, { method: "POST", url: "/api/v1/declared/:id", operationId: "x.create", summary: "x", tag: "X", body: z.object({ n: z.number().int() }).strict(), responses: { 201: { description: "ok", schema: z.object({ id: z.string() }) } } }, async (req, reply, { body }) =>
+      reply.status(201).send({ id: `${req.params.id}-${body.n}` }),
+    );
+    await app.ready();
+    expect(contract.undocumented().map((r) => r.url)).toEqual(["/api/v1/plain"]);
+    const doc = JSON.parse(contract.json()) as Doc;
+    expect(Object.keys(doc.paths)).toEqual(["/api/v1/declared/{id}"]);
+    expect(doc.paths["/api/v1/declared/{id}"]!.post).toMatchObject({ operationId: "x.create", requestBody: { required: true, content: { "application/json": { schema: { additionalProperties: false, required: ["n"] } } } } });
+    // The declared schema is the one that validates the request.
+    expect((await app.inject({ method: "POST", url: "/api/v1/declared/a", payload: { n: 2 } })).json()).toEqual({ id: "a-2" });
+    const refused = await app.inject({ method: "POST", url: "/api/v1/declared/a", payload: { n: 2.5, extra: 1 } });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json()).toMatchObject({ code: "E_VALIDATION", detail: expect.arrayContaining([expect.objectContaining({ loc: ["body", "n"] })]) });
+    await app.close();
+  });
+});
 
 for (const dialect of DIALECTS) {
   describe(`OpenAPI document (${dialect})`, () => {
@@ -92,6 +119,14 @@ for (const dialect of DIALECTS) {
       expect(docText).not.toMatch(/hwk_[A-Za-z0-9_-]{8,}|whsec_[A-Za-z0-9+/=]{8,}/);
       expect((doc.components as { securitySchemes: Record<string, unknown> }).securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
       expect((doc.components as { schemas: Record<string, unknown> }).schemas.Error).toMatchObject({ required: ["code", "detail"] });
+      // Public: the same bytes with a wrong token, a hostile query, or HEAD; other methods are refused as {code, detail}.
+      const withBadToken = await fetch(`${t.url}/api/v1/openapi.json?x=%00&limit=-1`, { headers: { authorization: "Bearer nope" } });
+      expect(withBadToken.status).toBe(200);
+      expect(await withBadToken.text()).toBe(docText);
+      expect((await fetch(`${t.url}/api/v1/openapi.json`, { method: "HEAD" })).status).toBe(200);
+      const post = await fetch(`${t.url}/api/v1/openapi.json`, { method: "POST", headers: { authorization: `Bearer ${t.token}` } });
+      expect(post.status).toBe(404);
+      expect(await post.json()).toMatchObject({ code: "E_NOT_FOUND" });
     });
 
     it("documents every route Fastify registered, and only those", () => {
