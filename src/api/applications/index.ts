@@ -15,7 +15,7 @@ import { HookwardenError, hasCode } from "../../errors/index.js";
 import { pickAlias } from "../aliases.js";
 import { iso, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
-import { dateTime, Empty, listOf, named, route } from "../contract/index.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 import { pageQuery } from "../pagination.js";
 
 // Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped.

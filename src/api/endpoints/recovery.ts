@@ -17,7 +17,6 @@ import { route } from "../contract/index.js";
 import { Message } from "../messages/index.js";
 
 
-type Params = { app_id: string; endpoint_id: string };
 const date = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const recoverIn = z.object({ since: date, until: date.nullish() }).strict();
 const exampleIn = z.object({ eventType: eventTypeName, exampleIndex: z.number().int().min(0).max(1000).optional() }).strict();
