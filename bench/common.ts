@@ -14,7 +14,7 @@ export const DIALECTS = (process.env.BENCH_DIALECTS ?? "sqlite,postgres").split(
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 export const PROFILE = process.env.BENCH_PROFILE === "1";
 export const PG_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-export const PHASES = new Set((process.env.BENCH_PHASES ?? "raw,e2e,ingest,rss,floor,agent,brokers,functions").split(","));
+export const PHASES = new Set((process.env.BENCH_PHASES ?? "raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness").split(","));
 /** Open-loop latency runs last this long. */
 export const LATENCY_SECONDS = QUICK ? 3 : 10;
 /** A fixed rate (req/s or msg/s) for the latency runs instead of half the measured peak. */
@@ -34,6 +34,12 @@ export function eventPayload(i: number): Record<string, unknown> {
     data: { customer: "cus_8f2kQ0aLm3", amount: 1999, currency: "eur", lines: [{ sku: "plan-pro", qty: 1 }], note: "x".repeat(840) },
   };
 }
+
+/**
+ * What the `e2e` phase measured, per dialect, for phases that compare against it later in the same
+ * run (`bullmq`). CPU per message includes the datastore: PostgreSQL's server processes.
+ */
+export const e2eResults = new Map<Dialect, { rate: number; totalCpuMsPerMsg: number; p50: number; p99: number }>();
 
 /** Run in reverse order of registration by `runCleanups`; a phase removes its own once done. */
 export const cleanups: (() => Promise<void>)[] = [];

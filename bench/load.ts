@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 export const benchNow = (): number => performance.timeOrigin + performance.now();
@@ -57,4 +57,22 @@ export function cpuMsOf(pid: number): number {
   // Fields after the parenthesised command name, which may itself contain spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU time used so far by every process named `postgres` on this machine (the server and its
+ * backends), in ms: the datastore's share of a PostgreSQL run. Backends that exited meanwhile are
+ * missed, so keep connections open across the measured window (the gateway's pool does).
+ */
+export function postgresCpuMs(): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += cpuMsOf(Number(pid));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return total;
 }

@@ -34,7 +34,9 @@ const server = createServer((req, res) => {
   req.resume();
   req.on("end", () => {
     const at = now();
-    const id = req.headers["webhook-id"];
+    const webhookId = req.headers["webhook-id"];
+    // A fan-out sends one message id to many endpoints (`/hook/N`): each copy counts there.
+    const id = typeof webhookId === "string" && req.url?.startsWith("/hook/") ? `${webhookId}@${req.url}` : webhookId;
     total++;
     if (typeof id === "string" && !arrivals.has(id)) {
       arrivals.set(id, at);

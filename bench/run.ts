@@ -8,7 +8,13 @@
  * bench/ingest.ts), `rss` (memory with a large backlog), `floor` (the same posts through the least a
  * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process), `brokers`
  * (RabbitMQ, NATS JetStream and Redis Streams destinations on this machine's brokers, bench/brokers.ts),
- * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts).
+ * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts),
+ * `retention` (data size after simulated days of traffic, retention on vs off, bench/retention.ts),
+ * `bullmq` (what a Node team would build instead: Fastify + BullMQ on Redis + standardwebhooks +
+ * undici, as configured and with `appendfsync always`, compared with `e2e`: bench/bullmq.ts),
+ * `fanout` (one message to 100 endpoints) and `backlog` (BENCH_BACKLOG pending jobs, 1,000,000 by
+ * default, drained after an outage; long, so only when named), both bench/engine-load.ts,
+ * `fairness` (a healthy endpoint's latency beside slow or failing ones, bench/fairness.ts).
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -17,7 +23,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness (+ backlog),
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -30,12 +36,16 @@ import { Agent, request } from "undici";
 import type { GatewayClient } from "../test/helpers/gateway-client.js";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
 import { brokers } from "./brokers.js";
-import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
+import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
+import { fairnessPhase } from "./fairness.js";
 import { functionsPhase } from "./functions.js";
+import { retentionPhase } from "./retention.js";
 import { ingest } from "./ingest.js";
-import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, round } from "./load.js";
+import { benchNow, closedLoop, cpuMsOf, memoryOf, openLoop, percentile, postgresCpuMs, round } from "./load.js";
+import { bullmqPhase } from "./bullmq.js";
+import { backlog, fanout } from "./engine-load.js";
 import { ReceiverProcess } from "./receiver-process.js";
 
 const RAW_REQUESTS = QUICK ? 10_000 : 40_000;
@@ -135,12 +145,15 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
     log(`${dialect}: publishing ${E2E_MESSAGES} messages at concurrency ${CONCURRENCY}`);
     const delivered = (await receiver.track(E2E_MESSAGES, 240_000)).done;
     const cpu0 = cpuMsOf(gw.pid);
+    const pg0 = dialect === "postgres" ? postgresCpuMs() : 0;
     const t0 = benchNow();
     await closedLoop(E2E_MESSAGES, CONCURRENCY, async (i) => void (await publishOrThrow(client, app.id, i)));
     const published = benchNow();
     const done = await delivered;
     const elapsed = done.last - t0;
     const rate = (E2E_MESSAGES / elapsed) * 1000;
+    const gatewayCpu = (cpuMsOf(gw.pid) - cpu0) / E2E_MESSAGES;
+    const datastoreCpu = dialect === "postgres" ? (postgresCpuMs() - pg0) / E2E_MESSAGES : 0;
     const context = { messages: E2E_MESSAGES, concurrency: CONCURRENCY, gateway: "node bin/hookwarden.js (dist)" };
     emit({
       bench: "e2e_delivered",
@@ -149,7 +162,11 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
       unit: "msg/s",
       ...context,
       publish_rate_msg_s: Math.round((E2E_MESSAGES / (published - t0)) * 1000),
-      gateway_cpu_cores: round((cpuMsOf(gw.pid) - cpu0) / elapsed, 2),
+      gateway_cpu_cores: round((gatewayCpu * E2E_MESSAGES) / elapsed, 2),
+      gateway_cpu_ms_per_msg: round(gatewayCpu, 3),
+      // SQLite runs inside the gateway's process; PostgreSQL's server processes are added here.
+      datastore_cpu_ms_per_msg: round(datastoreCpu, 3),
+      total_cpu_ms_per_msg: round(gatewayCpu + datastoreCpu, 3),
       receiver_requests: done.total,
     });
     emit({
@@ -196,6 +213,7 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
       after_202_p50_ms: round(percentile(from202, 50), 2),
     };
     emit({ bench: "publish_to_delivery_p50", dialect, value: round(percentile(fromPublish, 50), 2), unit: "ms", ...latencyContext });
+    e2eResults.set(dialect, { rate, totalCpuMsPerMsg: gatewayCpu + datastoreCpu, p50: percentile(fromPublish, 50), p99: percentile(fromPublish, 99) });
     emit({ bench: "publish_to_delivery_p99", dialect, value: round(percentile(fromPublish, 99), 2), unit: "ms", ...latencyContext, after_202_p99_ms: round(percentile(from202, 99), 2) });
   });
 }
@@ -270,9 +288,14 @@ async function main(): Promise<void> {
   if (PHASES.has("rss")) for (const dialect of DIALECTS) await pendingMemory(dialect);
   if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
   if (PHASES.has("brokers")) for (const dialect of DIALECTS) await brokers(dialect, publishBody);
+  if (PHASES.has("fanout")) for (const dialect of DIALECTS) await fanout(dialect, receiver);
+  if (PHASES.has("backlog")) for (const dialect of DIALECTS) await backlog(dialect, receiver);
+  if (PHASES.has("fairness")) await fairnessPhase(receiver);
+  if (PHASES.has("bullmq")) await bullmqPhase(receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();
   if (PHASES.has("functions")) await functionsPhase();
+  if (PHASES.has("retention")) for (const dialect of DIALECTS) await retentionPhase(dialect);
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 

@@ -1,10 +1,11 @@
 import type { Context } from "../context/index.js";
 import type { SendResult } from "../delivery/http-sender.js";
-import { forwardAttempt, forwardedHeaders, forwardedQuery, type ForwardTarget } from "../ingress/forward.js";
+import { forwardAttempt, forwardedHeaders, forwardedQuery, transformForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
 import type { AgentHub } from "./hub.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 /**
  * One delivery of an inbound request through an agent: the same request a URL output would get
@@ -18,8 +19,13 @@ export async function performAgentForward(
   target: ForwardTarget,
   stored: StoredRequest,
   signal?: AbortSignal,
+  functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
   const { config, clock } = ctx;
+  // The same transformations as a URL output's: the agent receives the shaped request, or nothing.
+  const shaped = await transformForward(ctx, functions, job, target, stored);
+  if ("early" in shaped) return shaped.early;
+  stored = shaped.stored;
   const { result, via } = await hub.deliver(
     target.bucket.id,
     {

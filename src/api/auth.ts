@@ -84,7 +84,7 @@ async function checkApp(db: Db, req: FastifyRequest, token: TokenInfo): Promise<
   const named = (req.params as { app_id?: unknown } | undefined)?.app_id;
   if (typeof named !== "string") throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
   if (named === token.appId) return;
-  const row = await db.selectFrom("applications").select("id").where("org_id", "=", token.orgId).where("uid", "=", named).executeTakeFirst();
+  const row = await db.selectFrom("applications").select("id").where("org_id", "=", token.orgId).where("internal", "=", 0).where("uid", "=", named).executeTakeFirst();
   if (row?.id !== token.appId) throw new HookwardenError("E_FORBIDDEN", 403, "This token is limited to one application");
 }
 

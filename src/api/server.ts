@@ -28,6 +28,9 @@ import { functionRoutes } from "./functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { tokenRoutes } from "./tokens/index.js";
 import { auditRoutes } from "./audit/index.js";
+import { incidentRoutes } from "./incident/index.js";
+import type { PauseSet } from "../incident/pauses.js";
+import { operationalWebhookRoutes } from "./operational-webhooks/index.js";
 import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
@@ -49,6 +52,8 @@ export interface ApiDeps {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Sandboxed JavaScript (issue 14); the routes under …/function are absent without it. */
   functions?: FunctionRunner;
+  /** Incident pauses (src/incident): this node's copy, updated at once by /api/v1/incident. */
+  pauses?: PauseSet;
 }
 
 export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInstance> {
@@ -75,6 +80,8 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
   logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
   contractRoutes(app, contract);
+  // A worker node (`--role worker`) answers probes and scrapes only: no API, no /in, no console.
+  if (ctx.config.role === "worker") return app;
   const apps = new ApplicationCache(ctx);
   const sessions = ctx.config.console ? new ConsoleSessions(ctx.clock, ctx.config.consoleSessionTtl) : undefined;
   if (sessions) await app.register(async (web) => consoleRoutes(web, ctx, { sessions, secure: tls !== undefined }));
@@ -84,11 +91,13 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     api.addHook("onRequest", appScopeGuard((orgId, idOrUid) => findApplication(ctx, orgId, idOrUid)));
     authenticationRoutes(api, ctx, auth, apps, deps.publicUrl);
     tokenRoutes(api, ctx, auth);
+    incidentRoutes(api, ctx, { auth, pauses: deps.pauses });
     auditRoutes(api, ctx, deps.audit);
     installJsonBody(api);
     applicationRoutes(api, ctx, apps);
     eventTypeRoutes(api, ctx);
-    endpointRoutes(api, ctx, deps.sender);
+    endpointRoutes(api, ctx, deps.sender, deps.functions);
+    operationalWebhookRoutes(api, ctx);
     endpointRecoveryRoutes(api, ctx, deps.publisher);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);

@@ -142,6 +142,8 @@ export async function failedMessageIds(ctx: Context, appId: string, endpointId: 
     .innerJoin("endpoints as e", (j) => j.on("e.id", "=", endpointId))
     .select(["m.id", "m.org_id", c.jobStatus.as("job_status"), c.lastStatus.as("last_status")])
     .where("m.app_id", "=", appId)
+    // A message whose content expired or was expunged cannot be sent again (as in Svix).
+    .where("m.payload", "<>", "")
     .where("m.created_at", ">=", since);
   if (until !== undefined) inner = inner.where("m.created_at", "<", until);
   return ctx.store.db

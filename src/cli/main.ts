@@ -9,6 +9,8 @@ import { keysRotate } from "./keys.js";
 import { auditList, auditVerify } from "./audit.js";
 import { orgCreate, orgList, tokenCreate, tokenList, tokenRevoke } from "./org.js";
 import { serve } from "./serve.js";
+import { incidentList, incidentPause, incidentResume, incidentRotate } from "./incident.js";
+import { vacuum } from "./vacuum.js";
 import { explainStartupError } from "./startup-errors.js";
 
 /** The configuration of the command being run, so a failure can name the port or database it concerns. */
@@ -39,6 +41,7 @@ storageOptions(
     .description("start the gateway (embedded SQLite in ./.hookwarden unless --database-url is given)")
     .option("--host <host>", "interface to listen on (env HOOKWARDEN_HOST)", undefined)
     .option("--port <port>", "port to listen on (env HOOKWARDEN_PORT)")
+    .addOption(new Option("--role <role>", "all (default), api (HTTP API and /in, no delivery worker) or worker (deliveries; /health, /ready, /metrics only); api and worker need PostgreSQL (env HOOKWARDEN_ROLE)").choices(["all", "api", "worker"]))
     .option("--allow-secret-reveal", "let GET .../secret return signing secrets (off: they are write-only)")
     .option("--allow-private-networks <cidrs>", "comma-separated CIDRs deliveries may reach despite the SSRF guard, e.g. 10.0.0.0/8")
     .option("--retry-schedule <delays>", "delays between attempts after the first, e.g. 5s,5m,30m,2h,5h,10h,10h")
@@ -61,14 +64,21 @@ storageOptions(
     .option("--public-url <url>", "the URL providers use to reach this gateway (input URLs, Twilio signatures)")
     .option("--tls-cert <file>", "PEM certificate chain: serve HTTPS (and wss:// for agents) with --tls-key")
     .option("--tls-key <file>", "PEM private key of --tls-cert (keep it 0600)")
-    .option("--retention-days <n>", "default retention of received requests for new buckets (default 30)")
-    .option("--retention-interval <duration>", "how often the retention job runs (default 1h)")
+    .option("--retention <duration>", "how long message payloads, attempt bodies and received requests are kept, e.g. 90d (default 90d; env HOOKWARDEN_RETENTION)")
+    .option("--retention-days <n>", "older form of --retention, in days")
+    .option("--retention-interval <duration>", "how often the retention cleaner runs (default 1h)")
+    .option("--retention-batch-size <n>", "rows the cleaner changes per transaction (default 500)")
+    .option("--verification-failing-threshold <n>", "operational event ingress.verification_failing after this many bad signatures on one input (default 20)")
+    .option("--verification-failing-window <duration>", "the window of --verification-failing-threshold (default 5m)")
     .option("--inbound-request-timeout <duration>", "an incoming request's headers and body must arrive within this (default 30s)")
     .option("--inbound-headers-timeout <duration>", "an incoming request's headers must arrive within this (default 10s)")
     .option("--inbound-body-idle-timeout <duration>", "cut off a request body that sends nothing for this long (default 10s)")
     .option("--keep-alive-timeout <duration>", "close an idle keep-alive connection after this (default 72s)")
     .option("--max-connections <n>", "open connections at most, all clients together (default 4096)")
-    .option("--max-connections-per-ip <n>", "open connections at most from one address, 0 for no cap; trusted proxies exempt (default 256)"),
+    .option("--max-connections-per-ip <n>", "open connections at most from one address, 0 for no cap; trusted proxies exempt (default 256)")
+    .option("--otlp-endpoint <url>", "export traces over OTLP/HTTP to this collector base URL, /v1/traces appended (env OTEL_EXPORTER_OTLP_ENDPOINT; off when unset)")
+    .option("--otel-service-name <name>", "service.name of exported spans (env OTEL_SERVICE_NAME, default hookwarden)")
+    .option("--otlp-export-delay <duration>", "how long finished spans are batched before export (default 5s)"),
 ).action(async (opts: Partial<ConfigInput>) => {
   await serve(loadConfig(opts));
 });
@@ -121,6 +131,48 @@ storageOptions(
 });
 storageOptions(audit.command("verify").description("check the hash chain: finds an edited or deleted entry (exit status 1)")).action(async (opts: Partial<ConfigInput>) => {
   await auditVerify(loadConfig(opts));
+});
+
+const incident = program.command("incident").description("incident response: pause and resume deliveries, rotate every signing secret and API token");
+type IncidentOpts = Partial<ConfigInput> & { org: string; app?: string; bucket?: string };
+const incidentTarget = (cmd: Command) =>
+  storageOptions(
+    cmd
+      .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+      .option("--app <app>", "only this application (id or uid)")
+      .option("--bucket <bucket>", "only this bucket (id or name)"),
+  );
+incidentTarget(incident.command("pause").description("hold deliveries (an application, a bucket, or the whole organisation) in the queue; nothing is dropped, inbound keeps accepting")).action(
+  async (opts: IncidentOpts) => {
+    const { org: orgName, app, bucket, ...rest } = opts;
+    await incidentPause(loadConfig(rest), { org: orgName, app, bucket });
+  },
+);
+incidentTarget(incident.command("resume").description("deliver what a pause held, and everything after it")).action(async (opts: IncidentOpts) => {
+  const { org: orgName, app, bucket, ...rest } = opts;
+  await incidentResume(loadConfig(rest), { org: orgName, app, bucket });
+});
+storageOptions(incident.command("list").description("what is paused, by whom, since when").option("--org <name>", "only this organisation")).action(async (opts: Partial<ConfigInput> & { org?: string }) => {
+  const { org: orgName, ...rest } = opts;
+  await incidentList(loadConfig(rest), orgName);
+});
+storageOptions(
+  incident
+    .command("rotate")
+    .description("new signing secrets for every endpoint and new API tokens (of an application, or of the organisation), printed once")
+    .requiredOption("--org <name>", "organisation name (hookwarden org list)")
+    .option("--app <app>", "only this application's endpoints and the tokens limited to it")
+    .option("--overlap <duration>", "how long the old secrets and tokens keep working, e.g. 24h, 1h, 0 (default: --rotation-overlap, 24h)"),
+).action(async (opts: Partial<ConfigInput> & { org: string; app?: string; overlap?: string }) => {
+  const { org: orgName, app, overlap, ...rest } = opts;
+  await incidentRotate(loadConfig(rest), { org: orgName, app, overlap });
+});
+storageOptions(
+  program
+    .command("vacuum")
+    .description("SQLite: rebuild a database created before retention so it can give disk space back (once, server stopped; see README)"),
+).action(async (opts: Partial<ConfigInput>) => {
+  await vacuum(loadConfig(opts));
 });
 
 const keys = program.command("keys").description("the master key");

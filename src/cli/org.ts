@@ -60,6 +60,7 @@ export async function tokenCreate(config: Config, orgName: string, opts: { name?
         .selectFrom("applications")
         .select("id")
         .where("org_id", "=", orgId)
+        .where("internal", "=", 0)
         .where((eb) => eb.or([eb("id", "=", opts.app!), eb("uid", "=", opts.app!)]))
         .executeTakeFirst();
       if (!app) throw new HookwardenError("E_NOT_FOUND", 404, `No application "${opts.app}" in organisation "${orgName}"`);

@@ -8,7 +8,9 @@ const DUPLICATE_SIGNAL_WINDOW_MS = 1_000;
 /** `hookwarden serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
 export async function serve(config: Config): Promise<void> {
   const hw = await startHookwarden(config);
-  const lines = [`Hookwarden is listening on ${hw.url} (${hw.ctx.store.dialect})`];
+  const role = hw.ctx.config.role;
+  const what = role === "api" ? ", role api: HTTP API and /in, no delivery worker" : role === "worker" ? ", role worker: deliveries; /health, /ready and /metrics only" : "";
+  const lines = [`Hookwarden is listening on ${hw.url} (${hw.ctx.store.dialect}${what})`];
   if (hw.bootstrapToken) {
     lines.push(
       "",

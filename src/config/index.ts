@@ -21,6 +21,10 @@ const duration = z
   })
   .pipe(z.number().nonnegative());
 
+const DAY_MS = 86_400_000;
+/** Svix keeps message payloads 90 days unless told otherwise. */
+export const DEFAULT_RETENTION_DAYS = 90;
+
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""]).transform((s) => s === "true" || s === "1")]);
 
 const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))]);
@@ -39,6 +43,12 @@ const cidrList = list.default([]).transform((items, ctx) => {
 const schema = z.object({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.coerce.number().int().min(0).max(65535).default(8071),
+  /**
+   * What this node runs (issue 12): `all` (API, public inbound and delivery workers), `api` (the
+   * HTTP API and `/in`, no worker: jobs reach workers through the queue and NOTIFY), or `worker`
+   * (workers, with only /health, /ready and /metrics on the port). Split roles need PostgreSQL.
+   */
+  role: z.enum(["all", "api", "worker"]).default("all"),
   dataDir: z.string().min(1).default("./.hookwarden"),
   databaseUrl: z
     .string()
@@ -82,8 +92,22 @@ const schema = z.object({
   /** PEM files: with both, the API, the public ingress and the agent WebSocket (wss://) use TLS. */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
-  retentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+  /**
+   * Issue 11: how long message payloads, attempt bodies and received requests are kept (Svix's
+   * default, 90 days). Unset: `retentionDays` days if that older flag is given, else 90 days.
+   */
+  retention: duration.refine((ms) => ms >= 60_000 && ms <= 3650 * 86_400_000, "must be between 1m and 3650d").optional(),
+  /** Older flag: the default retention of new buckets, in days; `--retention` supersedes it. */
+  retentionDays: z.coerce.number().int().min(1).max(3650).optional(),
   retentionInterval: duration.default(3_600_000),
+  /**
+   * Operational webhooks (issue 11 §3): `ingress.verification_failing` is sent when one input
+   * refuses this many requests for a bad signature within the window (then at most once a window).
+   */
+  verificationFailingThreshold: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  verificationFailingWindow: duration.default(300_000).refine((ms) => ms >= 1000, "must be at least 1s"),
+  /** Rows the retention cleaner changes per transaction (it yields to delivery between batches). */
+  retentionBatchSize: z.coerce.number().int().min(1).max(10_000).default(500),
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
@@ -112,17 +136,34 @@ const schema = z.object({
   consoleSessionTtl: duration.default(3_600_000).refine((ms) => ms >= 1000 && ms <= 86_400_000, "must be between 1s and 24h"),
   /** Origins allowed to embed `/portal` in an iframe (CSP `frame-ancestors`); none by default. */
   portalFrameAncestors: list.default([]).refine((items) => items.every((o) => /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)), "must be origins like https://app.example.com"),
+  // Tracing (issue 12): off unless an OTLP/HTTP endpoint is given; the standard OTEL_* variables
+  // are honoured so a deployment configured for other services needs nothing new.
+  /** OTLP/HTTP base URL (`/v1/traces` is appended), as `OTEL_EXPORTER_OTLP_ENDPOINT`. */
+  otlpEndpoint: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  /** The full traces URL, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (wins over `otlpEndpoint`). */
+  otlpTracesEndpoint: z.string().url().regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  otelServiceName: z.string().min(1).max(256).default("hookwarden"),
+  /** `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`: no tracing even with an endpoint. */
+  otelDisabled: bool.default(false),
+  /** How long finished spans wait to be exported together (the BatchSpanProcessor's delay). */
+  otlpExportDelay: duration.default(5_000).refine((ms) => ms >= 1 && ms <= 600_000, "must be between 1ms and 10m"),
 });
 
 export type ConfigInput = z.input<typeof schema>;
 
-export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKey" | "masterKeyPrevious" | "adminToken">> {
+export interface Config extends Readonly<Omit<z.output<typeof schema>, "masterKey" | "masterKeyPrevious" | "adminToken" | "retention" | "retentionDays">> {
+  /** Retention in ms (issue 11): `--retention`, else `--retention-days`, else 90 days. */
+  readonly retention: number;
+  /** The same in whole days, rounded up: the default `retentionDays` of a new bucket. */
+  readonly retentionDays: number;
   readonly masterKey: SecretValue | undefined;
   /** Older master keys (comma-separated base64), readable during and after a rotation. */
   readonly masterKeyPrevious: SecretValue | undefined;
   readonly adminToken: SecretValue | undefined;
   /** How long a claimed job stays invisible to other workers: the attempt timeout plus margin. */
   readonly leaseDuration: number;
+  /** Where spans are exported (OTLP/HTTP JSON); undefined: tracing is off and costs nothing. */
+  readonly otlpTracesUrl: string | undefined;
 }
 
 const ENV: Record<string, keyof ConfigInput> = {
@@ -131,6 +172,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
   HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
   HOOKWARDEN_PORT: "port",
+  HOOKWARDEN_ROLE: "role",
   HOOKWARDEN_DATA_DIR: "dataDir",
   HOOKWARDEN_DATABASE_URL: "databaseUrl",
   HOOKWARDEN_DATABASE_SCHEMA: "databaseSchema",
@@ -157,8 +199,12 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_PUBLIC_URL: "publicUrl",
   HOOKWARDEN_TLS_CERT: "tlsCert",
   HOOKWARDEN_TLS_KEY: "tlsKey",
+  HOOKWARDEN_RETENTION: "retention",
   HOOKWARDEN_RETENTION_DAYS: "retentionDays",
+  HOOKWARDEN_RETENTION_BATCH_SIZE: "retentionBatchSize",
   HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
+  HOOKWARDEN_VERIFICATION_FAILING_THRESHOLD: "verificationFailingThreshold",
+  HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
@@ -171,6 +217,12 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_KEEP_ALIVE_TIMEOUT: "keepAliveTimeout",
   HOOKWARDEN_MAX_CONNECTIONS: "maxConnections",
   HOOKWARDEN_MAX_CONNECTIONS_PER_IP: "maxConnectionsPerIp",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "otlpEndpoint",
+  HOOKWARDEN_OTLP_ENDPOINT: "otlpEndpoint",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "otlpTracesEndpoint",
+  OTEL_SERVICE_NAME: "otelServiceName",
+  OTEL_SDK_DISABLED: "otelDisabled",
+  HOOKWARDEN_OTLP_EXPORT_DELAY: "otlpExportDelay",
 };
 
 export class ConfigError extends Error {
@@ -199,9 +251,12 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "config"}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
-  const { masterKey, masterKeyPrevious, adminToken, ...rest } = parsed.data;
+  const { masterKey, masterKeyPrevious, adminToken, retention: retentionMs, retentionDays: legacyDays, ...rest } = parsed.data;
+  const retention = retentionMs ?? (legacyDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
   return Object.freeze({
     ...rest,
+    retention,
+    retentionDays: Math.max(1, Math.ceil(retention / DAY_MS)),
     allowPrivateNetworks: Object.freeze([...rest.allowPrivateNetworks]) as string[],
     trustedProxies: Object.freeze([...rest.trustedProxies]) as string[],
     retrySchedule: Object.freeze([...rest.retrySchedule]) as number[],
@@ -209,7 +264,16 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
     masterKeyPrevious: masterKeyPrevious === undefined ? undefined : new SecretValue(masterKeyPrevious),
     adminToken: adminToken === undefined ? undefined : new SecretValue(adminToken),
     leaseDuration: rest.requestTimeout + 10_000,
+    otlpTracesUrl: tracesUrl(rest, env),
   });
+}
+
+/** OTLP spec: a signal-specific endpoint is used as is; the base endpoint gets `v1/traces` appended. */
+function tracesUrl(c: { otlpEndpoint?: string | undefined; otlpTracesEndpoint?: string | undefined; otelDisabled: boolean }, env: NodeJS.ProcessEnv): string | undefined {
+  if (c.otelDisabled || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === "none") return undefined;
+  if (c.otlpTracesEndpoint !== undefined) return c.otlpTracesEndpoint;
+  if (c.otlpEndpoint === undefined) return undefined;
+  return `${c.otlpEndpoint.replace(/\/+$/, "")}/v1/traces`;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { EventBus } from "../events/index.js";
 import type { Logger } from "../logger/index.js";
 import type { Store } from "../store/index.js";
 import type { Keyring } from "../vault/envelope.js";
+import type { Tracing } from "../tracing/index.js";
 
 /**
  * Everything a piece of business code may depend on, compiled once at start and passed as the
@@ -16,4 +17,6 @@ export interface Context {
   readonly store: Store;
   readonly keyring: Keyring;
   readonly events: EventBus;
+  /** OpenTelemetry tracing; undefined when no OTLP endpoint is configured (the default). */
+  readonly tracing?: Tracing | undefined;
 }

@@ -38,6 +38,7 @@ export async function performAttempt(
   signal?: AbortSignal,
   destinations?: DestinationRegistry,
   functions?: FunctionRunner,
+  traceparent?: string,
 ): Promise<AttemptResult> {
   const { config, clock, logger } = ctx;
   const timestamp = Math.floor(clock.now() / 1000);
@@ -84,6 +85,9 @@ export async function performAttempt(
     result = { ok: false, statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode, errorDetail: detail };
   }
   if (built) {
+    // W3C Trace Context: the destination (HTTP or broker headers) can join the attempt's trace.
+    // Not signed (Standard Webhooks signs id, timestamp and body) and not in the recorded request.
+    if (traceparent !== undefined) built.headers.traceparent = traceparent;
     if (!tlsVerify) logger.warn({ endpointId: ep.id, msgId: msg.id }, "delivering without TLS verification (endpoint opted out)");
     const timeoutMs = Math.min(ep.timeout_ms ?? config.requestTimeout, config.requestTimeout);
     if (broker) ({ result, masked } = await sendToDestination(destinations?.forUrl(ep.url), built, msg, epCtx.integration, epCtx.secrets, timeoutMs, signal));

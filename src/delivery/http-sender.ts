@@ -3,6 +3,12 @@ import { Agent, buildConnector, type Dispatcher } from "undici";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
 import { onAbort } from "../util/on-abort.js";
 import type { AddressPolicy } from "./ssrf.js";
+import { honoursRetryAfter, parseRetryAfter } from "./retry-schedule.js";
+
+/** A 429/503 whose `Retry-After` is one of RFC 9110's two forms (the retry then honours it). */
+function retryAfterAnswer(statusCode: number, headers: Record<string, string>): boolean {
+  return honoursRetryAfter(statusCode) && parseRetryAfter(headers["retry-after"], Date.now()) !== undefined;
+}
 
 export interface SendRequest {
   url: string;
@@ -150,8 +156,15 @@ export class HttpSender {
         let errorCode: ErrorCode | null = null;
         let errorDetail: string | null = null;
         if (!ok) {
-          errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS";
-          errorDetail = statusCode >= 300 && statusCode < 400 ? `Endpoint answered ${statusCode}; redirects are not followed` : `Endpoint answered ${statusCode}`;
+          errorCode = statusCode === 401 || statusCode === 403 ? "E_ENDPOINT_AUTH" : statusCode === 410 ? "E_ENDPOINT_GONE" : retryAfterAnswer(statusCode, headers) ? "E_RETRY_AFTER" : "E_HTTP_STATUS";
+          errorDetail =
+            statusCode >= 300 && statusCode < 400
+              ? `Endpoint answered ${statusCode}; redirects are not followed`
+              : errorCode === "E_ENDPOINT_GONE"
+                ? "Endpoint answered 410 Gone: it asked never to be called again"
+                : errorCode === "E_RETRY_AFTER"
+                  ? `Endpoint answered ${statusCode} with Retry-After; the next attempt waits at least that long`
+                  : `Endpoint answered ${statusCode}`;
         }
         resolve({
           ok,

@@ -2,10 +2,45 @@ import type { Context } from "../context/index.js";
 import { completeJobs, type JobOutcome } from "../queue/complete-jobs.js";
 import type { Db } from "../store/index.js";
 import { isStorageFault } from "../store/errors.js";
+import type { LifecycleEvents } from "../events/index.js";
 
-/** One attempt's effect on its endpoint's health. */
+type GoneEvent =
+  | { event: "endpoint:disabled"; payload: LifecycleEvents["endpoint:disabled"] }
+  | { event: "output:disabled"; payload: LifecycleEvents["output:disabled"] };
+
+/**
+ * Standard Webhooks: a receiver answering `410 Gone` asks never to be called again. Its endpoint
+ * (or bucket output) is disabled with the reason shown by the API, in the transaction that records
+ * the attempt; jobs still queued for it are dropped when claimed (a disabled endpoint's are).
+ * Only HTTP answers carry `E_ENDPOINT_GONE` (set by HttpSender), never a broker or an agent.
+ */
+async function disableGone(trx: Db, outcomes: readonly JobOutcome[], now: number): Promise<GoneEvent[]> {
+  const events: GoneEvent[] = [];
+  const seen = new Set<string>();
+  for (const o of outcomes) {
+    if ((o.kind !== "done" && o.kind !== "retry") || o.attempt.error_code !== "E_ENDPOINT_GONE" || seen.has(o.job.endpoint_id)) continue;
+    seen.add(o.job.endpoint_id);
+    const reason = `Disabled automatically: the endpoint answered 410 Gone at ${new Date(o.attempt.created_at).toISOString()} (attempt ${o.attempt.id})`;
+    const table = o.job.kind === "forward" ? "outputs" : "endpoints";
+    const res = await trx
+      .updateTable(table)
+      .set({ disabled: 1, disabled_reason: reason, updated_at: now })
+      .where("id", "=", o.job.endpoint_id)
+      .where("disabled", "=", 0)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) continue;
+    if (table === "outputs") events.push({ event: "output:disabled", payload: { outputId: o.job.endpoint_id, bucketId: o.job.app_id, orgId: o.job.org_id, reason } });
+    else events.push({ event: "endpoint:disabled", payload: { endpointId: o.job.endpoint_id, reason, trigger: "automatic" } });
+  }
+  return events;
+}
+import { parkJobs, unparkJobs } from "../queue/park-jobs.js";
+
+/** One attempt's effect on its destination's health: an endpoint, or a bucket's URL output. */
 export interface HealthSignal {
   endpointId: string;
+  /** Which table keeps the destination's health; `endpoint` when absent. */
+  destination?: "endpoint" | "output";
   ok: boolean;
   at: number;
   /** `consecutive_failures` as read when the job was claimed. */
@@ -108,10 +143,12 @@ export class Recorder {
       try {
         // Relaxed: a result lost to power failure means the delivery is repeated (at least once),
         // while an fsync per batch blocked the event loop (see Store.relaxed).
-        const released = await this.#ctx.store.relaxed(async (trx) => {
+        const { released, gone } = await this.#ctx.store.relaxed(async (trx) => {
           await completeJobs(trx, this.#workerId, outcomes);
-          return this.#applyHealth(trx, signals);
+          const gone = await disableGone(trx, outcomes, this.#ctx.clock.now());
+          return { released: await this.#applyHealth(trx, signals), gone };
         });
+        for (const g of gone) this.#ctx.events.emit(g.event, g.payload);
         if (released) this.#onJobsDue();
       } catch (err) {
         // The jobs stay leased and come back when the lease ends: delivered again, never lost.
@@ -140,35 +177,35 @@ export class Recorder {
     const per = new Map<string, HealthSignal[]>();
     for (const s of signals) per.set(s.endpointId, [...(per.get(s.endpointId) ?? []), s]);
     for (const [endpointId, list] of per) {
+      // Outputs keep the same columns as endpoints (migration 0013): one code path for both.
+      const output = list[0]!.destination === "output";
+      const table = (output ? "outputs" : "endpoints") as "endpoints";
       const lastOk = list.map((s) => s.ok).lastIndexOf(true);
       const trailing = list.slice(lastOk + 1);
       const openUntil = now + config.circuitBreakerCooldown;
       if (lastOk >= 0) {
         if (trailing.length === 0) {
-          if (list.every((s) => s.ok && s.knownFailures === 0)) continue;
-          await trx
-            .updateTable("endpoints")
+          // An output's row comes from a cache (up to 2 s old), so its known streak may be stale:
+          // the reset runs whenever a streak is stored, and a stored one may hide an open circuit.
+          if (!output && list.every((s) => s.ok && s.knownFailures === 0)) continue;
+          const reset = await trx
+            .updateTable(table)
             .set({ consecutive_failures: 0, failing_since: null, circuit_open_until: null })
             .where("id", "=", endpointId)
-            .execute();
-          if (list.some((s) => s.knownFailures >= config.circuitBreakerThreshold)) {
-            // The half-open probe succeeded. The worker deferred this endpoint's other jobs to the
-            // end of the next cooldown (plus up to 1 s of jitter) while the probe was in flight;
-            // without this they would wait one more cooldown behind a circuit that is now closed.
-            const res = await trx
-              .updateTable("jobs")
-              .set({ run_at: now })
-              .where("endpoint_id", "=", endpointId)
-              .where("locked_by", "is", null)
-              .where("run_at", ">", now)
-              .where("run_at", "<=", openUntil + 1_000)
-              .executeTakeFirst();
-            if (Number(res.numUpdatedRows) > 0) released = true;
+            .$if(output, (q) => q.where((eb) => eb.or([eb("consecutive_failures", ">", 0), eb("failing_since", "is not", null)])))
+            .executeTakeFirst();
+          const hadStreak = output ? Number(reset.numUpdatedRows) > 0 : list.some((s) => s.knownFailures >= config.circuitBreakerThreshold);
+          if (hadStreak) {
+            if (output) events.emit("output:recovered", { outputId: endpointId });
+            else events.emit("endpoint:recovered", { endpointId });
+            // The half-open probe succeeded. Its backlog was parked up to two cooldowns away (plus
+            // up to 1 s of jitter); without this it would wait behind a circuit that is now closed.
+            if ((await unparkJobs(trx, endpointId, now, openUntil + config.circuitBreakerCooldown + 1_000)) > 0) released = true;
           }
           continue;
         }
         await trx
-          .updateTable("endpoints")
+          .updateTable(table)
           .set({
             consecutive_failures: trailing.length,
             failing_since: trailing[0]!.at,
@@ -178,7 +215,7 @@ export class Recorder {
           .execute();
       } else {
         await trx
-          .updateTable("endpoints")
+          .updateTable(table)
           .set((eb) => ({
             consecutive_failures: eb("consecutive_failures", "+", list.length),
             failing_since: eb.fn.coalesce("failing_since", eb.val(list[0]!.at)),
@@ -193,18 +230,23 @@ export class Recorder {
           .execute();
       }
       const row = await trx
-        .selectFrom("endpoints")
+        .selectFrom(table)
         .select(["consecutive_failures", "failing_since", "circuit_open_until", "disabled"])
         .where("id", "=", endpointId)
         .executeTakeFirst();
       if (!row) continue;
       if (row.circuit_open_until === openUntil) {
-        events.emit("endpoint:circuit-opened", { endpointId, until: openUntil, failures: row.consecutive_failures });
+        await parkJobs(trx, endpointId, openUntil, openUntil + config.circuitBreakerCooldown);
+        if (output) events.emit("output:circuit-opened", { outputId: endpointId, until: openUntil, failures: row.consecutive_failures });
+        else events.emit("endpoint:circuit-opened", { endpointId, until: openUntil, failures: row.consecutive_failures });
       }
       if (row.disabled === 0 && row.failing_since !== null && now - row.failing_since >= config.disableAfter) {
         const reason = `Disabled automatically: every attempt failed since ${new Date(row.failing_since).toISOString()}`;
-        await trx.updateTable("endpoints").set({ disabled: 1, disabled_reason: reason, updated_at: now }).where("id", "=", endpointId).execute();
-        events.emit("endpoint:disabled", { endpointId, reason });
+        await trx.updateTable(table).set({ disabled: 1, disabled_reason: reason, updated_at: now }).where("id", "=", endpointId).execute();
+        if (output) {
+          const o = await trx.selectFrom("outputs").select(["org_id", "bucket_id"]).where("id", "=", endpointId).executeTakeFirst();
+          if (o) events.emit("output:disabled", { outputId: endpointId, orgId: o.org_id, bucketId: o.bucket_id, reason });
+        } else events.emit("endpoint:disabled", { endpointId, reason, trigger: "automatic" });
       }
     }
     return released;

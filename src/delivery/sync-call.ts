@@ -10,6 +10,8 @@ import { buildRequest, type BuiltRequest } from "./build-request.js";
 import { loadEndpointContexts } from "./endpoint-context.js";
 import type { HttpSender } from "./http-sender.js";
 import { isHttpUrl } from "./destination-send.js";
+import type { FunctionRunner } from "../functions/runner.js";
+import { messageRetention } from "../retention/expiry.js";
 
 export interface CallInput {
   eventType: string;
@@ -17,7 +19,7 @@ export interface CallInput {
   eventId?: string | null | undefined;
 }
 
-function messageRow(app: ApplicationRow, input: CallInput, now: number, id: string): MessageRow {
+function messageRow(ctx: Context, app: ApplicationRow, input: CallInput, now: number, id: string): MessageRow {
   return {
     id,
     org_id: app.org_id,
@@ -25,25 +27,28 @@ function messageRow(app: ApplicationRow, input: CallInput, now: number, id: stri
     event_id: input.eventId ?? null,
     event_type: input.eventType,
     deliver_at: null,
+    trace_context: null,
     payload: JSON.stringify(input.payload),
     channels: null,
     tags: null,
     created_at: now,
+    expires_at: now + messageRetention(ctx.config, app),
   };
 }
 
 /**
  * A synchronous delivery (`POST .../call` and `.../test`): stored as a message, signed, templated
  * and recorded like any attempt, never retried, and the endpoint's answer returned to the caller.
+ * The endpoint's transformation (`functions`) runs as it does for a queued delivery.
  */
-export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput): Promise<AttemptResult & { msg: MessageRow }> {
+export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput, functions?: FunctionRunner): Promise<AttemptResult & { msg: MessageRow }> {
   if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled");
   if (!isHttpUrl(ep.url)) throw new HookwardenError("E_VALIDATION", 422, "Sync calls are for HTTP endpoints; a broker destination receives its messages through the queue");
   const now = ctx.clock.now();
-  const msg = messageRow(app, input, now, newId("msg"));
+  const msg = messageRow(ctx, app, input, now, newId("msg"));
   await ctx.store.db.insertInto("messages").values(msg).execute();
   const epCtx = (await loadEndpointContexts(ctx, [ep], now)).get(ep.id)!;
-  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx);
+  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx, undefined, undefined, functions);
   await ctx.store.db.insertInto("attempts").values(out.attempt).execute();
   ctx.events.emit("delivery:attempted", {
     orgId: app.org_id,
@@ -70,7 +75,7 @@ export async function previewRequest(ctx: Context, app: ApplicationRow, ep: Endp
   if (epCtx.broken) throw epCtx.broken;
   return buildRequest({
     ep,
-    msg: messageRow(app, input, now, "msg_preview"),
+    msg: messageRow(ctx, app, input, now, "msg_preview"),
     ...epCtx,
     // A broker's credentials open the connection; they are not part of the message.
     ...(isHttpUrl(ep.url) ? {} : { integration: { ...epCtx.integration, auth: null } }),

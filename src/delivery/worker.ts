@@ -16,13 +16,16 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { FairShare } from "./fair-share.js";
 import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";
 import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
-import { nextRunAt } from "./retry-schedule.js";
+import { nextRetryAt } from "./retry-schedule.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { isHttpUrl } from "./destination-send.js";
+import { SpanKind } from "../tracing/index.js";
 
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
@@ -48,6 +51,14 @@ function expiredAttempt(job: JobRow, target: ForwardTarget, now: number): Attemp
 }
 const BUSY_DEFER_MS = 250;
 
+/** What the health gates read of a destination's row (endpoints and outputs alike). */
+interface DestinationHealth {
+  id: string;
+  consecutive_failures: number;
+  circuit_open_until: number | null;
+  rate_limit: number | null;
+}
+
 interface Prepared {
   messages: Map<string, MessageRow>;
   endpoints: Map<string, EndpointRow>;
@@ -65,9 +76,10 @@ export class DeliveryWorker {
   readonly #sender: HttpSender;
   readonly #recorder: Recorder;
   readonly #limiter = new RateLimiter();
-  readonly #perEndpoint = new Map<string, number>();
-  /** Slots per endpoint promised to jobs the publisher or the intake is committing (see `take`). */
-  readonly #held = new Map<string, number>();
+  /** Per-destination slots, the reserve for fast destinations, latency (see fair-share.ts). */
+  readonly #fair: FairShare;
+  /** Per destination, the open period for which this node already let one job wait as its probe. */
+  readonly #probes = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #inflight = new Set<Promise<void>>();
   #reserved = 0;
@@ -75,6 +87,8 @@ export class DeliveryWorker {
   #claiming: Promise<void> | undefined;
   #again = false;
   #backlog = true;
+  /** The last claim left some destination's due jobs behind (no room): a freed slot may let them in. */
+  #skipping = false;
   /** Bumped by every wake: a claim that started before a wake cannot declare the backlog empty. */
   #wakes = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -87,13 +101,19 @@ export class DeliveryWorker {
   readonly #outputs: OutputCache | undefined;
   readonly #destinations: DestinationRegistry | undefined;
   readonly #functions: FunctionRunner | undefined;
+  /** Incident pauses (src/incident): the hand-off leaves a paused scope's jobs to the queue. */
+  readonly #paused: { blocks(orgId: string, appId: string): boolean } | undefined;
 
   /**
    * `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch).
    * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
    * `functions`: the sandbox that runs endpoint and output transformations.
    */
-  constructor(ctx: Context, sender: HttpSender, opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner } = {}) {
+  constructor(
+    ctx: Context,
+    sender: HttpSender,
+    opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner; paused?: { blocks(orgId: string, appId: string): boolean } } = {},
+  ) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
@@ -101,6 +121,17 @@ export class DeliveryWorker {
     this.#outputs = opts.outputs;
     this.#destinations = opts.destinations;
     this.#functions = opts.functions;
+    this.#paused = opts.paused;
+    const { config } = ctx;
+    this.#fair = new FairShare({
+      total: config.deliveryConcurrency,
+      perDestination: config.endpointConcurrency,
+      slowMs: Math.min(1_000, config.requestTimeout / 4),
+    });
+    // Outputs are read through a 2 s cache: an opened circuit or a disabled output is seen now.
+    ctx.events.on("output:circuit-opened", () => this.#outputs?.invalidate());
+    ctx.events.on("output:disabled", () => this.#outputs?.invalidate());
+    ctx.events.on("output:recovered", () => this.#outputs?.invalidate());
   }
 
   /** Agent outputs are delivered through the hub of agents connected to this node. */
@@ -171,15 +202,16 @@ export class DeliveryWorker {
    * one `unreserve` gives their slots back. Nothing is taken while due jobs wait in the queue (they
    * go first), while a claim is under way, or while results wait to be recorded.
    */
-  take<T extends { endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
+  take<T extends { org_id: string; app_id: string; endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
     const { config } = this.#ctx;
     const taken: T[] = [];
     if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
     for (const row of rows) {
       if (this.#reserved >= config.deliveryConcurrency) break;
-      if (this.#busy(row.endpoint_id) >= config.endpointConcurrency) continue;
+      if (this.#fair.room(row.endpoint_id, config.deliveryConcurrency - this.#reserved) <= 0) continue;
+      if (this.#paused?.blocks(row.org_id, row.app_id)) continue;
       this.#reserved += 1;
-      this.#held.set(row.endpoint_id, (this.#held.get(row.endpoint_id) ?? 0) + 1);
+      this.#fair.hold(row.endpoint_id);
       row.locked_by = this.id;
       row.run_at = now + config.leaseDuration;
       taken.push(row);
@@ -190,7 +222,7 @@ export class DeliveryWorker {
   /** Gives back the slots of taken jobs that were not committed. */
   unreserve(endpointIds: readonly string[]): void {
     for (const id of endpointIds) {
-      this.#unhold(id);
+      this.#fair.unhold(id);
       this.#release();
     }
   }
@@ -206,21 +238,11 @@ export class DeliveryWorker {
   }
 
   #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
-    for (const job of jobs) this.#unhold(job.endpoint_id);
+    for (const job of jobs) this.#fair.unhold(job.endpoint_id);
     const p: Promise<void> = dispatch()
       .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing jobs over failed; their leases will bring them back"))
       .finally(() => this.#inflight.delete(p));
     this.#inflight.add(p);
-  }
-
-  #busy(endpointId: string): number {
-    return (this.#perEndpoint.get(endpointId) ?? 0) + (this.#held.get(endpointId) ?? 0);
-  }
-
-  #unhold(endpointId: string): void {
-    const n = (this.#held.get(endpointId) ?? 0) - 1;
-    if (n <= 0) this.#held.delete(endpointId);
-    else this.#held.set(endpointId, n);
   }
 
   /**
@@ -251,15 +273,20 @@ export class DeliveryWorker {
           const free = config.deliveryConcurrency - this.#reserved;
           // The recorder wakes the worker once its backlog of results is below a batch again.
           if (free <= 0 || this.#recorder.saturated) break;
-          const limit = Math.min(free, CLAIM_BATCH);
+          const limit = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
           const now = clock.now();
-          const full = [...new Set([...this.#perEndpoint.keys(), ...this.#held.keys()])].filter((id) => this.#busy(id) >= config.endpointConcurrency);
+          const shares = this.#fair.shares(free);
+          this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);
           const wakes = this.#wakes;
           const agents = { servedBuckets: this.#agents?.servedBuckets() ?? [], since: now - config.resendWindow };
-          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, full, agents);
+          const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents);
           // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
-          // no wake overtook may declare the backlog empty.
-          if (jobs.length < limit && wakes === this.#wakes) this.#backlog = false;
+          // no wake overtook may declare the backlog empty. A destination that got its whole share
+          // may have more due behind it, and so may a claim that got all it asked for.
+          const taken = new Map<string, number>();
+          for (const job of jobs) taken.set(job.endpoint_id, (taken.get(job.endpoint_id) ?? 0) + 1);
+          const cut = [...taken].some(([id, n]) => n >= (shares.room.get(id) ?? shares.fresh));
+          if (jobs.length < limit && !cut && wakes === this.#wakes) this.#backlog = false;
           if (jobs.length === 0) break;
           this.#reserved += jobs.length;
           await this.#dispatch(jobs);
@@ -334,15 +361,7 @@ export class DeliveryWorker {
           continue;
         }
       }
-      const busy = this.#perEndpoint.get(target.output.id) ?? 0;
-      if (this.#busy(target.output.id) >= config.endpointConcurrency) {
-        this.#release();
-        const runAt = clock.now() + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
-        this.#recorder.add({ kind: "defer", job, runAt });
-        this.#wakeAt(runAt);
-        continue;
-      }
-      this.#perEndpoint.set(target.output.id, busy + 1);
+      if (!(await this.#admit("outputs", target.output, job, clock.now()))) continue;
       this.#track(
         this.#forward(job, target, stored).then(() => undefined),
         target.output.id,
@@ -377,7 +396,7 @@ export class DeliveryWorker {
     const { config, clock, events } = this.#ctx;
     const out =
       target.output.type === "agent" && this.#agents
-        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
+        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal, this.#functions)
         : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();
@@ -386,8 +405,14 @@ export class DeliveryWorker {
       this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS });
       return out;
     }
-    const retryAt = out.result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
-    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt });
+    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
+    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
+      endpointId: target.output.id,
+      destination: "output",
+      ok: out.result.ok,
+      at: now,
+      knownFailures: target.output.consecutive_failures,
+    });
     events.emit("forward:attempted", {
       orgId: job.org_id,
       bucketId: job.app_id,
@@ -404,7 +429,8 @@ export class DeliveryWorker {
 
   /** Counts an attempt against its endpoint's (or output's) concurrency until it settles. */
   #track(work: Promise<void>, endpointId: string, job: JobRow): void {
-    const { config, clock } = this.#ctx;
+    const { clock } = this.#ctx;
+    const settle = this.#fair.start(endpointId);
     const p = work
       .catch((err: unknown) => {
         this.#ctx.logger.error({ err, jobId: job.id, endpointId }, "delivery failed unexpectedly; retrying in 30 s");
@@ -412,12 +438,10 @@ export class DeliveryWorker {
       })
       .finally(() => {
         this.#inflight.delete(p);
-        const n = (this.#perEndpoint.get(endpointId) ?? 1) - 1;
-        if (n <= 0) this.#perEndpoint.delete(endpointId);
-        else this.#perEndpoint.set(endpointId, n);
+        settle();
         this.#release();
-        // An endpoint leaving its concurrency limit has due jobs the claim skipped: fetch them now.
-        if (this.#backlog || n === config.endpointConcurrency - 1) this.wake();
+        // A freed slot may be the room a destination the claim skipped was waiting for.
+        if (this.#backlog || this.#skipping) this.wake();
       });
     this.#inflight.add(p);
   }
@@ -438,52 +462,66 @@ export class DeliveryWorker {
       const now = clock.now();
       const msg = prepared.messages.get(job.msg_id);
       const ep = prepared.endpoints.get(job.endpoint_id);
-      if (!msg || !ep || ep.disabled === 1) {
+      // An expunged message's jobs are deleted with its content; one already taken is dropped here.
+      if (!msg || !ep || ep.disabled === 1 || msg.payload === "") {
         this.#release();
         this.#recorder.add({ kind: "drop", job });
         continue;
       }
-      if (ep.consecutive_failures >= config.circuitBreakerThreshold) {
-        if (ep.circuit_open_until !== null && ep.circuit_open_until > now) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: ep.circuit_open_until + Math.round(this.#random() * 1000) });
-          continue;
-        }
-        // Half-open: exactly one node wins the right to send a probe.
-        const until = now + config.circuitBreakerCooldown;
-        const won = await store.db
-          .updateTable("endpoints")
-          .set({ circuit_open_until: until })
-          .where("id", "=", ep.id)
-          .where((eb) => eb.or([eb("circuit_open_until", "is", null), eb("circuit_open_until", "<=", now)]))
-          .executeTakeFirst();
-        ep.circuit_open_until = until;
-        if (Number(won.numUpdatedRows) === 0) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: until });
-          continue;
-        }
-      }
-      const busy = this.#perEndpoint.get(ep.id) ?? 0;
-      if (this.#busy(ep.id) >= config.endpointConcurrency) {
-        this.#release();
-        const runAt = now + Math.round(BUSY_DEFER_MS * (1 + this.#random()));
-        this.#recorder.add({ kind: "defer", job, runAt });
-        this.#wakeAt(runAt);
-        continue;
-      }
-      if (ep.rate_limit !== null) {
-        const wait = this.#limiter.take(ep.id, ep.rate_limit, now);
-        if (wait > 0) {
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: now + wait });
-          this.#wakeAt(now + wait);
-          continue;
-        }
-      }
-      this.#perEndpoint.set(ep.id, busy + 1);
+      if (!(await this.#admit("endpoints", ep, job, now))) continue;
       this.#track(this.#deliver(job, msg, ep, prepared), ep.id, job);
     }
+  }
+
+  /**
+   * The gates every destination passes, whatever its kind (endpoint, URL or agent output): circuit
+   * breaker, per-destination concurrency, rate limit. True when the job may start now; otherwise
+   * it was put back in the queue and its slot freed.
+   */
+  async #admit(table: "endpoints" | "outputs", dest: DestinationHealth, job: JobRow, now: number): Promise<boolean> {
+    const { config, store } = this.#ctx;
+    if (dest.consecutive_failures >= config.circuitBreakerThreshold) {
+      if (dest.circuit_open_until !== null && dest.circuit_open_until > now) return this.#putBack(job, this.#heldBack(dest.id, dest.circuit_open_until));
+      // Half-open: exactly one node wins the right to send a probe.
+      const until = now + config.circuitBreakerCooldown;
+      const won = await store.db
+        // Both tables keep the same health columns (migration 0013).
+        .updateTable(table as "endpoints")
+        .set({ circuit_open_until: until })
+        .where("id", "=", dest.id)
+        .where((eb) => eb.or([eb("circuit_open_until", "is", null), eb("circuit_open_until", "<=", now)]))
+        .executeTakeFirst();
+      dest.circuit_open_until = until;
+      this.#probes.set(dest.id, until);
+      if (Number(won.numUpdatedRows) === 0) return this.#putBack(job, until + config.circuitBreakerCooldown);
+    }
+    if (this.#fair.full(dest.id)) return this.#putBack(job, now + Math.round(BUSY_DEFER_MS * (1 + this.#random())), true);
+    if (dest.rate_limit !== null) {
+      const wait = this.#limiter.take(dest.id, dest.rate_limit, now);
+      if (wait > 0) return this.#putBack(job, now + wait, true);
+    }
+    return true;
+  }
+
+  /** Defers a claimed job to `runAt` without counting an attempt; `wake`: claim again then. */
+  #putBack(job: JobRow, runAt: number, wake = false): false {
+    this.#release();
+    this.#recorder.add({ kind: "defer", job, runAt });
+    if (wake) this.#wakeAt(runAt);
+    return false;
+  }
+
+  /**
+   * Where a job held back by an open circuit waits. The first this node sees in an open period is
+   * a half-open probe at the cooldown's end (with up to 1 s of jitter); the rest are parked one
+   * cooldown later, and made due at once by a successful probe (see queue/park-jobs.ts).
+   */
+  #heldBack(id: string, openUntil: number): number {
+    if (this.#probes.get(id) === openUntil) return openUntil + this.#ctx.config.circuitBreakerCooldown;
+    this.#probes.delete(id);
+    this.#probes.set(id, openUntil);
+    if (this.#probes.size > 10_000) this.#probes.delete(this.#probes.keys().next().value!);
+    return openUntil + Math.round(this.#random() * 1000);
   }
 
   #release(): void {
@@ -518,7 +556,15 @@ export class DeliveryWorker {
   }
 
   async #deliver(job: JobRow, msg: MessageRow, ep: EndpointRow, prepared: Prepared): Promise<void> {
-    const { config, clock, events } = this.#ctx;
+    const { config, clock, events, tracing } = this.#ctx;
+    // A child of the publish span stored with the message: the trace spans the queue.
+    const span = tracing?.start("hookwarden.attempt", isHttpUrl(ep.url) ? SpanKind.CLIENT : SpanKind.PRODUCER, msg.trace_context, {
+      "hookwarden.org.id": job.org_id,
+      "hookwarden.app.id": job.app_id,
+      "hookwarden.message.id": msg.id,
+      "hookwarden.endpoint.id": ep.id,
+      "hookwarden.attempt.number": job.attempt + 1,
+    });
     const { result, attempt } = await performAttempt(
       this.#ctx,
       this.#sender,
@@ -529,11 +575,13 @@ export class DeliveryWorker {
       this.#abort.signal,
       this.#destinations,
       this.#functions,
+      span?.traceparent,
     );
+    span?.end({ "hookwarden.attempt.id": attempt.id, "http.response.status_code": result.statusCode }, result.ok ? null : (result.errorCode ?? "E_HTTP_STATUS"));
     if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
     const now = clock.now();
     const tlsVerify = ep.tls_verify === 1;
-    const retryAt = result.ok ? undefined : nextRunAt(config.retrySchedule, job.attempt, now, this.#random);
+    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, result, this.#random);
     this.#recorder.add(
       retryAt === undefined ? { kind: "done", job, attempt } : { kind: "retry", job, attempt, runAt: retryAt },
       { endpointId: ep.id, ok: result.ok, at: now, knownFailures: ep.consecutive_failures },
@@ -551,6 +599,7 @@ export class DeliveryWorker {
       sincePublishMs: job.attempt === 0 && job.trigger_type === 0 ? now - msg.created_at : null,
       willRetry: retryAt !== undefined,
       tlsVerify,
+      attempt: job.attempt,
     });
   }
 }

@@ -6,6 +6,7 @@ import { newId } from "../ids/index.js";
 import { checkCustomSecret, generateSecret, type SignatureScheme } from "../signing/endpoint-secret.js";
 import { isUniqueViolation } from "../store/errors.js";
 import type { EndpointsTable } from "../store/schema.js";
+import type { EndpointRef } from "../events/index.js";
 import type { Page } from "../api/pagination.js";
 import type { Patch } from "../util/patch.js";
 import { compileTemplate, type RequestTemplateDef } from "../templates/request.js";
@@ -78,6 +79,10 @@ export function endpointWarnings(row: EndpointRow): Warning[] {
     w.push({ code: "E_TLS_UNVERIFIED", detail: "TLS certificates of this endpoint are not verified; anyone on the path can read and alter deliveries" });
   }
   return w;
+}
+
+function refOf(row: Pick<EndpointRow, "org_id" | "app_id" | "id" | "uid">): EndpointRef {
+  return { orgId: row.org_id, appId: row.app_id, endpointId: row.id, endpointUid: row.uid };
 }
 
 export function headersAad(endpointId: string): string {
@@ -165,6 +170,9 @@ export async function createEndpoint(
     throw err;
   }
   if (row.tls_verify === 0) ctx.logger.warn({ endpointId: id, appId: app.id }, "endpoint created with TLS verification disabled");
+  const ref = refOf(row);
+  ctx.events.emit("endpoint:created", ref);
+  if (row.tls_verify === 0) ctx.events.emit("endpoint:tls-verify-disabled", ref);
   return { row, generatedSecret: generated ? secret : undefined };
 }
 
@@ -234,7 +242,13 @@ export async function updateEndpoint(ctx: Context, app: ApplicationRow, idOrUid:
     throw err;
   }
   if (set.tls_verify === 0 && current.tls_verify === 1) ctx.logger.warn({ endpointId: current.id }, "endpoint TLS verification disabled");
-  return { ...current, ...set };
+  const updated = { ...current, ...set };
+  const ref = refOf(updated);
+  ctx.events.emit("endpoint:updated", ref);
+  if (set.disabled === 1 && current.disabled === 0) ctx.events.emit("endpoint:disabled", { endpointId: current.id, reason: "Disabled through the API", trigger: "manual" });
+  if (set.tls_verify === 0 && current.tls_verify === 1) ctx.events.emit("endpoint:tls-verify-disabled", ref);
+  if (newSecret) ctx.events.emit("secret:rotated", { ...ref, kind: "endpoint", graceUntil: now + ctx.config.rotationOverlap });
+  return updated;
 }
 
 export async function deleteEndpoint(ctx: Context, app: ApplicationRow, idOrUid: string): Promise<void> {
@@ -243,6 +257,7 @@ export async function deleteEndpoint(ctx: Context, app: ApplicationRow, idOrUid:
     await trx.deleteFrom("jobs").where("endpoint_id", "=", row.id).execute();
     await trx.deleteFrom("endpoints").where("id", "=", row.id).execute();
   });
+  ctx.events.emit("endpoint:deleted", refOf(row));
 }
 
 /** Rotates the signing secret; returns the new secret when Hookwarden generated it (shown once). */
@@ -270,6 +285,7 @@ export async function rotateEndpointSecret(
     await rotateSecret(ctx, trx, row.id, secret, now, overlapMs);
     await trx.updateTable("endpoints").set({ updated_at: now }).where("id", "=", row.id).execute();
   });
+  ctx.events.emit("secret:rotated", { ...refOf(row), kind: "endpoint", graceUntil: now + overlapMs });
   return key === undefined ? secret : undefined;
 }
 

@@ -48,8 +48,13 @@ export type ErrorCode =
   | "E_TLS"
   | "E_HTTP_STATUS"
   | "E_ENDPOINT_AUTH"
+  // Standard Webhooks: a 410 disables the endpoint; a 429/503 with Retry-After delays the retry.
+  | "E_ENDPOINT_GONE"
+  | "E_RETRY_AFTER"
   | "E_RESPONSE_TOO_LARGE"
   | "E_ENDPOINT_DISABLED"
+  /** Issue 11: the message's payload expired (retention) or was expunged. */
+  | "E_CONTENT_EXPIRED"
   | "E_MASTER_KEY"
   // Broker destinations (src/destinations/): the broker refused or did not confirm a message.
   | "E_BROKER_AUTH"

@@ -36,13 +36,39 @@ const forwardOut = z
   })
   .strict();
 
-export type ForwardTransformOutcome = { kind: "none" } | { kind: "drop" } | { kind: "changed"; stored: StoredRequest } | { kind: "error"; error: HookwardenError };
+export async function getInputTransformation(ctx: Context, inputId: string): Promise<string | undefined> {
+  const row = await ctx.store.db.selectFrom("input_transformations").select("function_name").where("input_id", "=", inputId).executeTakeFirst();
+  return row?.function_name;
+}
+
+export async function setInputTransformation(ctx: Context, input: { id: string; bucket_id: string }, name: string | null): Promise<void> {
+  const db = ctx.store.db;
+  if (name === null) {
+    await db.deleteFrom("input_transformations").where("input_id", "=", input.id).execute();
+    return;
+  }
+  const now = ctx.clock.now();
+  await db
+    .insertInto("input_transformations")
+    .values({ input_id: input.id, bucket_id: input.bucket_id, function_name: name, updated_at: now })
+    .onConflict((oc) => oc.column("input_id").doUpdateSet({ function_name: name, updated_at: now }))
+    .execute();
+}
+
+type Step = "input" | "output";
+export type ForwardTransformOutcome =
+  | { kind: "none" }
+  | { kind: "drop"; by: Step }
+  | { kind: "changed"; stored: StoredRequest }
+  | { kind: "error"; error: HookwardenError };
 
 /**
- * An output's transformation before a forward: `handler(req)` receives `{method, path, query,
- * headers, body}` (the stored request, body as text) and returns the parts to change, or
- * `{drop: true}` (or `null`) to skip this output. The output's URL (scheme and host) cannot be
- * changed, only the path below it; re-signing, when on, covers the final body.
+ * The transformations before a forward: the input's (every output of the request gets its
+ * result), then the output's. `handler(req)` receives `{method, path, query, headers, body}` (body
+ * as text) and returns the parts to change, or `{drop: true}` (or `null`) to send nothing. The
+ * output's URL (scheme and host) cannot be changed, only the path below it; re-signing, when on,
+ * covers the final body. The stored request stays as the provider sent it (replays run the
+ * functions again).
  */
 export async function applyForwardTransform(
   ctx: Context,
@@ -50,11 +76,33 @@ export async function applyForwardTransform(
   target: { output: { id: string; bucket_id: string; org_id: string } },
   stored: StoredRequest,
 ): Promise<ForwardTransformOutcome> {
-  const name = await getOutputTransformation(ctx, target.output.id);
-  if (name === undefined) return { kind: "none" };
-  const fn = await latestFunction(ctx, { orgId: target.output.org_id, kind: "bucket", id: target.output.bucket_id }, name);
-  if (!fn) return { kind: "error", error: new HookwardenError("E_FUNCTION_ERROR", 422, `The output's transformation names function ${name}, which does not exist`) };
-  const headers: Record<string, string> = {};
+  const [inputFn, outputFn] = await Promise.all([
+    stored.inputId === undefined ? undefined : getInputTransformation(ctx, stored.inputId),
+    getOutputTransformation(ctx, target.output.id),
+  ]);
+  if (inputFn === undefined && outputFn === undefined) return { kind: "none" };
+  let current = stored;
+  for (const [by, name] of [["input", inputFn], ["output", outputFn]] as const) {
+    if (name === undefined) continue;
+    const step = await runStep(ctx, runner, target.output, by, name, current);
+    if (step.kind !== "changed") return step;
+    current = step.stored;
+  }
+  return { kind: "changed", stored: current };
+}
+
+async function runStep(
+  ctx: Context,
+  runner: FunctionRunner,
+  output: { bucket_id: string; org_id: string },
+  by: Step,
+  name: string,
+  stored: StoredRequest,
+): Promise<Exclude<ForwardTransformOutcome, { kind: "none" }>> {
+  const fn = await latestFunction(ctx, { orgId: output.org_id, kind: "bucket", id: output.bucket_id }, name);
+  if (!fn) return { kind: "error", error: new HookwardenError("E_FUNCTION_ERROR", 422, `The ${by}'s transformation names function ${name}, which does not exist`) };
+  // Header names come from the caller: a plain object would turn `__proto__` into its prototype.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of stored.headers) headers[k.toLowerCase()] = headers[k.toLowerCase()] === undefined ? v : `${headers[k.toLowerCase()]}, ${v}`;
   const body = Buffer.from(stored.body, "base64").toString("utf8");
   const out = await runner.run({
@@ -63,22 +111,25 @@ export async function applyForwardTransform(
     now: ctx.clock.now(),
   });
   if (!out.ok) return { kind: "error", error: out.error };
-  if (out.result === null) return { kind: "drop" };
+  if (out.result === null) return { kind: "drop", by };
   const parsed = forwardOut.safeParse(out.result);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    return { kind: "error", error: new HookwardenError("E_FUNCTION_OUTPUT_INVALID", 422, `The transformation must return {method?, path?, query?, headers?, body?, drop?}: ${first ? `${first.path.join(".")}: ${first.message}` : "invalid"}`) };
+    return { kind: "error", error: new HookwardenError("E_FUNCTION_OUTPUT_INVALID", 422, `The ${by}'s transformation must return {method?, path?, query?, headers?, body?, drop?}: ${first ? `${first.path.join(".")}: ${first.message}` : "invalid"}`) };
   }
   const r = parsed.data;
-  if (r.drop === true) return { kind: "drop" };
+  if (r.drop === true) return { kind: "drop", by };
   return {
     kind: "changed",
     stored: {
       method: r.method ?? stored.method,
       suffix: r.path === undefined ? stored.suffix : r.path === "/" ? "" : r.path,
       query: r.query === undefined ? stored.query : new URLSearchParams(r.query).toString(),
-      headers: r.headers === undefined ? stored.headers : Object.entries(r.headers),
+      // From the function's own (JSON-parsed) object: zod copies a record into a plain object, where
+      // a header named `__proto__` would become the prototype and vanish.
+      headers: r.headers === undefined ? stored.headers : Object.entries((out.result as { headers: Record<string, string> }).headers),
       body: r.body === undefined ? stored.body : Buffer.from(r.body, "utf8").toString("base64"),
+      ...(stored.inputId === undefined ? {} : { inputId: stored.inputId }),
     },
   };
 }

@@ -128,6 +128,7 @@ export async function deleteBucket(ctx: Context, orgId: string, idOrName: string
     await trx.deleteFrom("jobs").where("app_id", "=", b.id).execute();
     await trx.deleteFrom("attempts").where("app_id", "=", b.id).execute();
     await trx.deleteFrom("inbound_rejections").where("bucket_id", "=", b.id).execute();
+    await trx.deleteFrom("functions").where("org_id", "=", b.org_id).where("scope", "=", "bucket").where("scope_id", "=", b.id).execute();
     await trx.deleteFrom("buckets").where("id", "=", b.id).execute();
   });
 }

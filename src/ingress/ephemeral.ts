@@ -10,6 +10,7 @@ import { toStored, type StoredRequest } from "./stored-request.js";
 import type { AgentHub } from "../agents/hub.js";
 import { performAgentForward } from "../agents/forward.js";
 import type { ReceivedRequest } from "./types.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 const MAX_PENDING = 10_000;
 
@@ -27,11 +28,14 @@ export class EphemeralForwarder {
   readonly #abort = new AbortController();
   #pending = 0;
   #agents: AgentHub | undefined;
+  readonly #functions: FunctionRunner | undefined;
 
-  constructor(ctx: Context, sender: HttpSender, random: () => number = Math.random) {
+  /** `functions`: the sandbox running the input's and the outputs' transformations. */
+  constructor(ctx: Context, sender: HttpSender, random: () => number = Math.random, functions?: FunctionRunner) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#random = random;
+    this.#functions = functions;
   }
 
   useAgents(hub: AgentHub): void {
@@ -53,8 +57,8 @@ export class EphemeralForwarder {
   }
 
   /** Starts delivery to each URL output (all but the first when the caller is delivering that one). */
-  forward(requestId: string, bucket: BucketRow, outputs: readonly OutputRow[], req: ReceivedRequest, skipFirst = false): void {
-    const stored = toStored(req);
+  forward(requestId: string, bucket: BucketRow, outputs: readonly OutputRow[], req: ReceivedRequest, inputId: string, skipFirst = false): void {
+    const stored: StoredRequest = { ...toStored(req), inputId, trace: req.traceContext };
     outputs.forEach((o, i) => {
       if (skipFirst && i === 0) return;
       this.#pending++;
@@ -65,9 +69,9 @@ export class EphemeralForwarder {
   }
 
   /** Delivers to one output now and returns its answer; failures continue on the retry schedule. */
-  deliverNow(requestId: string, bucket: BucketRow, output: OutputRow, req: ReceivedRequest): Promise<SendResult> {
+  deliverNow(requestId: string, bucket: BucketRow, output: OutputRow, req: ReceivedRequest, inputId: string): Promise<SendResult> {
     this.#pending++;
-    return this.#attempt(requestId, bucket, this.target(bucket, output), toStored(req), 0, this.#ctx.config.maxPayloadSize);
+    return this.#attempt(requestId, bucket, this.target(bucket, output), { ...toStored(req), inputId, trace: req.traceContext }, 0, this.#ctx.config.maxPayloadSize);
   }
 
   async #attempt(requestId: string, bucket: BucketRow, target: ForwardTarget, stored: StoredRequest, attempt: number, answerLimit?: number): Promise<SendResult> {
@@ -77,8 +81,8 @@ export class EphemeralForwarder {
     try {
       const out =
         target.output.type === "agent" && this.#agents
-          ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal)
-          : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit);
+          ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal, this.#functions)
+          : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
       result = out.result;
       await store.db.insertInto("attempts").values(out.attempt).execute();
     } catch (err) {

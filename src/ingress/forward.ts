@@ -15,6 +15,7 @@ import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
 import type { OutputRow } from "./outputs.js";
 import { storableText } from "../util/text.js";
 import { openRequest, type StoredRequest } from "./stored-request.js";
+import { SpanKind } from "../tracing/index.js";
 
 /**
  * RFC 9110 §7.6.1 connection-specific headers, plus those the sender recomputes, plus `Expect`:
@@ -102,6 +103,28 @@ export function forwardedHeaders(target: ForwardTarget, stored: StoredRequest): 
   return headers;
 }
 
+/**
+ * Issue 14: the input's transformation, then the output's (each if set) shape the request before
+ * it is built, or drop it: then nothing is sent and the attempt says why. Used by URL and agent
+ * outputs, queued and ephemeral alike.
+ */
+export async function transformForward(
+  ctx: Context,
+  functions: FunctionRunner | undefined,
+  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  target: ForwardTarget,
+  stored: StoredRequest,
+): Promise<{ stored: StoredRequest } | { early: { result: SendResult; attempt: AttemptInsert } }> {
+  if (!functions) return { stored };
+  const t = await applyForwardTransform(ctx, functions, target, stored);
+  if (t.kind === "changed") return { stored: t.stored };
+  if (t.kind === "none") return { stored };
+  const detail = t.kind === "drop" ? `Dropped by the ${t.by}'s transformation; nothing was sent` : t.error.message;
+  const result: SendResult = { ok: t.kind === "drop", statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode: t.kind === "drop" ? "E_FUNCTION_CANCELLED" : t.error.code, errorDetail: detail };
+  const url = target.output.type === "agent" ? "agent" : (target.output.url ?? "");
+  return { early: { result, attempt: forwardAttempt(job, target, result, url, target.output.tls_verify === 1, ctx.clock.now()) } };
+}
+
 /** One forward attempt to a URL output, described as an attempt row (no query, no body kept). */
 export async function performForward(
   ctx: Context,
@@ -113,21 +136,28 @@ export async function performForward(
   answerLimit?: number,
   functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-  const { config, clock } = ctx;
-  // Issue 14: the output's transformation (if any) shapes or drops the request before it is built.
-  if (functions) {
-    const t = await applyForwardTransform(ctx, functions, target, stored);
-    if (t.kind === "drop" || t.kind === "error") {
-      const detail = t.kind === "drop" ? "Dropped by the output's transformation; nothing was sent" : t.error.message;
-      const result: SendResult = { ok: t.kind === "drop", statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode: t.kind === "drop" ? "E_FUNCTION_CANCELLED" : t.error.code, errorDetail: detail };
-      return { result, attempt: forwardAttempt(job, target, result, target.output.url ?? "", target.output.tls_verify === 1, clock.now()) };
-    }
-    if (t.kind === "changed") stored = t.stored;
-  }
+  const { config, clock, tracing } = ctx;
+  // A child of the ingress span stored with the request (worker, ephemeral and wait mode alike).
+  const span = tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
+    "hookwarden.org.id": job.org_id,
+    "hookwarden.bucket.id": job.app_id,
+    "hookwarden.request.id": job.msg_id,
+    "hookwarden.output.id": target.output.id,
+  });
+  const done = (out: { result: SendResult; attempt: AttemptInsert }) => {
+    span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
+    return out;
+  };
+  const shaped = await transformForward(ctx, functions, job, target, stored);
+  if ("early" in shaped) return done(shaped.early);
+  stored = shaped.stored;
   const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
+  // The caller's own `traceparent` (forwarded with its other headers) is replaced by this span's:
+  // the destination joins the same trace, one hop further down.
+  if (span) fwd.headers.traceparent = span.traceparent;
   const tlsVerify = target.output.tls_verify === 1;
   const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}), ...(answerLimit !== undefined ? { answerLimit } : {}) });
-  return { result, attempt: forwardAttempt(job, target, result, fwd.recordedUrl, tlsVerify, clock.now()) };
+  return done({ result, attempt: forwardAttempt(job, target, result, fwd.recordedUrl, tlsVerify, clock.now()) });
 }
 
 /**
@@ -176,11 +206,16 @@ export async function loadForwardContexts(
   const reqIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
   const bucketIds = [...new Set(jobs.map((j) => j.app_id))];
   const [reqs, byBucket] = await Promise.all([
-    reqIds.length === 0 ? [] : store.db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("id", "in", reqIds).execute(),
+    reqIds.length === 0 ? [] : store.db.selectFrom("inbound_requests").select(["id", "input_id", "data_enc", "trace_context"]).where("id", "in", reqIds).execute(),
     outputs ? outputs.of(bucketIds) : loadBucketOutputs(ctx, bucketIds),
   ]);
   const requests = new Map<string, StoredRequest>();
-  for (const r of reqs) if (r.data_enc !== null) requests.set(r.id, openRequest(keyring, r.id, r.data_enc));
+  for (const r of reqs) {
+    if (r.data_enc === null) continue;
+    const stored: StoredRequest = { ...openRequest(keyring, r.id, r.data_enc), inputId: r.input_id };
+    if (r.trace_context !== null) stored.trace = r.trace_context;
+    requests.set(r.id, stored);
+  }
   if (known) for (const job of jobs) if (known.has(job.msg_id)) requests.set(job.msg_id, known.get(job.msg_id)!);
   const targets = new Map<string, ForwardTarget>();
   for (const job of jobs) {

@@ -106,7 +106,9 @@ export class Intake {
       size: item.req.body.length,
       data_enc: kept === undefined ? null : sealStored(this.#ctx.keyring, id, kept),
       received_at: item.req.receivedAt,
+      trace_context: item.req.traceContext ?? null,
     };
+    if (kept !== undefined && item.req.traceContext !== undefined) kept.trace = item.req.traceContext;
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, id, kept, dedupeKey, row, resolve, reject });
       this.#kick();
@@ -244,7 +246,7 @@ export class Intake {
       if (this.#worker) {
         const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.endpoint_id) === "url") as JobRow[];
         if (offered.length > 0) handed = this.#worker.take(offered, now);
-        for (const p of fresh) if (p.kept) kept.set(p.id, p.kept);
+        for (const p of fresh) if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
       }
       jobs = jobRows.length - handed.length;
       if (oneStatement) {

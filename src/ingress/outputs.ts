@@ -21,6 +21,8 @@ export interface OutputInput {
   /** Agent outputs: every connected agent gets each request instead of one of them. */
   broadcast?: boolean | undefined;
   disabled?: boolean | undefined;
+  /** Deliveries per second to this output; null for no limit. */
+  rateLimit?: number | null | undefined;
 }
 
 export function outputAad(outputId: string): string {
@@ -46,6 +48,11 @@ export async function createOutput(ctx: Context, bucket: BucketRow, input: Outpu
     tls_verify: input.tlsVerify === false ? 0 : 1,
     broadcast: input.broadcast ? 1 : 0,
     disabled: input.disabled ? 1 : 0,
+    disabled_reason: null,
+    rate_limit: input.rateLimit ?? null,
+    consecutive_failures: 0,
+    failing_since: null,
+    circuit_open_until: null,
     created_at: now,
     updated_at: now,
   };
@@ -76,6 +83,9 @@ export async function updateOutput(ctx: Context, bucket: BucketRow, id: string, 
   if (patch.tlsVerify !== undefined) set.tls_verify = patch.tlsVerify ? 1 : 0;
   if (patch.broadcast !== undefined) set.broadcast = patch.broadcast ? 1 : 0;
   if (patch.disabled !== undefined) set.disabled = patch.disabled ? 1 : 0;
+  // Re-enabled by hand: a fresh failure streak, as for endpoints.
+  if (patch.disabled === false) Object.assign(set, { disabled_reason: null, consecutive_failures: 0, failing_since: null, circuit_open_until: null });
+  if (patch.rateLimit !== undefined) set.rate_limit = patch.rateLimit;
   if (patch.resign !== undefined) {
     set.resign = patch.resign ? 1 : 0;
     if (patch.resign && current.signing_secret_enc === null) {

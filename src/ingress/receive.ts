@@ -22,6 +22,7 @@ import type { OutputCache } from "./output-cache.js";
 import type { RejectionLog } from "./rejections.js";
 import { toStored } from "./stored-request.js";
 import type { ReceivedRequest } from "./types.js";
+import { firstHeader, SpanKind } from "../tracing/index.js";
 import { fallbackDeliveryId, verifySignature } from "./verify/providers.js";
 
 const TUNNEL_DROP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
@@ -38,6 +39,8 @@ export interface IngressDeps {
   sender: HttpSender;
   /** Sandboxed functions (input response mode `function`). */
   functions?: FunctionRunner;
+  /** Incident pauses (src/incident): a paused bucket's requests are stored and wait in the queue. */
+  paused?: { blocks(orgId: string, bucketId: string): boolean };
 }
 
 interface IngressState {
@@ -223,13 +226,35 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
     // Ephemeral requests wait for their outputs in memory only: past the forwarder's bound, shed load.
     if (ephemeral && !deps.ephemeral.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
+    // Tracing (issue 12): a provider's `traceparent` is the parent; the span's own is stored with
+    // the request (forwards join it) and the span ends with the answer the caller got.
+    let ingressId: string | undefined;
+    if (ctx.tracing) {
+      const span = ctx.tracing.start("hookwarden.ingress", SpanKind.SERVER, firstHeader(req.headers.traceparent), {
+        "http.request.method": received.method,
+        "http.route": "/in/{input_id}",
+        "hookwarden.org.id": bucket.org_id,
+        "hookwarden.bucket.id": bucket.id,
+        "hookwarden.input.id": input.id,
+      });
+      received.traceContext = span.traceparent;
+      reply.raw.once("close", () => {
+        const status = reply.raw.statusCode;
+        span.end({ "http.response.status_code": status, ...(ingressId !== undefined ? { "hookwarden.request.id": ingressId } : {}) }, status >= 500 ? "E_HTTP_STATUS" : null);
+      });
+    }
+    // Paused (incident response): stored and queued as usual, answered at once, forwarded after
+    // resume. An ephemeral bucket keeps nothing to queue, so the provider is asked to retry later.
+    const held = deps.paused?.blocks(bucket.org_id, bucket.id) === true;
+    if (held && ephemeral) throw new HookwardenError("E_UNAVAILABLE", 503, "Deliveries of this bucket are paused; retry later", { retryAfter: 60 });
     const result = await deps.intake.accept({
       resolved,
       req: received,
       deliveryId,
       statusCode: staticResponse?.status ?? 0,
-      leaseFirstTo: wait && !ephemeral ? deps.worker.id : undefined,
+      leaseFirstTo: wait && !ephemeral && !held ? deps.worker.id : undefined,
     });
+    ingressId = result.requestId;
     if (result.duplicate) {
       const answer = staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);
       events.emit("ingress:duplicate", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, status: answer.status });
@@ -237,8 +262,8 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       return sendStatic(reply, answer);
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt, status: staticResponse?.status ?? (response.mode === "wait" ? null : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>).status) });
-    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, wait);
-    if (staticResponse || response.mode !== "wait") {
+    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, input.id, wait);
+    if (staticResponse || response.mode !== "wait" || held) {
       // Only a static answer's time is what an unknown input's answer imitates.
       if (response.mode === "static") acceptTimes.record(performance.now() - started);
       return sendStatic(reply, staticResponse ?? (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>));
@@ -257,9 +282,9 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     let send: Promise<SendResult> | undefined;
     if (first) {
       send = ephemeral
-        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received)
+        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received, input.id)
         : result.leasedJob
-          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), toStored(received)).then((r) => r.result)
+          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext }).then((r) => r.result)
           : undefined;
     }
     let answered: number;

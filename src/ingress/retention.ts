@@ -1,40 +1,42 @@
 import { sql } from "kysely";
-import type { Context } from "../context/index.js";
-
-export interface RetentionReport {
-  requests: number;
-  attempts: number;
-  rejections: number;
-  dedupeKeys: number;
-  idempotencyKeys: number;
-}
+import type { Db } from "../store/index.js";
 
 /**
- * Deletes received requests (and their forwarding attempts and rejections) older than their
- * bucket's `retentionDays`, plus expired dedupe and idempotency keys. Idempotent, so every node
- * may run it on its own timer.
+ * One batch of inbound retention for one bucket: up to `limit` received requests older than
+ * `cutoff` (and that no forward job still waits on) are deleted with their forwarding attempts.
+ * Unlike a message, a received request is deleted whole: its row *is* its content (the sealed
+ * request), and the API answers 404 for it afterwards. Returns what was deleted.
  */
-export async function runRetention(ctx: Context): Promise<RetentionReport> {
-  const { store, clock } = ctx;
-  const now = clock.now();
-  const buckets = await store.db.selectFrom("buckets").select(["id", "retention_days"]).execute();
-  const report: RetentionReport = { requests: 0, attempts: 0, rejections: 0, dedupeKeys: 0, idempotencyKeys: 0 };
-  for (const b of buckets) {
-    const cutoff = now - b.retention_days * 86_400_000;
-    await store.db.transaction().execute(async (trx) => {
-      const reqs = await trx.deleteFrom("inbound_requests").where("bucket_id", "=", b.id).where("received_at", "<", cutoff).executeTakeFirst();
-      report.requests += Number(reqs.numDeletedRows);
-      const atts = await trx
-        .deleteFrom("attempts")
-        .where("app_id", "=", b.id)
-        .where(sql<boolean>`not exists (select 1 from inbound_requests r where r.id = attempts.msg_id)`)
-        .executeTakeFirst();
-      report.attempts += Number(atts.numDeletedRows);
-      const rej = await trx.deleteFrom("inbound_rejections").where("bucket_id", "=", b.id).where("at", "<", cutoff).executeTakeFirst();
-      report.rejections += Number(rej.numDeletedRows);
-    });
-  }
-  report.dedupeKeys = Number((await store.db.deleteFrom("inbound_dedupe").where("expires_at", "<=", now).executeTakeFirst()).numDeletedRows);
-  report.idempotencyKeys = Number((await store.db.deleteFrom("idempotency_keys").where("expires_at", "<=", now).executeTakeFirst()).numDeletedRows);
-  return report;
+export async function deleteOldRequests(db: Db, bucketId: string, cutoff: number, limit: number): Promise<{ requests: number; attempts: number }> {
+  const rows = await db
+    .selectFrom("inbound_requests")
+    .select("id")
+    .where("bucket_id", "=", bucketId)
+    .where("received_at", "<", cutoff)
+    .where(sql<boolean>`not exists (select 1 from jobs where jobs.msg_id = inbound_requests.id)`)
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return { requests: 0, attempts: 0 };
+  const ids = rows.map((r) => r.id);
+  const atts = await db.deleteFrom("attempts").where("msg_id", "in", ids).executeTakeFirst();
+  await db.deleteFrom("inbound_requests").where("id", "in", ids).execute();
+  return { requests: ids.length, attempts: Number(atts.numDeletedRows) };
+}
+
+/** One batch: up to `limit` of a bucket's rejection records older than `cutoff`. */
+export async function deleteOldRejections(db: Db, bucketId: string, cutoff: number, limit: number): Promise<number> {
+  const r = await db
+    .deleteFrom("inbound_rejections")
+    .where("id", "in", (qb) => qb.selectFrom("inbound_rejections").select("id").where("bucket_id", "=", bucketId).where("at", "<", cutoff).limit(limit))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** One batch: up to `limit` provider-delivery dedupe keys past their expiry. */
+export async function deleteExpiredDedupeKeys(db: Db, now: number, limit: number): Promise<number> {
+  const r = await db
+    .deleteFrom("inbound_dedupe")
+    .where(sql<boolean>`(input_id, delivery_id) in (select input_id, delivery_id from inbound_dedupe where expires_at <= ${now} limit ${limit})`)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
 }

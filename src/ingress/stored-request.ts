@@ -10,6 +10,13 @@ export interface StoredRequest {
   headers: [string, string][];
   /** base64 of the exact bytes received. */
   body: string;
+  /** The input it came in through (in memory only, never sealed): selects the input's transformation. */
+  inputId?: string;
+  /**
+   * The ingress span's `traceparent` (tracing on), the parent of each forward's span. Kept in the
+   * row's `trace_context` column, never in the sealed value (`toStored` does not copy it).
+   */
+  trace?: string | undefined;
 }
 
 export function requestAad(requestId: string): string {
@@ -39,7 +46,8 @@ export function keptForm(req: ReceivedRequest, bucketAuth: BucketRow["auth_type"
 }
 
 export function sealStored(keyring: Keyring, requestId: string, stored: StoredRequest): string {
-  return keyring.seal(JSON.stringify(stored), requestAad(requestId));
+  const { inputId: _inputId, trace: _trace, ...sealed } = stored;
+  return keyring.seal(JSON.stringify(sealed), requestAad(requestId));
 }
 
 export function openRequest(keyring: Keyring, requestId: string, sealed: string): StoredRequest {

@@ -14,6 +14,8 @@ export interface ReceivedRequest {
   body: Buffer;
   clientIp: string;
   receivedAt: number;
+  /** W3C `traceparent` of the ingress span (tracing on): stored in `trace_context`, never sealed. */
+  traceContext?: string | undefined;
 }
 
 export type VerificationType = "none" | "hmac-sha256" | "stripe" | "github" | "shopify" | "slack" | "twilio" | "standard-webhooks";

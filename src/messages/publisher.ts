@@ -12,6 +12,7 @@ import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
 import { endpointMatches } from "./filter.js";
+import { messageRetention } from "../retention/expiry.js";
 import type { MessageRow } from "./index.js";
 
 export interface PublishInput {
@@ -22,6 +23,10 @@ export interface PublishInput {
   tags?: string[] | null | undefined;
   /** Epoch ms: the jobs wait in the queue until then (svix `deliverAt`); absent or past means now. */
   deliverAt?: number | null | undefined;
+  /** W3C `traceparent` of the publish span, stored so the attempts are its children (tracing on). */
+  traceContext?: string | undefined;
+  /** How long the payload is kept, in ms (svix `payloadRetentionPeriod`/`Hours`); else the app's or `--retention`. */
+  retention?: number | undefined;
 }
 
 /** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
@@ -87,6 +92,8 @@ export class Publisher {
       tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
       created_at: now,
       deliver_at: input.deliverAt != null && input.deliverAt > now ? input.deliverAt : null,
+      trace_context: input.traceContext ?? null,
+      expires_at: now + messageRetention(this.#ctx.config, app, input.retention),
     };
     const keys: Pending["keys"] = [];
     if (row.event_id !== null) keys.push({ scope: `event:${app.id}`, key: row.event_id });

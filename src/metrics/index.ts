@@ -32,7 +32,9 @@ export function createMetrics(events: EventBus, opts: { db: Db; clock: Clock }):
     registers: [registry],
   });
   const circuits = new Counter({ name: "hookwarden_endpoint_circuit_opened_total", help: "Times an endpoint's circuit breaker opened", registers: [registry] });
-  const disabled = new Counter({ name: "hookwarden_endpoints_disabled_total", help: "Endpoints disabled after failing continuously", registers: [registry] });
+  const disabled = new Counter({ name: "hookwarden_endpoints_disabled_total", help: "Endpoints disabled automatically (failing continuously, or answering 410 Gone)", registers: [registry] });
+  const outputCircuits = new Counter({ name: "hookwarden_output_circuit_opened_total", help: "Times a bucket output's circuit breaker opened", registers: [registry] });
+  const outputsDisabled = new Counter({ name: "hookwarden_outputs_disabled_total", help: "Bucket outputs disabled automatically (failing continuously, or answering 410 Gone)", registers: [registry] });
   const oldest = new Gauge({
     name: "hookwarden_queue_oldest_pending_age_seconds",
     help: "How long the oldest due, unclaimed delivery has been waiting",
@@ -86,6 +88,10 @@ export function createMetrics(events: EventBus, opts: { db: Db; clock: Clock }):
   events.on("ingress:rejected", (e) => ingress.inc({ outcome: "rejected", code: e.code }));
   events.on("forward:attempted", (e) => forwards.inc({ outcome: e.outcome === "success" ? "success" : e.willRetry ? "retry" : "failed", error_code: e.errorCode ?? "" }));
   events.on("endpoint:circuit-opened", () => circuits.inc());
-  events.on("endpoint:disabled", () => disabled.inc());
+  events.on("endpoint:disabled", (e) => {
+    if (e.trigger === "automatic") disabled.inc();
+  });
+  events.on("output:circuit-opened", () => outputCircuits.inc());
+  events.on("output:disabled", () => outputsDisabled.inc());
   return registry;
 }

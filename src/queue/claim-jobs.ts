@@ -1,14 +1,39 @@
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import type { Store } from "../store/index.js";
 import type { JobRow } from "./types.js";
+import { notPausedJob } from "../incident/claim-filter.js";
 
 /**
- * Leases up to `limit` due jobs to `workerId`. The lease is the job's `run_at` moved to
+ * Rows each scan reads per job claimed, and at least: enough that one job of another destination
+ * is seen behind a row of single probes (50 open circuits each due at their cooldown's end).
+ */
+const SCAN = 4;
+const MIN_SCAN = 128;
+
+/**
+ * How much of a claim each destination may take: `fresh` for one the worker does not list (it has
+ * nothing in flight there), `room` for the ones it lists; a room of 0 leaves that destination's
+ * jobs where they are instead of leasing them only to defer them again.
+ */
+export interface ClaimShares {
+  fresh: number;
+  room: ReadonlyMap<string, number>;
+}
+
+/**
+ * Leases up to `limit` due jobs to `workerId`, fairly. The lease is the job's `run_at` moved to
  * `leaseUntil`: if the worker dies, the job is simply due again when the lease runs out, and one
  * index on `run_at` serves both "due" and "lease expired". PostgreSQL skips rows another node is
  * claiming at the same moment (`FOR UPDATE SKIP LOCKED`); SQLite has one writer, so it needs no
- * such clause. Jobs of `skipEndpoints` (already at their concurrency limit on this node) stay
- * where they are instead of being leased only to be deferred.
+ * such clause.
+ *
+ * Fair, not oldest-first: `order by run_at` alone let a deep backlog (an open circuit's, released
+ * at once) be claimed ahead of every other destination, which then stalled 2-8 s. Two scans of the
+ * oldest due rows (destinations the worker does not list, then the listed ones that have room),
+ * `SCAN` × `limit` rows each, then a round-robin over tenants (`org_turn`) and, within a tenant,
+ * over destinations (`turn`), each destination cut at its share. Window functions run on SQLite
+ * and PostgreSQL alike. Only the `limit` rows chosen are locked: PostgreSQL refuses `FOR UPDATE`
+ * beside window functions, and locking whole scans wrote a lock per row seen.
  */
 export async function claimJobs(
   store: Store,
@@ -16,11 +41,10 @@ export async function claimJobs(
   now: number,
   leaseUntil: number,
   limit: number,
-  skipEndpoints: readonly string[] = [],
+  shares: ClaimShares = { fresh: limit, room: new Map() },
   agents?: { servedBuckets: readonly string[]; since: number },
 ): Promise<JobRow[]> {
   const lock = store.dialect === "postgres" ? sql`for update skip locked` : sql``;
-  const skip = skipEndpoints.length > 0 ? sql`and endpoint_id not in (${sql.join([...skipEndpoints])})` : sql``;
   // Several nodes: a node leaves the agent deliveries of buckets no agent of its own serves to the
   // node that has one (claiming them would only defer them again). Jobs older than the resend
   // window are taken by anyone, to be given up visibly.
@@ -28,9 +52,38 @@ export async function claimJobs(
   const elsewhere = agents
     ? sql`and not (kind = 'forward' and created_at >= ${agents.since} and endpoint_id in (select id from outputs where type = 'agent' ${served}))`
     : sql``;
+  /** What makes a job claimable, in one place. */
+  const due = sql`run_at <= ${now} ${elsewhere} ${notPausedJob}`;
+
+  const listed = [...shares.room.keys()];
+  const withRoom = listed.filter((id) => shares.room.get(id)! > 0);
+  const notListed = listed.length > 0 ? sql`and endpoint_id not in (${sql.join(listed)})` : sql``;
+  const scan = (which: RawBuilder<unknown>) =>
+    sql`select id, org_id, endpoint_id, run_at from jobs where ${due} ${which} order by run_at limit ${Math.max(limit * SCAN, MIN_SCAN)}`;
+  const seen =
+    withRoom.length > 0
+      ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and endpoint_id in (${sql.join(withRoom)})`)}) as active`
+      : sql`select * from (${scan(notListed)}) as waiting`;
+  // Shares are small integers of our own: inlined, so PostgreSQL need not infer a CASE's type.
+  const share =
+    withRoom.length > 0
+      ? sql`case endpoint_id ${sql.join(withRoom.map((id) => sql`when ${id} then ${sql.lit(shares.room.get(id)!)}`), sql` `)} else ${sql.lit(shares.fresh)} end`
+      : sql.lit(shares.fresh);
+
   const claim = sql<JobRow>`
     update jobs set locked_by = ${workerId}, run_at = ${leaseUntil}
-    where id in (select id from jobs where run_at <= ${now} ${skip} ${elsewhere} order by run_at limit ${limit} ${lock})
+    where id in (select id from jobs where run_at <= ${now} and id in (
+      select id from (
+        select id, run_at, turn, row_number() over (partition by org_id order by turn, run_at, id) as org_turn
+        from (
+          select id, org_id, endpoint_id, run_at, row_number() over (partition by endpoint_id order by run_at, id) as turn
+          from (${seen}) as seen
+        ) as per_destination
+        where turn <= ${share}
+      ) as per_tenant
+      order by org_turn, turn, run_at
+      limit ${limit}
+    ) ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
   if (store.dialect === "postgres") return (await claim.execute(store.db)).rows;
   // A lease need not survive power loss: SQLite releases every lease at start anyway

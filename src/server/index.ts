@@ -30,7 +30,12 @@ import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
-import { runRetention } from "../ingress/retention.js";
+import { PauseSet } from "../incident/pauses.js";
+import { ConfigError } from "../config/index.js";
+import { roleNeedsPostgres } from "../cli/startup-errors.js";
+import { createTracing } from "../tracing/index.js";
+import { OperationalWebhooks } from "../operational/index.js";
+import { RetentionCleaner } from "../retention/index.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -41,6 +46,10 @@ export interface Hookwarden {
   readonly registry: Registry;
   readonly agents: AgentHub;
   readonly audit: AuditLog;
+  /** Incident pauses as this node sees them (src/incident). */
+  readonly pauses: PauseSet;
+  /** Turns lifecycle events into the organisations' operational webhooks (src/operational). */
+  readonly operational: OperationalWebhooks;
   /** The admin token generated on first start; `undefined` on every later start. */
   readonly bootstrapToken: SecretValue | undefined;
   stop(): Promise<void>;
@@ -65,6 +74,10 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const keyring = loadKeyring(config, logger);
   const tls = readTls(config); // before anything is opened: a bad path is a one-line error
+  if (config.role !== "all" && !config.databaseUrl) throw new ConfigError(roleNeedsPostgres(config.role));
+  // `api`: no delivery worker here (and so no direct hand-off); `worker`: no API on the port.
+  const runsWorker = config.role !== "api";
+  const servesApi = config.role !== "worker";
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
   let store;
   try {
@@ -74,7 +87,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     throw err;
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events });
+  const tracing = createTracing(config, logger);
+  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -102,8 +116,14 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const outputs = new OutputCache(ctx);
   // Sandbox threads start on the first call (a server that never runs a function pays nothing).
   const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
-  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, ...(opts.random ? { random: opts.random } : {}) });
-  const publisher = new Publisher(ctx, () => worker.wake(), worker);
+  const pauses = new PauseSet(store.db, (err) => logger.warn({ err }, "could not refresh the incident pauses; keeping the last known set"));
+  await pauses.start(config.pollInterval);
+  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
+  // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
+  const handOff = runsWorker ? worker : undefined;
+  const wake = runsWorker ? () => worker.wake() : () => {};
+  const publisher = new Publisher(ctx, wake, handOff);
+  const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
     onConnect: (bucketIds) => {
@@ -115,23 +135,24 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, () => worker.wake(), worker, outputs),
+    intake: new Intake(ctx, wake, handOff, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
-    ephemeral: new EphemeralForwarder(ctx, sender, opts.random),
+    ephemeral: new EphemeralForwarder(ctx, sender, opts.random, functions),
     worker,
     sender,
     agents,
     functions,
+    paused: pauses,
   };
   ingress.ephemeral.useAgents(agents);
   let url = "";
   const audit = new AuditLog(store, logger);
-  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions });
-  agents.attach(api.server);
+  const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });
+  if (servesApi) agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
-  await worker.start();
+  if (runsWorker) await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
     releaseLeases(worker.id).then(
@@ -149,22 +170,20 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   url = `${config.tlsCert ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
-  const retention = setInterval(() => {
-    runRetention(ctx).then(
-      (r) => logger.info({ retention: r }, "retention pass done"),
-      (err: unknown) => logger.error({ err }, "retention pass failed"),
-    );
-  }, config.retentionInterval);
-  retention.unref();
+  const retention = new RetentionCleaner(ctx);
+  retention.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      clearInterval(retention);
+      await retention.stop();
       clearInterval(leaseRetry);
+      pauses.stop();
       await agents.close();
       await api.close();
       await audit.flush();
+      operational.stop();
+      await operational.drain();
       await publisher.drain();
       await ingress.intake.drain();
       ingress.ephemeral.stop();
@@ -173,9 +192,11 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await sender.close();
       await destinations.close();
       await functions.close();
+      // After the worker: the last attempts' spans are exported before the process exits.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, "could not export the last traces"));
       await store.close();
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
 }

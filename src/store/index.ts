@@ -9,6 +9,12 @@ import * as m0005 from "./migrations/0005-svix-parity.js";
 import * as m0006 from "./migrations/0006-functions.js";
 import * as m0007 from "./migrations/0007-token-scope-last-use.js";
 import * as m0008 from "./migrations/0008-audit-log.js";
+import * as m0009 from "./migrations/0009-operational-webhooks.js";
+import * as m0010 from "./migrations/0010-retention.js";
+import * as m0011 from "./migrations/0011-incident-pauses.js";
+import * as m0012 from "./migrations/0012-trace-context.js";
+import * as m0013 from "./migrations/0013-output-health.js";
+import * as m0015 from "./migrations/0015-input-transformations.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
@@ -49,6 +55,15 @@ export interface Store {
    * PostgreSQL's normal commits are already durable: it resolves at once.
    */
   durable(): Promise<void>;
+  /**
+   * Gives space freed by deletes back to the filesystem, at most `pages` database pages per call,
+   * so the retention cleaner can do it in small steps between deliveries. SQLite: one
+   * `PRAGMA incremental_vacuum(pages)` (a data dir created before issue 11 needs one
+   * `hookwarden vacuum` first); `remaining` is the free-list length left. PostgreSQL: nothing to
+   * do here (autovacuum makes deleted rows' space reusable; no VACUUM FULL, which locks tables):
+   * `{ released: 0, remaining: 0 }`.
+   */
+  reclaimSpace(pages: number): Promise<{ released: number; remaining: number }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -62,6 +77,12 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-functions": m0006,
   "0007-token-scope-last-use": m0007,
   "0008-audit-log": m0008,
+  "0009-operational-webhooks": m0009,
+  "0010-retention": m0010,
+  "0011-incident-pauses": m0011,
+  "0012-trace-context": m0012,
+  "0013-output-health": m0013,
+  "0015-input-transformations": m0015,
 };
 
 /**

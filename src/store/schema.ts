@@ -1,4 +1,4 @@
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 /**
  * Table shapes as Kysely sees them. Every timestamp is epoch milliseconds (BIGINT), booleans are
@@ -50,8 +50,12 @@ export interface ApplicationsTable {
   name: string;
   rate_limit: number | null;
   metadata: string;
+  /** 1: the organisation's hidden operational-webhooks application (migration 0009). */
+  internal: ColumnType<number, number | undefined, number>;
   created_at: number;
   updated_at: number;
+  /** Issue 11: this application's retention in days (API `payloadRetentionPeriod`); null: `--retention`. */
+  payload_retention_days: number | null;
 }
 
 export interface EventTypesTable {
@@ -120,6 +124,13 @@ export interface MessagesTable {
   created_at: number;
   /** Scheduled send time (`deliverAt`), or null for "now". */
   deliver_at: number | null;
+  /** W3C `traceparent` of the publish span (0012); null when tracing was off. */
+  trace_context: string | null;
+  /**
+   * When the retention cleaner empties `payload` (issue 11); null once it has, or once the content
+   * was expunged. `payload = ''` marks removed content (never valid JSON, so never a real payload).
+   */
+  expires_at: number | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -206,6 +217,13 @@ export interface OutputsTable {
   tls_verify: number;
   broadcast: number;
   disabled: number;
+  /** Why it was disabled: a 410 Gone (0009), or every attempt failed for `disableAfter`. */
+  disabled_reason: Generated<string | null>;
+  /** Deliveries per second, or null for no limit. */
+  rate_limit: Generated<number | null>;
+  consecutive_failures: Generated<number>;
+  failing_since: Generated<number | null>;
+  circuit_open_until: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }
@@ -221,6 +239,8 @@ export interface InboundRequestsTable {
   /** Sealed JSON {method, path, query, headers, body(base64)}; null for ephemeral buckets. */
   data_enc: string | null;
   received_at: number;
+  /** W3C `traceparent` of the ingress span (0012); null when tracing was off. */
+  trace_context: string | null;
 }
 
 export interface InboundDedupeTable {
@@ -289,6 +309,13 @@ export interface OutputTransformationsTable {
   updated_at: number;
 }
 
+export interface InputTransformationsTable {
+  input_id: string;
+  bucket_id: string;
+  function_name: string;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_tokens: ApiTokensTable;
@@ -312,4 +339,15 @@ export interface Database {
   functions: FunctionsTable;
   endpoint_transformations: EndpointTransformationsTable;
   output_transformations: OutputTransformationsTable;
+  input_transformations: InputTransformationsTable;
+  incident_pauses: IncidentPausesTable;
+}
+
+/** Issue 12: a paused application, bucket or organisation (`id` is that scope's id); see src/incident. */
+export interface IncidentPausesTable {
+  id: string;
+  org_id: string;
+  kind: string;
+  actor: string;
+  created_at: number;
 }

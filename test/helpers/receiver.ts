@@ -5,6 +5,8 @@ export interface Received {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /** Name/value pairs as sent: `headers` cannot hold a header named `__proto__`. */
+  rawHeaders: string[];
   body: string;
   at: number;
 }
@@ -27,7 +29,7 @@ export class Receiver {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const r: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: Date.now() };
+        const r: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString("utf8"), at: Date.now() };
         this.received.push(r);
         const answer = this.respond(r) ?? {};
         const send = () => {

@@ -63,7 +63,7 @@ export async function openTestStore(dialect: Dialect, overrides: Partial<ConfigI
 export async function insertApp(db: Db, name = "app", now = 1_700_000_000_000): Promise<ApplicationRow> {
   const orgId = newId("org");
   await db.insertInto("orgs").values({ id: orgId, name: `org-${orgId}`, created_at: now }).execute();
-  const app: ApplicationRow = { id: newId("app"), org_id: orgId, uid: null, name, rate_limit: null, metadata: "{}", created_at: now, updated_at: now };
+  const app: ApplicationRow = { id: newId("app"), org_id: orgId, uid: null, name, rate_limit: null, metadata: "{}", internal: 0, created_at: now, updated_at: now, payload_retention_days: null };
   await db.insertInto("applications").values(app).execute();
   return app;
 }

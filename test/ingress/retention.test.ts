@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FakeClock } from "../../src/clock/index.js";
-import { runRetention } from "../../src/ingress/retention.js";
+import { runRetention } from "../../src/retention/index.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { listRequests, RawReceiver, rejectionsOf, send, setup } from "../helpers/ingress.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

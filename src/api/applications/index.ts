@@ -26,6 +26,8 @@ const applicationIn = z
     rateLimit: rateLimit.nullish(),
     throttleRate: rateLimit.nullish(),
     metadata: metadata.optional(),
+    /** Issue 11: days this application's message payloads are kept; null: the server's `--retention`. */
+    payloadRetentionPeriod: z.number().int().min(1).max(3650).nullish(),
   })
   .strict();
 const applicationPatch = applicationIn.partial();
@@ -39,6 +41,8 @@ export const Application = named(
     rateLimit: z.number().int().nullable(),
     throttleRate: z.number().int().nullable(),
     metadata: z.record(z.string(), z.string()),
+    /** Days this application's message payloads are kept; null: the server's `--retention`. */
+    payloadRetentionPeriod: z.number().int().nullable(),
     createdAt: dateTime,
     updatedAt: dateTime,
   }),
@@ -55,6 +59,7 @@ export function applicationOut(row: ApplicationRow): z.output<typeof Application
     rateLimit: row.rate_limit,
     throttleRate: row.rate_limit,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
+    payloadRetentionPeriod: row.payload_retention_days,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
   };
@@ -96,7 +101,7 @@ export function applicationRoutes(app: FastifyInstance, ctx: Context, apps: Appl
     { method: "PUT", url: "/api/v1/app/:app_id", operationId: "v1.application.update", summary: "Replace an application, or create it under this uid", tag: TAG, body: applicationIn, responses: { 200: one("Replaced"), 201: one("Created") } },
     async (req, reply, { body }) => {
       const input = normalise(body);
-      const full = { uid: null, rateLimit: null, metadata: {}, ...input };
+      const full = { uid: null, rateLimit: null, metadata: {}, payloadRetentionPeriod: null, ...input };
       const existing = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
         if (hasCode(err, "E_NOT_FOUND")) return undefined;
         throw err;

@@ -10,7 +10,7 @@ import { createOutput, deleteOutput, findOutput, listOutputs, updateOutput, type
 import { getRequest, listRequests, replayRequest } from "../../ingress/requests.js";
 import { attemptOut } from "../attempts/index.js";
 import { listResponse, parsePage } from "../pagination.js";
-import { iso } from "../schemas.js";
+import { iso, rateLimit } from "../schemas.js";
 import { dateTime, listOf, named, route } from "../contract/index.js";
 import { Attempt } from "../attempts/schemas.js";
 import { pageQuery } from "../pagination.js";
@@ -49,6 +49,7 @@ const outputIn = z.object({
   tlsVerify: z.boolean().optional(),
   broadcast: z.boolean().optional(),
   disabled: z.boolean().optional(),
+  rateLimit: rateLimit.nullish(),
 });
 
 const bucketPatch = bucketIn.partial();
@@ -97,6 +98,10 @@ export const Output = named(
     tlsVerify: z.boolean(),
     broadcast: z.boolean(),
     disabled: z.boolean(),
+    /** Why the output was disabled automatically (health), or null. */
+    disabledReason: z.string().nullable(),
+    /** Forwards per second to this output; null: unlimited. */
+    rateLimit: z.number().int().nullable(),
     createdAt: dateTime,
     updatedAt: dateTime,
   }),
@@ -133,7 +138,7 @@ function bucketOut(b: BucketRow): z.output<typeof Bucket> {
 }
 
 function outputOut(o: OutputRow): z.output<typeof Output> {
-  return { id: o.id, name: o.name, type: o.type as "url" | "agent", url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
+  return { id: o.id, name: o.name, type: o.type as "url" | "agent", url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, rateLimit: o.rate_limit ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */

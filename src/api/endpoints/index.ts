@@ -33,6 +33,7 @@ import { pickAlias } from "../aliases.js";
 import { attemptOut } from "../attempts/index.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
+import type { FunctionRunner } from "../../functions/runner.js";
 
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "a vault secret name like CRM_TOKEN");
 const templateIn = z
@@ -124,8 +125,8 @@ export const Endpoint = named(
 );
 /** A new endpoint: a generated signing secret and an ed25519 public key appear only here. */
 const EndpointCreated = named("EndpointCreated", Endpoint.extend({ secret: z.string().optional(), publicKey: z.string().optional() }));
-const SecretKey = named("EndpointSecret", z.object({ key: z.string() }));
-const EndpointHeaders = named("EndpointHeaders", z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) }));
+export const SecretKey = named("EndpointSecret", z.object({ key: z.string() }));
+export const EndpointHeaders = named("EndpointHeaders", z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) }));
 const rotateIn = z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() });
 const headersIn = z.object({ headers: z.record(z.string(), z.string()) });
 const headersPatch = z.object({ headers: z.record(z.string(), z.string().nullable()), deleteHeaders: z.array(z.string()).optional() });
@@ -220,7 +221,7 @@ const testIn = callIn.partial();
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
 
-export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender): void {
+export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender, functions?: FunctionRunner): void {
   route(app, { method: "GET", url: BASE, operationId: "v1.endpoint.list", summary: "List an application's endpoints", tag: TAG, query: pageQuery, responses: { 200: { description: "A page of endpoints", schema: listOf(Endpoint) } } }, async (req) => {
     const page = parsePage(req.query, "ascending");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
@@ -327,9 +328,12 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
   route(app, { method: "POST", url: `${ONE}/call`, operationId: "hookwarden.endpoint.call", summary: "Deliver now and return the endpoint's answer (synchronous, for IVR-style decisions)", tag: TAG, body: callIn, responses: { 200: { description: "The endpoint's answer", schema: CallAnswer }, 502: { description: "The endpoint could not be reached", schema: ErrorBody }, 504: { description: "The endpoint did not answer in time", schema: ErrorBody } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
-    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input);
+    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input, functions);
     if (result.statusCode === 0) {
-      const status = result.errorCode === "E_TIMEOUT" ? 504 : result.errorCode === "E_TEMPLATE_RENDER" || result.errorCode === "E_TEMPLATE_OUTPUT_TOO_LARGE" ? 422 : 502;
+      // A template or the endpoint's transformation (failed, or cancelled the call) is the
+      // caller's configuration: 422 with its code; only the destination's own failures are 502/504.
+      const configured = result.errorCode === "E_TEMPLATE_RENDER" || result.errorCode === "E_TEMPLATE_OUTPUT_TOO_LARGE" || (result.errorCode?.startsWith("E_FUNCTION_") ?? false);
+      const status = result.errorCode === "E_TIMEOUT" ? 504 : configured ? 422 : 502;
       return reply.status(status).send({ code: result.errorCode, detail: attempt.response, attemptId: attempt.id, msgId: msg.id });
     }
     // The answer is returned as received, like the stored attempt; an endpoint that asked for
@@ -349,7 +353,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
       eventType: input.eventType ?? "hookwarden.test",
       payload: input.payload ?? { test: true, sentAt: new Date(ctx.clock.now()).toISOString() },
       eventId: input.eventId,
-    });
+    }, functions);
     return attemptOut({ ...attempt, error_code: attempt.error_code ?? null, request: attempt.request ?? null });
   });
 }

@@ -12,6 +12,7 @@ import type { Publisher } from "../../messages/publisher.js";
 import { enqueueJob } from "../../queue/enqueue.js";
 import { TRIGGER_MANUAL, TRIGGER_SCHEDULED } from "../../queue/types.js";
 import { messageOut } from "../messages/index.js";
+import { messageRetention } from "../../retention/expiry.js";
 import { eventTypeName, iso } from "../schemas.js";
 import { route } from "../contract/index.js";
 import { Message } from "../messages/index.js";
@@ -70,6 +71,8 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
       tags: null,
       created_at: now,
       deliver_at: null,
+      trace_context: null,
+      expires_at: now + messageRetention(ctx.config, application),
     };
     // Only to this endpoint, whatever its filter: the caller asked for this one.
     await ctx.store.db.transaction().execute(async (trx) => {

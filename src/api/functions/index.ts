@@ -18,7 +18,8 @@ import { findBucket } from "../../ingress/buckets.js";
 import { findEndpoint } from "../../endpoints/index.js";
 import { HookwardenError } from "../../errors/index.js";
 import { getTransformation, setTransformation } from "../../functions/endpoint-transform.js";
-import { getOutputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
+import { getInputTransformation, getOutputTransformation, setInputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
+import { findInput } from "../../ingress/inputs.js";
 import { findOutput } from "../../ingress/outputs.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
@@ -146,23 +147,46 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
     return reply.status(204).send();
   });
 
-  // A URL output's transformation before each forward: `{function: "name"}` or `{function: null}`.
-  const outputPath = "/api/v1/bucket/:bucket_id/output/:output_id/transformation" as const;
-  const outputTransformationIn = z.object({ function: z.string().nullable() }).strict();
-  route(app, { method: "GET", url: outputPath, operationId: "hookwarden.output.transformation-get", summary: "The output's transformation", tag: "Output", responses: { 200: { description: "The function's name, or null", schema: z.object({ function: z.string().nullable() }) } } }, async (req) => {
-    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-    const output = await findOutput(ctx, bucket, req.params.output_id);
-    return { function: (await getOutputTransformation(ctx, output.id)) ?? null };
-  });
-  route(app, { method: "PATCH", url: outputPath, operationId: "hookwarden.output.transformation-update", summary: "Set or clear the output's transformation", tag: "Output", body: outputTransformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
-    const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-    const output = await findOutput(ctx, bucket, req.params.output_id);
-    if (input.function !== null) {
-      checkFunctionName(input.function, ["body", "function"]);
-      const fn = await findFunction(ctx, { orgId: req.orgId, kind: "bucket", id: bucket.id }, input.function).catch(() => undefined);
-      if (!fn) throw HookwardenError.invalidField(["body", "function"], `The bucket has no function named ${input.function}`);
-    }
-    await setOutputTransformation(ctx, output, input.function);
-    return reply.status(204).send();
-  });
+  // An output's (URL or agent) transformation before each forward, and an input's, which runs
+  // first for every output: `{function: "name"}` or `{function: null}`.
+  const forwardTransformationIn = z.object({ function: z.string().nullable() }).strict();
+  const forwardTransformation = (
+    path: "/api/v1/bucket/:bucket_id/output/:id/transformation" | "/api/v1/bucket/:bucket_id/input/:id/transformation",
+    tag: "Output" | "Input",
+    find: (bucket: Awaited<ReturnType<typeof findBucket>>, id: string) => Promise<{ id: string; bucket_id: string }>,
+    get: (id: string) => Promise<string | undefined>,
+    set: (row: { id: string; bucket_id: string }, name: string | null) => Promise<void>,
+  ) => {
+    const what = tag.toLowerCase();
+    route(app, { method: "GET", url: path, operationId: `hookwarden.${what}.transformation-get`, summary: `The ${what}'s transformation`, tag, responses: { 200: { description: "The function's name, or null", schema: z.object({ function: z.string().nullable() }) } } }, async (req) => {
+      const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+      const row = await find(bucket, req.params.id);
+      return { function: (await get(row.id)) ?? null };
+    });
+    route(app, { method: "PATCH", url: path, operationId: `hookwarden.${what}.transformation-update`, summary: `Set or clear the ${what}'s transformation`, tag, body: forwardTransformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
+      const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
+      const row = await find(bucket, req.params.id);
+      if (input.function !== null) {
+        checkFunctionName(input.function, ["body", "function"]);
+        const fn = await findFunction(ctx, { orgId: req.orgId, kind: "bucket", id: bucket.id }, input.function).catch(() => undefined);
+        if (!fn) throw HookwardenError.invalidField(["body", "function"], `The bucket has no function named ${input.function}`);
+      }
+      await set(row, input.function);
+      return reply.status(204).send();
+    });
+  };
+  forwardTransformation(
+    "/api/v1/bucket/:bucket_id/output/:id/transformation",
+    "Output",
+    (bucket, id) => findOutput(ctx, bucket, id),
+    (id) => getOutputTransformation(ctx, id),
+    (row, name) => setOutputTransformation(ctx, row, name),
+  );
+  forwardTransformation(
+    "/api/v1/bucket/:bucket_id/input/:id/transformation",
+    "Input",
+    (bucket, id) => findInput(ctx, bucket, id),
+    (id) => getInputTransformation(ctx, id),
+    (row, name) => setInputTransformation(ctx, row, name),
+  );
 }

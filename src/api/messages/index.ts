@@ -14,6 +14,8 @@ import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } fro
 import { dateTime, Empty, listOf, named, route } from "../contract/index.js";
 import { pageQuery } from "../pagination.js";
 import { pickAlias } from "../aliases.js";
+import { firstHeader, SpanKind } from "../../tracing/index.js";
+import { contentRemoved, DAY_MS, removeMessageContent } from "../../retention/index.js";
 
 // Strict: a field Hookwarden does not implement is refused (422 naming it), never dropped.
 const messageIn = z.object({
@@ -23,7 +25,10 @@ const messageIn = z.object({
   channels: z.array(channel).min(1).max(5, "Channels must have at least 1 and at most 5 items, or be set to null").nullish(),
   tags: z.array(z.string().min(1).max(128)).max(5).nullish(),
   deliverAt: z.iso.datetime({ offset: true }).nullish(),
-  payloadRetentionPeriod: z.number().int().min(1).max(90).optional(),
+  /** Days the payload is kept (Svix's field; Svix caps it at 90, Hookwarden at the server's ceiling). */
+  payloadRetentionPeriod: z.number().int().min(1).max(3650).optional(),
+  /** Hours the payload is kept (svix 2.x); not together with `payloadRetentionPeriod`. */
+  payloadRetentionHours: z.number().int().min(1).max(3650 * 24).optional(),
   application: z
     .object({ name: z.string().min(1).max(256), uid: uid.nullish(), rateLimit: rateLimit.nullish(), throttleRate: rateLimit.nullish(), metadata: metadata.optional() })
     .strict()
@@ -41,7 +46,7 @@ export const Message = named(
     id: z.string(),
     eventId: z.string().nullable(),
     eventType: z.string(),
-    /** `{}` when read with `with_content=false` or after the content was expunged. */
+    /** `{}` when read with `with_content=false`; `{"expired": true}` once removed by retention or expungeContent. */
     payload: z.record(z.string(), z.unknown()),
     channels: z.array(z.string()).nullable(),
     tags: z.array(z.string()).nullable(),
@@ -57,7 +62,8 @@ export function messageOut(row: MessageRow, withContent: boolean): z.output<type
     id: row.id,
     eventId: row.event_id,
     eventType: row.event_type,
-    payload: withContent ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
+    // Svix answers `{"expired": true}` for a payload removed by retention or expungeContent.
+    payload: withContent ? (contentRemoved(row) ? { expired: true } : (JSON.parse(row.payload) as Record<string, unknown>)) : {},
     channels: jsonOrNull<string[]>(row.channels),
     tags: jsonOrNull<string[]>(row.tags),
     timestamp: iso(row.created_at),
@@ -67,14 +73,28 @@ export function messageOut(row: MessageRow, withContent: boolean): z.output<type
 
 /**
  * `deliverAt` as epoch ms. Svix schedules up to its retention period ahead; ours is
- * `--retention-days` (a message scheduled further out could be cleaned up before it is sent).
+ * `--retention` (a message keeps its content while its delivery is pending, whatever its expiry).
  */
 function scheduledAt(ctx: Context, deliverAt: string | null | undefined): number | undefined {
   if (deliverAt == null) return undefined;
   const at = Date.parse(deliverAt);
-  const limit = ctx.clock.now() + ctx.config.retentionDays * 86_400_000;
-  if (at > limit) throw HookwardenError.invalidField(["body", "deliverAt"], `deliverAt may be at most ${ctx.config.retentionDays} days ahead (the retention period)`);
+  const limit = ctx.clock.now() + ctx.config.retention;
+  if (at > limit) throw HookwardenError.invalidField(["body", "deliverAt"], `deliverAt may be at most ${formatRetention(ctx.config.retention)} ahead (the retention period)`);
   return at;
+}
+
+function formatRetention(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS} days` : `${Math.round(ms / 3_600_000)} hours`;
+}
+
+/** A message's own retention (svix `payloadRetentionPeriod` days or `payloadRetentionHours`), in ms. */
+function ownRetention(input: { payloadRetentionPeriod?: number | undefined; payloadRetentionHours?: number | undefined }): number | undefined {
+  if (input.payloadRetentionPeriod !== undefined && input.payloadRetentionHours !== undefined) {
+    throw HookwardenError.invalidField(["body", "payloadRetentionHours"], "payloadRetentionHours and payloadRetentionPeriod are mutually exclusive");
+  }
+  if (input.payloadRetentionHours !== undefined) return input.payloadRetentionHours * 3_600_000;
+  if (input.payloadRetentionPeriod !== undefined) return input.payloadRetentionPeriod * DAY_MS;
+  return undefined;
 }
 
 /** `/api/v1/app/{app_id}/msg`: publishing and reading messages, and resending one to an endpoint. */
@@ -95,7 +115,24 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       const rate = pickAlias("throttleRate", throttleRate, "rateLimit", rl);
       application = (await createApplication(ctx, req.orgId, { ...appIn, ...(rate !== undefined ? { rateLimit: rate } : {}), uid: req.params.app_id }, true)).row;
     }
-    const { row } = await publisher.publish(application, { ...input, deliverAt: scheduledAt(ctx, input.deliverAt) }, idempotencyKey);
+    const retention = ownRetention(input);
+    // Tracing (issue 12): the caller's `traceparent` is the parent; the span's own is stored with
+    // the message, so every attempt, whenever and wherever it runs, joins this trace.
+    const span = ctx.tracing?.start("hookwarden.publish", SpanKind.SERVER, firstHeader(req.headers.traceparent), {
+      "http.request.method": "POST",
+      "http.route": "/api/v1/app/{app_id}/msg",
+      "hookwarden.org.id": req.orgId,
+      "hookwarden.app.id": application.id,
+      "hookwarden.event_type": input.eventType,
+    });
+    let row;
+    try {
+      ({ row } = await publisher.publish(application, { ...input, deliverAt: scheduledAt(ctx, input.deliverAt), retention, traceContext: span?.traceparent }, idempotencyKey));
+    } catch (err) {
+      span?.end({ "http.response.status_code": err instanceof HookwardenError ? err.status : 500 }, err instanceof HookwardenError ? err.code : "E_INTERNAL");
+      throw err;
+    }
+    span?.end({ "http.response.status_code": 202, "hookwarden.message.id": row.id });
     return reply.status(202).send(messageOut(row, q.with_content !== "false"));
   });
 
@@ -117,14 +154,15 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     return messageOut(await findMessage(ctx, application, req.params.msg_id), q.with_content !== "false");
   });
 
-  // Svix's expungeContent: the payload is deleted for good; the message and its attempts remain.
+  // Svix's expungeContent: the payload is deleted for good, at once (what the retention cleaner
+  // does when a message expires); the message and its attempts remain, without their bodies.
+  // Its pending deliveries are cancelled: there is nothing left to send.
   route(app, { method: "DELETE", url: "/api/v1/app/:app_id/msg/:msg_id/content", operationId: "v1.message.expunge-content", summary: "Delete a message's payload for good (the message and its attempts remain)", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
-    // The attempts' copies of the request as sent hold the payload too.
     await ctx.store.db.transaction().execute(async (trx) => {
-      await trx.updateTable("messages").set({ payload: "{}" }).where("id", "=", msg.id).execute();
-      await trx.updateTable("attempts").set({ request: null }).where("msg_id", "=", msg.id).where("request", "is not", null).execute();
+      await removeMessageContent(trx, [msg.id], { responses: false });
+      await trx.deleteFrom("jobs").where("msg_id", "=", msg.id).where("kind", "=", "outbound").where("locked_by", "is", null).execute();
     });
     return reply.status(204).send();
   });
@@ -136,6 +174,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       const application = await findApplication(ctx, req.orgId, req.params.app_id);
       const msg = await findMessage(ctx, application, req.params.msg_id);
       const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+      if (contentRemoved(msg)) throw new HookwardenError("E_CONTENT_EXPIRED", 409, "The message's payload has expired or was expunged; it cannot be resent");
       if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled; enable it before resending");
       await ctx.store.db.transaction().execute(async (trx) => {
         await enqueueJob(trx, { orgId: msg.org_id, appId: msg.app_id, msgId: msg.id, endpointId: ep.id, triggerType: TRIGGER_MANUAL, now: ctx.clock.now() });

@@ -71,6 +71,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth
         .selectFrom("applications")
         .select("id")
         .where("org_id", "=", req.orgId)
+        .where("internal", "=", 0)
         .where((eb) => eb.or([eb("id", "=", body.app!), eb("uid", "=", body.app!)]))
         .executeTakeFirst();
       if (!row) throw new HookwardenError("E_NOT_FOUND", 404, "Application not found");

@@ -61,6 +61,13 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const path = opts.file ?? join(opts.dataDir, SQLITE_FILE);
   const raw = new BetterSqlite3(path);
+  // Before the first table exists this makes the file incremental-vacuum capable for good, so the
+  // retention cleaner can give deleted rows' pages back (`reclaimSpace`). On a file created
+  // before issue 11 it changes nothing until one `hookwarden vacuum` rebuilds it.
+  raw.pragma("auto_vacuum = INCREMENTAL");
+  if (raw.pragma("auto_vacuum", { simple: true }) !== AUTO_VACUUM_INCREMENTAL) {
+    opts.logger.warn({ path }, "this SQLite database predates incremental vacuum: retention frees rows but the file will not shrink until `hookwarden vacuum` is run once with the server stopped");
+  }
   raw.pragma("journal_mode = WAL");
   raw.pragma("synchronous = FULL");
   raw.pragma("busy_timeout = 5000");
@@ -103,6 +110,7 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
     relaxed: coalescingRelaxed(db),
     durable: wal.flush,
     listenJobs: async () => {},
+    reclaimSpace: (pages) => incrementalVacuum(db, raw, pages),
     ping: async () => {
       await sql`select 1`.execute(db);
     },
@@ -184,6 +192,34 @@ function coalescingRelaxed(db: Kysely<Database>): Store["relaxed"] {
       if (queue.length === 0) setImmediate(() => void run());
       queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
     });
+}
+
+/** SQLite's `auto_vacuum` values (`PRAGMA auto_vacuum`). */
+export const AUTO_VACUUM_INCREMENTAL = 2;
+
+/**
+ * `Store.reclaimSpace` for SQLite: moves up to `pages` free pages to the end of the file and
+ * truncates it (the file shrinks on disk at the next checkpoint). Run on the raw handle while
+ * holding Kysely's one connection, so no transaction of the gateway is open around it: through a
+ * prepared statement (Kysely) SQLite steps `incremental_vacuum` once, freeing a single page,
+ * where `exec` runs it to the end. Committed with `synchronous = NORMAL` like `relaxed`: a crash
+ * at worst repeats it. Each call is one short write transaction (~1 ms per 256 pages measured on
+ * the bench machine), so the cleaner calls it in small steps and yields between them.
+ */
+async function incrementalVacuum(db: Kysely<Database>, raw: BetterSqlite3.Database, pages: number): Promise<{ released: number; remaining: number }> {
+  const n = Math.max(1, Math.min(1_000_000, Math.floor(pages)));
+  return db.connection().execute(async () => {
+    const before = raw.pragma("freelist_count", { simple: true }) as number;
+    if (before === 0 || raw.pragma("auto_vacuum", { simple: true }) !== AUTO_VACUUM_INCREMENTAL) return { released: 0, remaining: before };
+    raw.pragma("synchronous = NORMAL");
+    try {
+      raw.exec(`pragma incremental_vacuum(${n})`);
+    } finally {
+      raw.pragma("synchronous = FULL");
+    }
+    const after = raw.pragma("freelist_count", { simple: true }) as number;
+    return { released: before - after, remaining: after };
+  });
 }
 
 /** Keeps `first` as the error, with what failed while cleaning up attached as `rollbackError`. */
