@@ -23,7 +23,7 @@ function svixClientOperations(): string[] {
 }
 
 /** The Svix resources Hookwarden serves (the client also has environments, streams, connectors, ...). */
-const SVIX_RESOURCES_SERVED = /^\S+ \/api\/v1\/(app|event-type|auth\/(app-portal-access|logout)|health)(\/|$)/;
+const SVIX_RESOURCES_SERVED = /^\S+ \/api\/v1\/(app|event-type|operational-webhook|auth\/(app-portal-access|logout)|health)(\/|$)/;
 
 /** Matches a request path to the document's templated path with the most literal segments. */
 function templateOf(doc: Doc, path: string): string | undefined {
@@ -179,13 +179,13 @@ for (const dialect of DIALECTS) {
       }
     });
 
-    it("real answers of a tour (apps, endpoints, messages, attempts, vault, buckets, inputs, outputs, agents, tokens, audit) match the document", async () => {
+    it("real answers of a tour (apps, endpoints, messages, attempts, vault, buckets, inputs, outputs, transformations, agents, tokens, audit, operational webhooks, incident) match the document", async () => {
       const app = await call("POST", "/api/v1/app", { name: "Tour", uid: "tour", metadata: { team: "a" } });
       expect(app.status).toBe(201);
       await call("GET", "/api/v1/app");
       await call("GET", "/api/v1/app/tour");
       await call("PUT", "/api/v1/app/tour-upsert", { name: "Upserted" });
-      await call("PATCH", "/api/v1/app/tour", { throttleRate: 100 });
+      expect((await call("PATCH", "/api/v1/app/tour", { throttleRate: 100, payloadRetentionPeriod: 30 })).body.payloadRetentionPeriod).toBe(30);
       await call("POST", "/api/v1/event-type", { name: "invoice.paid", description: "Paid", schemas: { "1": { examples: [{ id: 1 }] } } });
       await call("GET", "/api/v1/event-type");
       await call("GET", "/api/v1/event-type/invoice.paid");
@@ -229,6 +229,8 @@ for (const dialect of DIALECTS) {
       await call("POST", "/api/v1/app/tour/endpoint/main/test", {});
       await call("DELETE", `/api/v1/app/tour/msg/${msg.body.id}/attempt/${attempt.id}/content`);
       await call("DELETE", `/api/v1/app/tour/msg/${msg.body.id}/content`);
+      expect((await call("GET", `/api/v1/app/tour/msg/${msg.body.id}`)).body.payload).toEqual({ expired: true });
+      expect((await call("POST", `/api/v1/app/tour/msg/${msg.body.id}/endpoint/main/resend`)).body.code).toBe("E_CONTENT_EXPIRED");
 
       const bucket = await call("POST", "/api/v1/bucket", { name: "stripe", auth: { type: "token" } });
       expect(bucket.body.token).toEqual(expect.any(String));
@@ -240,10 +242,19 @@ for (const dialect of DIALECTS) {
       await call("GET", `/api/v1/bucket/${bucket.body.id}/input/${input.body.id}`);
       const open = await call("POST", `/api/v1/bucket/${bucket.body.id}/input`, { name: "open" });
       await call("PATCH", `/api/v1/bucket/${bucket.body.id}/input/${open.body.id}`, { dedupe: true });
-      const output = await call("POST", `/api/v1/bucket/${bucket.body.id}/output`, { url: `${receiver.url}/fwd`, resign: true });
+      const output = await call("POST", `/api/v1/bucket/${bucket.body.id}/output`, { url: `${receiver.url}/fwd`, resign: true, rateLimit: 20 });
+      expect(output.body).toMatchObject({ rateLimit: 20, disabledReason: null });
       await call("GET", `/api/v1/bucket/${bucket.body.id}/output`);
       await call("GET", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}`);
       await call("PATCH", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}`, { name: "fwd" });
+      const bucketFn = await call("POST", `/api/v1/bucket/${bucket.body.id}/function`, { name: "pass", code: "export default function handler(x) { return x; }" });
+      expect(bucketFn.status).toBe(201);
+      expect((await call("PATCH", `/api/v1/bucket/${bucket.body.id}/input/${open.body.id}/transformation`, { function: "pass" })).status).toBe(204);
+      expect((await call("GET", `/api/v1/bucket/${bucket.body.id}/input/${open.body.id}/transformation`)).body).toEqual({ function: "pass" });
+      expect((await call("PATCH", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}/transformation`, { function: "pass" })).status).toBe(204);
+      await call("GET", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}/transformation`);
+      expect((await call("PATCH", `/api/v1/bucket/${bucket.body.id}/input/${open.body.id}/transformation`, { function: null })).status).toBe(204);
+      expect((await call("PATCH", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}/transformation`, { function: null })).status).toBe(204);
       const sent = await fetch(`${t.url}/in/${open.body.id}/deep/path?x=1`, { method: "POST", headers: { authorization: `Bearer ${bucket.body.token}`, "content-type": "application/json" }, body: '{"a":1}' });
       expect(sent.status).toBe(200);
       const requests = await call("GET", `/api/v1/bucket/${bucket.body.id}/request`);
@@ -271,6 +282,28 @@ for (const dialect of DIALECTS) {
       const portal = await call("POST", "/api/v1/auth/app-portal-access/tour", {});
       await call("POST", "/api/v1/auth/logout", undefined, { authorization: `Bearer ${portal.body.token}` });
       await call("GET", "/api/v1/audit");
+
+      // Operational webhooks (Svix's API) and incident steps.
+      expect((await call("GET", "/api/v1/operational-webhook/endpoint")).body.data).toEqual([]);
+      const opEp = await call("POST", "/api/v1/operational-webhook/endpoint", { url: `${receiver.url}/ops`, uid: "ops", eventTypes: ["endpoint.disabled"] });
+      expect(opEp.status).toBe(201);
+      expect(opEp.body.secret).toMatch(/^whsec_/);
+      await call("GET", "/api/v1/operational-webhook/endpoint");
+      await call("GET", "/api/v1/operational-webhook/endpoint/ops");
+      expect((await call("PUT", "/api/v1/operational-webhook/endpoint/ops", { url: `${receiver.url}/ops2`, uid: "ops", description: "ops" })).status).toBe(200);
+      expect((await call("PUT", "/api/v1/operational-webhook/endpoint/ops-upsert", { url: `${receiver.url}/ops3` })).status).toBe(201);
+      expect((await call("PUT", "/api/v1/operational-webhook/endpoint/ops/headers", { headers: { "x-team": "ops" } })).status).toBe(204);
+      expect((await call("GET", "/api/v1/operational-webhook/endpoint/ops/headers")).body.headers).toEqual({ "x-team": "ops" });
+      expect((await call("POST", "/api/v1/operational-webhook/endpoint/ops/secret/rotate", {})).body.key).toMatch(/^whsec_/);
+      const opSecret = await call("GET", "/api/v1/operational-webhook/endpoint/ops/secret");
+      expect(opSecret.status, opSecret.text).toBe(403);
+      expect((await call("POST", "/api/v1/operational-webhook/endpoint", { url: `${receiver.url}/ops`, eventTypes: ["message.attempt.nope"] })).status).toBe(422);
+      await call("DELETE", "/api/v1/operational-webhook/endpoint/ops-upsert");
+      const paused = await call("POST", "/api/v1/incident/pause", { app: "tour" });
+      expect(paused.body).toMatchObject({ kind: "app", created: true });
+      expect((await call("GET", "/api/v1/incident/pause")).body.data).toHaveLength(1);
+      expect((await call("POST", "/api/v1/incident/resume", { app: "tour" })).body).toMatchObject({ kind: "app", resumed: true });
+      expect((await call("POST", "/api/v1/incident/pause", { app: "tour", bucket: "stripe" })).status).toBe(422);
       await call("GET", "/api/v1/health");
       await call("GET", "/ready");
       await call("GET", "/health");
@@ -286,14 +319,16 @@ for (const dialect of DIALECTS) {
       expect((await call("DELETE", "/api/v1/app/tour/secret/CRM_TOKEN")).status).toBe(409);
 
       await call("DELETE", `/api/v1/agent-token/${agent.body.id}`);
+      await call("DELETE", `/api/v1/bucket/${bucket.body.id}/function/pass`);
       await call("DELETE", `/api/v1/bucket/${bucket.body.id}/output/${output.body.id}`);
       await call("DELETE", `/api/v1/bucket/${bucket.body.id}/input/${input.body.id}`);
       await call("DELETE", `/api/v1/bucket/${bucket.body.id}`);
+      await call("DELETE", "/api/v1/operational-webhook/endpoint/ops");
       await call("DELETE", "/api/v1/app/tour/function/shape");
       await call("DELETE", "/api/v1/app/tour/endpoint/main");
       await call("DELETE", "/api/v1/event-type/invoice.paid");
       await call("DELETE", "/api/v1/app/tour");
-      expect(checked.size).toBeGreaterThan(70);
+      expect(checked.size).toBeGreaterThan(85);
     }, 120_000);
   });
 }
