@@ -32,8 +32,11 @@ export interface RouteSpec<Q extends z.ZodType | undefined = z.ZodType | undefin
   auth?: RouteAuth;
   query?: Q;
   body?: B;
-  /** The body may be absent (read as `{}`): rotate, test, app-portal-access. */
-  bodyOptional?: boolean;
+  /**
+   * The body may be absent (read as `{}`): rotate, test, app-portal-access. `true` also reads a
+   * JSON `null` as `{}`; `"absent"` reads only a missing body so (a `null` is refused, 422).
+   */
+  bodyOptional?: boolean | "absent";
   responses: Record<number, ResponseSpec>;
 }
 
@@ -76,7 +79,8 @@ function lazyInput<Q, B>(spec: RouteSpec, req: FastifyRequest): RouteInput<Q, B>
   return {
     get body() {
       if (!spec.body) return undefined as Out<B>;
-      body ??= { v: parse(spec.body, spec.bodyOptional ? (req.body ?? {}) : req.body, "body") };
+      const raw = spec.bodyOptional === "absent" ? (req.body === undefined ? {} : req.body) : spec.bodyOptional ? (req.body ?? {}) : req.body;
+      body ??= { v: parse(spec.body, raw, "body") };
       return body.v as Out<B>;
     },
     get query() {

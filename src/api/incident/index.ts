@@ -94,21 +94,21 @@ export function incidentRoutes(app: FastifyInstance, ctx: Context, deps: { auth:
     return { data, iterator: null, prevIterator: null, done: true };
   });
 
-  route(app, { method: "POST", url: "/api/v1/incident/pause", operationId: "hookwarden.incident.pause", summary: "Pause deliveries of an application, a bucket, or the whole organisation", tag: TAG, body: target, bodyOptional: true, responses: { 200: { description: "Paused (`created: false` when it already was)", schema: PauseAnswer } } }, async (req, _reply, { body }) => {
+  route(app, { method: "POST", url: "/api/v1/incident/pause", operationId: "hookwarden.incident.pause", summary: "Pause deliveries of an application, a bucket, or the whole organisation", tag: TAG, body: target, bodyOptional: "absent", responses: { 200: { description: "Paused (`created: false` when it already was)", schema: PauseAnswer } } }, async (req, _reply, { body }) => {
     requireAdmin(req);
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const { pause: p, created } = await pause(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { ...pauseOut(p), created };
   });
 
-  route(app, { method: "POST", url: "/api/v1/incident/resume", operationId: "hookwarden.incident.resume", summary: "Resume deliveries paused with the same scope", tag: TAG, body: target, bodyOptional: true, responses: { 200: { description: "Resumed (`resumed: false` when it was not paused)", schema: ResumeAnswer } } }, async (req, _reply, { body }) => {
+  route(app, { method: "POST", url: "/api/v1/incident/resume", operationId: "hookwarden.incident.resume", summary: "Resume deliveries paused with the same scope", tag: TAG, body: target, bodyOptional: "absent", responses: { 200: { description: "Resumed (`resumed: false` when it was not paused)", schema: ResumeAnswer } } }, async (req, _reply, { body }) => {
     requireAdmin(req);
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const resumed = await resume(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { id: scope.id, kind: scope.kind, resumed };
   });
 
-  route(app, { method: "POST", url: "/api/v1/incident/rotate", operationId: "hookwarden.incident.rotate", summary: "Rotate every signing secret and API token at once (the old ones stay valid for the overlap)", tag: TAG, body: rotateIn, bodyOptional: true, responses: { 200: { description: "The new secrets and tokens, shown only here", schema: RotateAnswer } } }, async (req, reply, { body }) => {
+  route(app, { method: "POST", url: "/api/v1/incident/rotate", operationId: "hookwarden.incident.rotate", summary: "Rotate every signing secret and API token at once (the old ones stay valid for the overlap)", tag: TAG, body: rotateIn, bodyOptional: "absent", responses: { 200: { description: "The new secrets and tokens, shown only here", schema: RotateAnswer } } }, async (req, reply, { body }) => {
     requireAdmin(req);
     const appId = body.app === undefined ? null : (await resolveScope(ctx.store.db, req.orgId, { app: body.app })).id;
     const overlapMs = body.overlap ?? ctx.config.rotationOverlap;
