@@ -6,7 +6,8 @@
  *
  * Topology, four processes so that no two share an event loop: this one generates the load; the
  * gateway (`hookwarden serve`); the agent (`hookwarden agent`, connected out to the gateway over
- * a WebSocket); the internal service (`bench/receiver.ts`), which only the agent knows about.
+ * a WebSocket, then over gRPC); the internal service (`bench/receiver.ts`), which only the agent
+ * knows about.
  *
  * Path of one webhook: POST /in/{input} → stored and queued (one commit) → 200 to the caller →
  * worker → request frame over the WebSocket → agent → POST to the internal service → ack frame
@@ -14,7 +15,8 @@
  * internal service; the raw baseline is measured the same way.
  *
  * Environment: BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres, BENCH_CONCURRENCY (32),
- * BENCH_RUNTIME=tsx|dist (dist needs `npm run build` first), BENCH_DATABASE_URL.
+ * BENCH_RUNTIME=tsx|dist (dist needs `npm run build` first), BENCH_DATABASE_URL,
+ * BENCH_AGENT_TRANSPORTS=ws,grpc (each figure line names its `transport`).
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +25,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { Agent, request } from "undici";
 import { spawnAgent, type AgentProcess } from "../test/helpers/agents.js";
+import { closedPort } from "../test/helpers/delivery.js";
 import { gatewaySecrets, spawnGateway } from "../test/helpers/gateway-process.js";
 import { benchNow, closedLoop, cpuMsOf, openLoop, percentile, round } from "./load.js";
 import { ReceiverProcess } from "./receiver-process.js";
@@ -33,6 +36,9 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const DIALECTS = (process.env.BENCH_DIALECTS ?? "sqlite,postgres").split(",").filter((d): d is Dialect => d === "sqlite" || d === "postgres");
 /** In-flight requests: the load generator's, and the gateway's per-output and the agent's defaults. */
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+type Transport = "ws" | "grpc";
+/** Both by default, one after the other against the same gateway: the comparison is within one run. */
+const TRANSPORTS = (process.env.BENCH_AGENT_TRANSPORTS ?? "ws,grpc").split(",").filter((t): t is Transport => t === "ws" || t === "grpc");
 const RUNTIME = process.env.BENCH_RUNTIME === "dist" ? "dist" : "tsx";
 const PG_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const RAW_REQUESTS = QUICK ? 3_000 : 20_000;
@@ -132,13 +138,17 @@ async function relay(dialect: Dialect, receiver: ReceiverProcess, raw: { rps: nu
   const dataDir = mkdtempSync(join(tmpdir(), "hookwarden-bench-agent-"));
   const schema = `hwbench_${randomBytes(6).toString("hex")}`;
   const secrets = gatewaySecrets();
+  const grpcPort = await closedPort();
   const gw = await spawnGateway({
     runtime: RUNTIME,
+    // A loaded machine starts a tsx gateway slowly; the default 30 s failed whole runs here.
+    startTimeoutMs: 120_000,
     ...secrets,
     args: [
       "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--log-level", "warn", "--shutdown-grace", "2s",
       "--allow-private-networks", "127.0.0.0/8",
       "--delivery-concurrency", String(CONCURRENCY), "--endpoint-concurrency", String(CONCURRENCY),
+      ...(TRANSPORTS.includes("grpc") ? ["--grpc-port", String(grpcPort)] : []),
       ...(dialect === "postgres" ? ["--database-url", PG_URL, "--database-schema", schema] : []),
     ],
   });
@@ -163,48 +173,65 @@ async function relay(dialect: Dialect, receiver: ReceiverProcess, raw: { rps: nu
     const input = await call(gw.url, secrets.adminToken, `/api/v1/bucket/${bucket.id}/input`, { name: "bench" });
     await call(gw.url, secrets.adminToken, `/api/v1/bucket/${bucket.id}/output`, { type: "agent" });
     const token = await call(gw.url, secrets.adminToken, "/api/v1/agent-token", { name: "bench", buckets: ["internal"], mode: "forward" });
-    agent = spawnAgent({ runtime: RUNTIME, server: gw.url, key: token.key, secret: token.secret, bucket: "internal", forwardTo: `${receiver.url}/hook` });
-    await agent.waitConnected(1, 60_000);
     ingress = poster(`${gw.url}/in/${input.id}`, `${dialect}_`);
     // The same ingress and queue with a URL output instead: what the agent hop itself costs.
     const direct = await call(gw.url, secrets.adminToken, "/api/v1/bucket", { name: "direct" });
     const directInput = await call(gw.url, secrets.adminToken, `/api/v1/bucket/${direct.id}/input`, { name: "bench" });
     await call(gw.url, secrets.adminToken, `/api/v1/bucket/${direct.id}/output`, { type: "url", url: `${receiver.url}/hook` });
     forward = poster(`${gw.url}/in/${directInput.id}`, `${dialect}_url_`);
-    // Both paths warm (JIT, connection pools, SQLite pages) before anything is timed.
-    const warm = (await receiver.track(WARMUP * 2, 120_000)).done;
-    await closedLoop(WARMUP, CONCURRENCY, (i) => ingress!.post(-1_000_000 - i));
-    await closedLoop(WARMUP, CONCURRENCY, (i) => forward!.post(-1_000_000 - i));
-    await warm;
 
-    log(`${dialect}: ${RELAYED} webhooks through the agent at concurrency ${CONCURRENCY}`);
-    const cpu0 = { gw: cpuMsOf(gw.pid), agent: cpuMsOf(agent.pid) };
-    const peak = await throughput(receiver, ingress.post, RELAYED, 0);
-    const context = { webhooks: RELAYED, concurrency: CONCURRENCY, runtime: RUNTIME, measured: "first send to last arrival at the internal service" };
-    emit({
-      bench: "agent_relay_throughput",
-      dialect,
-      value: Math.round(peak.rps),
-      unit: "req/s",
-      ...context,
-      p99_at_peak_ms: round(peak.p99Ms, 2),
-      gateway_cpu_cores: round((cpuMsOf(gw.pid) - cpu0.gw) / peak.elapsedMs, 2),
-      agent_cpu_cores: round((cpuMsOf(agent.pid) - cpu0.agent) / peak.elapsedMs, 2),
-    });
-    emit({ bench: "agent_relay_ratio_to_raw", dialect, value: round(peak.rps / raw.rps, 3), unit: "ratio", raw_req_s: Math.round(raw.rps), relayed_req_s: Math.round(peak.rps), ...context });
+    // One agent at a time, each transport in turn against the same gateway, bucket and receiver;
+    // latency for all at one rate (half the first transport's peak), with the raw baseline's.
+    let rate = 0;
+    let rawLat: Awaited<ReturnType<typeof latency>> | undefined;
+    const peaks: Partial<Record<Transport, number>> = {};
+    for (const [k, transport] of TRANSPORTS.entries()) {
+      const server = transport === "grpc" ? `grpc://127.0.0.1:${grpcPort}` : gw.url;
+      agent = spawnAgent({ runtime: RUNTIME, server, key: token.key, secret: token.secret, bucket: "internal", forwardTo: `${receiver.url}/hook` });
+      await agent.waitConnected(1, 60_000);
+      // Both paths warm (JIT, connection pools, SQLite pages) before anything is timed.
+      const warm = (await receiver.track(WARMUP, 120_000)).done;
+      await closedLoop(WARMUP, CONCURRENCY, (i) => ingress!.post(-1_000_000 - k * 100_000 - i));
+      await warm;
+
+      log(`${dialect}: ${RELAYED} webhooks through the agent over ${transport} at concurrency ${CONCURRENCY}`);
+      const cpu0 = { gw: cpuMsOf(gw.pid), agent: cpuMsOf(agent.pid) };
+      const peak = await throughput(receiver, ingress.post, RELAYED, 10_000_000 * (k + 1));
+      peaks[transport] = peak.rps;
+      const context = { transport, webhooks: RELAYED, concurrency: CONCURRENCY, runtime: RUNTIME, measured: "first send to last arrival at the internal service" };
+      emit({
+        bench: "agent_relay_throughput",
+        dialect,
+        value: Math.round(peak.rps),
+        unit: "req/s",
+        ...context,
+        p99_at_peak_ms: round(peak.p99Ms, 2),
+        gateway_cpu_cores: round((cpuMsOf(gw.pid) - cpu0.gw) / peak.elapsedMs, 2),
+        agent_cpu_cores: round((cpuMsOf(agent.pid) - cpu0.agent) / peak.elapsedMs, 2),
+      });
+      emit({ bench: "agent_relay_ratio_to_raw", dialect, value: round(peak.rps / raw.rps, 3), unit: "ratio", raw_req_s: Math.round(raw.rps), relayed_req_s: Math.round(peak.rps), ...context });
+
+      // Latency without a queue in front of it.
+      if (rate === 0) rate = Math.max(20, Math.round(peak.rps / 2));
+      log(`${dialect}: latency at ${rate} req/s through the agent over ${transport}`);
+      rawLat ??= await latency(receiver, raw.post, rate, 2_000_000);
+      const relayLat = await latency(receiver, ingress.post, rate, 10_000_000 * (k + 1) + 5_000_000);
+      const latencyContext = { transport, rate_req_s: rate, measured_from: "intended send time (open loop) to arrival at the internal service", runtime: RUNTIME };
+      emit({ bench: "agent_relay_p50", dialect, value: round(relayLat.p50, 2), unit: "ms", requests: relayLat.n, raw_p50_ms: round(rawLat.p50, 2), ...latencyContext });
+      emit({ bench: "agent_relay_p99", dialect, value: round(relayLat.p99, 2), unit: "ms", requests: relayLat.n, raw_p99_ms: round(rawLat.p99, 2), max_ms: round(relayLat.max, 2), ...latencyContext });
+      await agent.kill("SIGTERM");
+      agent = undefined;
+    }
+    if (peaks.ws !== undefined && peaks.grpc !== undefined) {
+      emit({ bench: "agent_relay_grpc_to_ws", dialect, value: round(peaks.grpc / peaks.ws, 3), unit: "ratio", grpc_req_s: Math.round(peaks.grpc), ws_req_s: Math.round(peaks.ws), webhooks: RELAYED, concurrency: CONCURRENCY, runtime: RUNTIME });
+    }
 
     log(`${dialect}: ${RELAYED} webhooks to a URL output (no agent)`);
+    const urlWarm = (await receiver.track(WARMUP, 120_000)).done;
+    await closedLoop(WARMUP, CONCURRENCY, (i) => forward!.post(-5_000_000 - i));
+    await urlWarm;
     const url = await throughput(receiver, forward.post, RELAYED, 4_000_000);
     emit({ bench: "agent_url_output_throughput", dialect, value: Math.round(url.rps), unit: "req/s", webhooks: RELAYED, concurrency: CONCURRENCY, runtime: RUNTIME, p99_at_peak_ms: round(url.p99Ms, 2), note: "same gateway and ingress, a URL output instead of the agent" });
-
-    // Both paths at the same rate, half the relay's peak: latency without a queue in front of it.
-    const rate = Math.max(20, Math.round(peak.rps / 2));
-    log(`${dialect}: latency at ${rate} req/s, raw then through the agent`);
-    const rawLat = await latency(receiver, raw.post, rate, 2_000_000);
-    const relayLat = await latency(receiver, ingress.post, rate, 3_000_000);
-    const latencyContext = { rate_req_s: rate, measured_from: "intended send time (open loop) to arrival at the internal service", runtime: RUNTIME };
-    emit({ bench: "agent_relay_p50", dialect, value: round(relayLat.p50, 2), unit: "ms", requests: relayLat.n, raw_p50_ms: round(rawLat.p50, 2), ...latencyContext });
-    emit({ bench: "agent_relay_p99", dialect, value: round(relayLat.p99, 2), unit: "ms", requests: relayLat.n, raw_p99_ms: round(rawLat.p99, 2), max_ms: round(relayLat.max, 2), ...latencyContext });
     // Every figure above assumes first-time success: a failed attempt would hide in the tail.
     emit({ bench: "agent_failed_forwards", dialect, value: Object.values(await failedForwards(gw.url)).reduce((a, b) => a + b, 0), unit: "attempts", by_code: await failedForwards(gw.url) });
   } catch (err) {

@@ -1,9 +1,11 @@
 import { request } from "undici";
-import WebSocket from "ws";
 import type { Logger } from "../logger/index.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { AGENT_EXIT, AgentStopError } from "./exit.js";
-import { AGENT_PATH, CLOSE, HEARTBEAT_MS, helloSchema, maxFrameBytes, requestSchema, type AckFrame, type HelloFrame, type RequestFrame } from "./protocol.js";
+import { dialGrpc } from "./grpc/dial.js";
+import type { AgentLink, DialEvents, Dialer } from "./link.js";
+import { dialWebSocket } from "./ws-link.js";
+import { CLOSE, HEARTBEAT_MS, helloSchema, maxFrameBytes, requestSchema, type AckFrame, type HelloFrame, type RequestFrame } from "./protocol.js";
 
 export interface AgentRoute {
   bucket: string;
@@ -22,7 +24,7 @@ export interface AgentOptions {
   reconnectMaxMs?: number;
   heartbeatMs?: number;
   maxPayloadSize?: number;
-  /** CA certificates to trust for a `https://` server, instead of Node's default list. */
+  /** CA certificates to trust for a `https://`, `wss://` or `grpcs://` server, instead of Node's default list. */
   ca?: Buffer;
 }
 
@@ -59,7 +61,8 @@ const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "
  */
 export class AgentClient {
   readonly #opts: Required<Omit<AgentOptions, "routes" | "ca">> & { routes: Map<string, URL>; ca?: Buffer };
-  #ws: WebSocket | undefined;
+  #link: AgentLink | undefined;
+  readonly #closeWaiters: (() => void)[] = [];
   #mode: "forward" | "tunnel" = "forward";
   #attempt = 0;
   #stopped = false;
@@ -78,6 +81,7 @@ export class AgentClient {
   readonly done: Promise<AgentEnd>;
 
   constructor(opts: AgentOptions) {
+    if (!/^(https?|wss?|grpcs?):$/.test(new URL(opts.server).protocol)) throw new Error(`server must be an http(s)://, ws(s):// (WebSocket) or grpc(s):// (gRPC) URL`);
     const routes = new Map<string, URL>();
     for (const r of opts.routes) {
       const u = new URL(r.forwardTo);
@@ -129,13 +133,13 @@ export class AgentClient {
     this.#end({ kind: "stopped" });
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    const ws = this.#ws;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
+    const link = this.#link;
+    if (link) {
       await new Promise<void>((resolve) => {
-        ws.once("close", () => resolve());
-        ws.close(CLOSE.normal, "agent stopping");
+        this.#closeWaiters.push(resolve);
+        link.close(CLOSE.normal, "agent stopping");
         setTimeout(() => {
-          ws.terminate();
+          link.terminate();
           resolve();
         }, 1000).unref();
       });
@@ -144,25 +148,28 @@ export class AgentClient {
 
   #connect(): void {
     const { server, key, secret, routes, logger } = this.#opts;
-    const url = new URL(AGENT_PATH, server.replace(/^http/, "ws"));
-    url.searchParams.set("buckets", [...routes.keys()].join(","));
-    if (this.#check) url.searchParams.set("check", "1");
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Basic ${Buffer.from(`${key}:${secret.reveal()}`).toString("base64")}` },
-      maxPayload: maxFrameBytes(this.#opts.maxPayloadSize),
-      perMessageDeflate: false,
-      handshakeTimeout: 10_000,
-      // wss:// verifies the server's certificate (against `ca` when given); never turned off.
-      ...(this.#opts.ca ? { ca: this.#opts.ca } : {}),
-    });
-    this.#ws = ws;
     let lastPong = Date.now();
-    ws.on("unexpected-response", (_req, res) => {
-      const status = res.statusCode ?? 0;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const settle = () => {
-        const detail = serverDetail(Buffer.concat(chunks).toString("utf8"));
+    let link: AgentLink | undefined;
+    const beat = (every: number) => {
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#heartbeat = setInterval(() => {
+        if (Date.now() - lastPong > every * 2) {
+          logger.warn("no heartbeat from the server; reconnecting");
+          link?.terminate();
+          return;
+        }
+        link?.ping();
+      }, every);
+      this.#heartbeat.unref();
+    };
+    const events: DialEvents = {
+      open: () => {
+        this.#attempt = 0;
+        lastPong = Date.now();
+        beat(this.#opts.heartbeatMs);
+      },
+      refused: (status, text) => {
+        const detail = serverDetail(text);
         if (status === 401 || status === 403) {
           // The answer will not change by asking again: stop, and say what to fix.
           const error =
@@ -176,104 +183,100 @@ export class AgentClient {
           this.#lastFailure = `the server answered ${status}${detail ? `: ${detail}` : ""}`;
           logger.warn({ status, reason: detail }, "the server refused the agent connection; will retry");
         }
-        ws.terminate();
-      };
-      // At most 4 KB of the answer (a proxy's error page may be large): enough for `{code, detail}`.
-      res.on("data", (c: Buffer) => {
-        if (size < 4096) chunks.push(c.subarray(0, 4096 - size));
-        size += c.length;
-      });
-      res.once("end", settle);
-      res.once("error", settle);
-    });
-    const beat = (every: number) => {
-      if (this.#heartbeat) clearInterval(this.#heartbeat);
-      this.#heartbeat = setInterval(() => {
-        if (Date.now() - lastPong > every * 2) {
-          logger.warn("no heartbeat from the server; reconnecting");
-          ws.terminate();
-          return;
+      },
+      alive: () => (lastPong = Date.now()),
+      frame: (text) => {
+        lastPong = Date.now();
+        if (link) this.#onFrame(link, text, beat);
+      },
+      close: (code, reason) => {
+        this.#connected = false;
+        if (this.#link === link) this.#link = undefined;
+        if (this.#heartbeat) clearInterval(this.#heartbeat);
+        if (this.#check && !this.#stopped) {
+          this.#stopped = true;
+          const why = this.#lastFailure || `the connection closed (${code}${reason.length ? `: ${reason}` : ""})`;
+          this.#end({ kind: "unreachable", error: new AgentStopError("E_UNAVAILABLE", `cannot reach the gateway at ${server}: ${why}`, AGENT_EXIT.unreachable) });
         }
-        ws.ping();
-      }, every);
-      this.#heartbeat.unref();
+        for (const w of this.#closeWaiters.splice(0)) w();
+        if (this.#stopped) return;
+        // Transient (unreachable, 5xx, a dropped connection): capped exponential backoff with jitter.
+        const delay = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectMinMs * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
+        logger.warn({ code, reason, retryInMs: Math.round(delay) }, "agent disconnected; reconnecting");
+        // Not unref'd: between a close and the next attempt this timer is all that keeps the
+        // process alive; unref'd, `hookwarden agent` exited (code 0) the first time it lost the server.
+        this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+      },
+      // Why a connection failed (refused, DNS, an untrusted or mismatched TLS certificate) is what an
+      // operator needs to see; the reconnect line alone only says code 1006.
+      error: (err: NodeJS.ErrnoException) => {
+        this.#lastFailure = err.code ? `${err.code} ${err.message}` : err.message;
+        logger.warn({ code: err.code, reason: err.message }, "agent connection failed");
+      },
     };
-    ws.on("open", () => {
-      this.#attempt = 0;
-      lastPong = Date.now();
-      beat(this.#opts.heartbeatMs);
-    });
-    ws.on("pong", () => (lastPong = Date.now()));
-    ws.on("ping", () => (lastPong = Date.now()));
-    ws.on("message", (data) => {
-      lastPong = Date.now();
-      let frame: unknown;
-      try {
-        frame = JSON.parse(String(data));
-      } catch {
-        ws.close(CLOSE.invalid, "frames are JSON text");
-        return;
-      }
-      const hello = helloSchema.safeParse(frame);
-      if (hello.success && this.#check) {
-        this.#stopped = true;
-        this.#end({ kind: "checked", hello: hello.data });
-        ws.close(CLOSE.normal, "check done");
-        return;
-      }
-      if (hello.success) {
-        this.#mode = hello.data.mode;
-        this.#connected = true;
-        // Unless set here, the server's interval: one setting makes both sides notice a dead
-        // connection equally fast (the hello used to announce it, and the agent ignored it).
-        if (!this.#heartbeatFixed) beat(Math.max(50, hello.data.heartbeatMs));
-        // Frames name the bucket; a route may have been configured by its id.
-        this.#byName.clear();
-        for (const b of hello.data.buckets) {
-          const route = routes.get(b.name) ?? routes.get(b.id);
-          if (route) this.#byName.set(b.name, route);
-        }
-        const missing = hello.data.buckets.filter((b) => !routes.has(b.name) && !routes.has(b.id)).map((b) => b.name);
-        logger.info({ agentId: hello.data.agentId, mode: hello.data.mode, buckets: hello.data.buckets.map((b) => b.name) }, "agent connected");
-        if (missing.length > 0) logger.warn({ missing }, "subscribed buckets without a local route: their requests will be refused");
-        for (const w of this.#waiters.splice(0)) w();
-        return;
-      }
-      const req = requestSchema.safeParse(frame);
-      if (!req.success) {
-        ws.close(CLOSE.policy, "unexpected frame");
-        return;
-      }
-      void this.#handle(ws, req.data);
-    });
-    ws.on("close", (code, reason) => {
-      this.#connected = false;
-      if (this.#heartbeat) clearInterval(this.#heartbeat);
-      if (this.#check && !this.#stopped) {
-        this.#stopped = true;
-        const why = this.#lastFailure || `the connection closed (${code}${reason.length ? `: ${reason.toString()}` : ""})`;
-        this.#end({ kind: "unreachable", error: new AgentStopError("E_UNAVAILABLE", `cannot reach the gateway at ${server}: ${why}`, AGENT_EXIT.unreachable) });
-      }
-      if (this.#stopped) return;
-      // Transient (unreachable, 5xx, a dropped connection): capped exponential backoff with jitter.
-      const delay = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectMinMs * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
-      logger.warn({ code, reason: reason.toString(), retryInMs: Math.round(delay) }, "agent disconnected; reconnecting");
-      // Not unref'd: between a close and the next attempt this timer is all that keeps the
-      // process alive; unref'd, `hookwarden agent` exited (code 0) the first time it lost the server.
-      this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
-    });
-    // Why a connection failed (refused, DNS, an untrusted or mismatched TLS certificate) is what an
-    // operator needs to see; the reconnect line alone only says code 1006.
-    ws.on("error", (err: NodeJS.ErrnoException) => {
-      this.#lastFailure = err.code ? `${err.code} ${err.message}` : err.message;
-      logger.warn({ code: err.code, reason: err.message }, "agent connection failed");
-    });
+    const dial: Dialer = /^grpcs?:$/.test(new URL(server).protocol) ? dialGrpc : dialWebSocket;
+    link = dial(
+      {
+        server,
+        key,
+        secret: secret.reveal(),
+        buckets: [...routes.keys()],
+        check: this.#check,
+        maxFrameBytes: maxFrameBytes(this.#opts.maxPayloadSize),
+        handshakeTimeoutMs: 10_000,
+        ...(this.#opts.ca ? { ca: this.#opts.ca } : {}),
+      },
+      events,
+    );
+    this.#link = link;
   }
 
-  async #handle(ws: WebSocket, frame: RequestFrame): Promise<void> {
+  #onFrame(link: AgentLink, text: string, beat: (every: number) => void): void {
+    const { routes, logger } = this.#opts;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      link.close(CLOSE.invalid, "frames are JSON text");
+      return;
+    }
+    const hello = helloSchema.safeParse(frame);
+    if (hello.success && this.#check) {
+      this.#stopped = true;
+      this.#end({ kind: "checked", hello: hello.data });
+      link.close(CLOSE.normal, "check done");
+      return;
+    }
+    if (hello.success) {
+      this.#mode = hello.data.mode;
+      this.#connected = true;
+      // Unless set here, the server's interval: one setting makes both sides notice a dead
+      // connection equally fast (the hello used to announce it, and the agent ignored it).
+      if (!this.#heartbeatFixed) beat(Math.max(50, hello.data.heartbeatMs));
+      // Frames name the bucket; a route may have been configured by its id.
+      this.#byName.clear();
+      for (const b of hello.data.buckets) {
+        const route = routes.get(b.name) ?? routes.get(b.id);
+        if (route) this.#byName.set(b.name, route);
+      }
+      const missing = hello.data.buckets.filter((b) => !routes.has(b.name) && !routes.has(b.id)).map((b) => b.name);
+      logger.info({ agentId: hello.data.agentId, mode: hello.data.mode, buckets: hello.data.buckets.map((b) => b.name) }, "agent connected");
+      if (missing.length > 0) logger.warn({ missing }, "subscribed buckets without a local route: their requests will be refused");
+      for (const w of this.#waiters.splice(0)) w();
+      return;
+    }
+    const req = requestSchema.safeParse(frame);
+    if (!req.success) {
+      link.close(CLOSE.policy, "unexpected frame");
+      return;
+    }
+    void this.#handle(link, req.data);
+  }
+
+  async #handle(link: AgentLink, frame: RequestFrame): Promise<void> {
     const started = performance.now();
     const ack = (a: Omit<AckFrame, "type" | "id">) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", id: frame.id, ...a, durationMs: Math.round(performance.now() - started) }));
+      if (link.open) link.send(JSON.stringify({ type: "ack", id: frame.id, ...a, durationMs: Math.round(performance.now() - started) }));
     };
     const base = this.#byName.get(frame.bucket);
     if (!base) return ack({ ok: false, status: 0, error: `this agent has no route for bucket ${frame.bucket}` });
@@ -285,7 +288,7 @@ export class AgentClient {
     else {
       await new Promise<void>((resolve) => this.#slots.push(resolve));
       // Gone while waiting: the server re-sends it after the reconnect; sending now only duplicates.
-      if (ws.readyState !== WebSocket.OPEN) return this.#freeSlot();
+      if (!link.open) return this.#freeSlot();
     }
     try {
       const url = new URL(base);

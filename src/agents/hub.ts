@@ -1,21 +1,29 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer } from "ws";
 import type { Context } from "../context/index.js";
 import { responseText, type SendResult } from "../delivery/http-sender.js";
 import { onAbort } from "../util/on-abort.js";
 import { authenticateAgent, type AgentTokenRow } from "./tokens.js";
-import { AGENT_PATH, CLOSE, HEARTBEAT_MS, ackSchema, maxFrameBytes, type HelloFrame, type RequestFrame } from "./protocol.js";
+import type { AgentLink } from "./link.js";
+import { AGENT_PATH, CLOSE, HEARTBEAT_MS, ackSchema, maxFrameBytes, type AckFrame, type HelloFrame, type RequestFrame } from "./protocol.js";
+import { wsLink } from "./ws-link.js";
 
 interface Connection {
   id: string;
   token: AgentTokenRow;
-  ws: WebSocket;
+  link: AgentLink;
   buckets: Set<string>;
+  connectedAt: number;
   alive: boolean;
   pending: Map<string, (r: SendResult) => void>;
 }
+
+/** A connecting agent's credentials and buckets, checked (`AgentHub.authorize`). */
+export type Admission =
+  | { ok: true; token: AgentTokenRow; buckets: { id: string; name: string }[] }
+  | { ok: false; status: 401 | 403; code: "E_UNAUTHORIZED" | "E_FORBIDDEN"; detail: string };
 
 export interface AgentDelivery {
   result: SendResult;
@@ -39,7 +47,8 @@ function reply(socket: Duplex, status: number, text: string, code: string): void
 }
 
 /**
- * The server side of agents: authenticates them before the WebSocket upgrade completes (a wrong
+ * The server side of agents, over WebSocket (`attach`) or gRPC (grpc/listener.ts, through
+ * `authorize` and `admit`): authenticates them before any frame flows (over WebSocket a wrong
  * secret gets a plain 401 and no socket), tracks which buckets each connection serves, pushes
  * requests and waits for acks, and pings every connection so a dead one is dropped within two
  * heartbeats. Several agents on one bucket share its requests round-robin unless the output
@@ -65,11 +74,11 @@ export class AgentHub {
       for (const c of this.#connections.values()) {
         if (!c.alive) {
           ctx.logger.warn({ agent: c.token.name, connection: c.id }, "agent missed its heartbeat; dropping the connection");
-          c.ws.terminate();
+          c.link.terminate();
           continue;
         }
         c.alive = false;
-        c.ws.ping();
+        c.link.ping();
       }
     }, every);
     this.#heartbeat.unref();
@@ -92,81 +101,110 @@ export class AgentHub {
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? "");
+    const admission = await this.authorize(req.headers.authorization, url.searchParams.get("buckets"));
+    if (!admission.ok) return reply(socket, admission.status, admission.detail, admission.code);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.admit(wsLink(ws), admission, url.searchParams.get("check") === "1"));
+  }
+
+  /**
+   * Checks a connecting agent's Basic credentials and requested buckets (names or ids, comma-
+   * separated; none: all of the token's), whatever the transport: a refusal is answered before
+   * any frame flows (WebSocket: an HTTP status instead of the upgrade; gRPC: the stream's status).
+   */
+  async authorize(authorization: string | undefined, bucketList: string | null | undefined): Promise<Admission> {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? "");
     const decoded = m ? Buffer.from(m[1]!, "base64").toString("utf8") : "";
     const at = decoded.indexOf(":");
     const token = at > 0 ? await authenticateAgent(this.#ctx, decoded.slice(0, at), decoded.slice(at + 1)) : undefined;
-    if (!token) return reply(socket, 401, "Unknown agent key or wrong secret", "E_UNAUTHORIZED");
+    if (!token) return { ok: false, status: 401, code: "E_UNAUTHORIZED", detail: "Unknown agent key or wrong secret" };
     const allowed = JSON.parse(token.buckets) as string[];
     const buckets = await this.#ctx.store.db.selectFrom("buckets").select(["id", "name"]).where("id", "in", allowed).execute();
-    const wanted = (url.searchParams.get("buckets") ?? "").split(",").map((b) => b.trim()).filter(Boolean);
+    const wanted = (bucketList ?? "").split(",").map((b) => b.trim()).filter(Boolean);
     const chosen = wanted.length === 0 ? buckets : wanted.map((w) => buckets.find((b) => b.id === w || b.name === w));
-    if (chosen.some((b) => b === undefined)) return reply(socket, 403, "This agent token may not subscribe to that bucket", "E_FORBIDDEN");
-    const granted = chosen as { id: string; name: string }[];
-    if (url.searchParams.get("check") === "1") {
-      // `hookwarden agent --check`: the same answer a real connection gets, then closed; never
-      // registered, so no request is pushed to a process that is about to exit.
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on("error", () => {});
-        ws.send(JSON.stringify(this.#hello(randomUUID(), token, granted)));
-        ws.close(CLOSE.normal, "check done");
-      });
-      return;
-    }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, granted));
+    if (chosen.some((b) => b === undefined)) return { ok: false, status: 403, code: "E_FORBIDDEN", detail: "This agent token may not subscribe to that bucket" };
+    return { ok: true, token, buckets: chosen as { id: string; name: string }[] };
   }
 
-  #accept(ws: WebSocket, token: AgentTokenRow, buckets: { id: string; name: string }[]): void {
+  /**
+   * Takes an authorised link: registered and served, or, for `hookwarden agent --check`, the same
+   * hello a real connection gets and then closed; a check is never registered, so no request is
+   * pushed to a process that is about to exit.
+   */
+  admit(link: AgentLink, admission: Extract<Admission, { ok: true }>, check: boolean): void {
+    if (check) {
+      link.listen({ frame: () => {}, alive: () => {}, close: () => {}, error: () => {} });
+      link.send(JSON.stringify(this.#hello(randomUUID(), admission.token, admission.buckets)));
+      link.close(CLOSE.normal, "check done");
+      return;
+    }
+    if (this.#closing) return link.close(CLOSE.goingAway, "server shutting down");
+    this.#accept(link, admission.token, admission.buckets);
+  }
+
+  #accept(link: AgentLink, token: AgentTokenRow, buckets: { id: string; name: string }[]): void {
     const { logger } = this.#ctx;
-    const conn: Connection = { id: randomUUID(), token, ws, buckets: new Set(buckets.map((b) => b.id)), alive: true, pending: new Map() };
+    const conn: Connection = { id: randomUUID(), token, link, buckets: new Set(buckets.map((b) => b.id)), connectedAt: this.#ctx.clock.now(), alive: true, pending: new Map() };
     this.#connections.set(conn.id, conn);
-    ws.on("pong", () => (conn.alive = true));
-    ws.on("message", (data, isBinary) => {
-      let frame: unknown;
-      try {
-        frame = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString("utf8") : String(data));
-      } catch {
-        ws.close(CLOSE.invalid, "frames are JSON text");
-        return;
-      }
-      const ack = ackSchema.safeParse(frame);
-      if (!ack.success) {
-        ws.close(CLOSE.policy, "unexpected frame");
-        return;
-      }
-      const done = conn.pending.get(ack.data.id);
-      if (!done) return; // late ack of a delivery already timed out: the job is retried anyway
-      conn.pending.delete(ack.data.id);
-      const a = ack.data;
-      const ok = a.ok && a.status >= 200 && a.status < 300;
-      // Tunnel answers are bytes (an image, a protobuf): kept whole for the waiting caller; the
-      // attempt record keeps the first `responseBodyLimit` bytes as text, like any other output.
-      const raw = token.mode === "tunnel" && a.body ? Buffer.from(a.body, "base64") : Buffer.alloc(0);
-      done({
-        ok,
-        statusCode: a.status,
-        headers: token.mode === "tunnel" ? (a.headers ?? {}) : {},
-        ...responseText(raw, this.#ctx.config.responseBodyLimit),
-        raw,
-        durationMs: Math.round(a.durationMs ?? 0),
-        errorCode: ok ? null : a.status === 0 ? "E_CONNECT" : a.status === 401 || a.status === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS",
-        errorDetail: ok ? null : (a.error ?? `internal destination answered ${a.status}`),
-      });
+    link.listen({
+      alive: () => (conn.alive = true),
+      frame: (text) => {
+        let frame: unknown;
+        try {
+          frame = JSON.parse(text);
+        } catch {
+          link.close(CLOSE.invalid, "frames are JSON text");
+          return;
+        }
+        const ack = ackSchema.safeParse(frame);
+        if (!ack.success) {
+          link.close(CLOSE.policy, "unexpected frame");
+          return;
+        }
+        this.#settle(conn, ack.data);
+      },
+      close: () => {
+        if (!this.#connections.delete(conn.id)) return;
+        for (const done of conn.pending.values()) done(failure("E_AGENT_DISCONNECTED", "The agent disconnected before acknowledging"));
+        conn.pending.clear();
+        logger.info({ agent: token.name, connection: conn.id }, "agent disconnected");
+      },
+      error: (err) => logger.warn({ err, agent: token.name }, "agent connection error"),
     });
-    ws.on("close", () => {
-      this.#connections.delete(conn.id);
-      for (const done of conn.pending.values()) done(failure("E_AGENT_DISCONNECTED", "The agent disconnected before acknowledging"));
-      conn.pending.clear();
-      logger.info({ agent: token.name, connection: conn.id }, "agent disconnected");
-    });
-    ws.on("error", (err) => logger.warn({ err, agent: token.name }, "agent connection error"));
-    ws.send(JSON.stringify(this.#hello(conn.id, token, buckets)));
+    link.send(JSON.stringify(this.#hello(conn.id, token, buckets)));
     logger.info({ agent: token.name, connection: conn.id, buckets: buckets.map((b) => b.name) }, "agent connected");
     this.#onConnect([...conn.buckets]);
   }
 
+  #settle(conn: Connection, a: AckFrame): void {
+    const { token } = conn;
+    const done = conn.pending.get(a.id);
+    if (!done) return; // late ack of a delivery already timed out: the job is retried anyway
+    conn.pending.delete(a.id);
+    const ok = a.ok && a.status >= 200 && a.status < 300;
+    // Tunnel answers are bytes (an image, a protobuf): kept whole for the waiting caller; the
+    // attempt record keeps the first `responseBodyLimit` bytes as text, like any other output.
+    const raw = token.mode === "tunnel" && a.body ? Buffer.from(a.body, "base64") : Buffer.alloc(0);
+    done({
+      ok,
+      statusCode: a.status,
+      headers: token.mode === "tunnel" ? (a.headers ?? {}) : {},
+      ...responseText(raw, this.#ctx.config.responseBodyLimit),
+      raw,
+      durationMs: Math.round(a.durationMs ?? 0),
+      errorCode: ok ? null : a.status === 0 ? "E_CONNECT" : a.status === 401 || a.status === 403 ? "E_ENDPOINT_AUTH" : "E_HTTP_STATUS",
+      errorDetail: ok ? null : (a.error ?? `internal destination answered ${a.status}`),
+    });
+  }
+
   #hello(agentId: string, token: AgentTokenRow, buckets: { id: string; name: string }[]): HelloFrame {
     return { type: "hello", agentId, name: token.name, mode: token.mode as HelloFrame["mode"], buckets, heartbeatMs: this.#heartbeatMs };
+  }
+
+  /** The live connections of one agent token on this node: since when, serving which buckets. */
+  connectionsOf(tokenId: string): { id: string; connectedAt: number; buckets: string[] }[] {
+    const out = [];
+    for (const c of this.#connections.values()) if (c.token.id === tokenId) out.push({ id: c.id, connectedAt: c.connectedAt, buckets: [...c.buckets] });
+    return out.sort((a, b) => a.connectedAt - b.connectedAt);
   }
 
   /** The buckets agents connected to this node serve. */
@@ -225,7 +263,7 @@ export class AgentHub {
         offShutdown?.();
         resolve(r);
       });
-      conn.ws.send(JSON.stringify({ type: "request", id, ...frame } satisfies RequestFrame), (err) => {
+      conn.link.send(JSON.stringify({ type: "request", id, ...frame } satisfies RequestFrame), (err) => {
         if (!err) return;
         conn.pending.get(id)?.(failure("E_AGENT_DISCONNECTED", "Could not write to the agent"));
         conn.pending.delete(id);
@@ -235,7 +273,7 @@ export class AgentHub {
 
   /** Drops every connection of a revoked token. */
   disconnectToken(tokenId: string): void {
-    for (const c of this.#connections.values()) if (c.token.id === tokenId) c.ws.close(CLOSE.revoked, "token revoked");
+    for (const c of this.#connections.values()) if (c.token.id === tokenId) c.link.close(CLOSE.revoked, "token revoked");
   }
 
   get connections(): number {
@@ -250,7 +288,7 @@ export class AgentHub {
     this.#closing = true;
     const deadline = Date.now() + this.#ctx.config.shutdownGrace;
     while (Date.now() < deadline && [...this.#connections.values()].some((c) => c.pending.size > 0)) await new Promise((r) => setTimeout(r, 10));
-    for (const c of this.#connections.values()) c.ws.close(CLOSE.goingAway, "server shutting down");
+    for (const c of this.#connections.values()) c.link.close(CLOSE.goingAway, "server shutting down");
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 }

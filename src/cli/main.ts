@@ -56,6 +56,7 @@ storageOptions(
     .option("--endpoint-concurrency <n>", "attempts in flight per endpoint per node (default 32)")
     .option("--poll-interval <duration>", "how often to look for due retries (default 1s)")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
+    .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")
     .option("--resend-window <duration>", "how far back unacknowledged agent deliveries are re-sent after a reconnect (default 10m)")
     .option("--vault-max-value-length <n>", "longest vault secret value accepted (default 2000)")
     .option("--template-output-limit <bytes>", "largest request a template may render (default 2097152)")
@@ -194,8 +195,8 @@ program
 
 program
   .command("agent")
-  .description("relay a gateway's inbound webhooks into this network over an outbound WebSocket")
-  .option("--server <url>", "the gateway, e.g. https://hooks.example.com")
+  .description("relay a gateway's inbound webhooks into this network over an outbound WebSocket or gRPC stream")
+  .option("--server <url>", "the gateway: https://hooks.example.com (WebSocket), or grpcs://hooks.example.com:7443 (gRPC, its --grpc-port)")
   .option("--key <key>", "agent token key (ak_...)")
   .option("--secret <secret>", "agent token secret; prefer HOOKWARDEN_AGENT_SECRET (argv is visible in ps)")
   .option("--bucket <name>", "bucket to serve (with --forward-to)")

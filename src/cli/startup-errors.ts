@@ -51,12 +51,3 @@ export function explainStartupError(err: unknown, opts: { host?: string | undefi
   }
   return undefined;
 }
-
-/**
- * `--role api|worker` on embedded SQLite: refused before anything is opened. One process owns a
- * SQLite data directory (it holds its lock), so an API process and a worker process could never
- * share it; the roles scale apart only over PostgreSQL.
- */
-export function roleNeedsPostgres(role: string): string {
-  return `--role ${role} needs PostgreSQL (--database-url / HOOKWARDEN_DATABASE_URL): embedded SQLite is one process that holds its data directory's lock, so an API process and a worker process cannot share it; use --role all (the default) with SQLite`;
-}

@@ -111,6 +111,13 @@ const schema = z.object({
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
+  /**
+   * Port of the agents' gRPC listener (same host, same TLS pair as the API); unset: no gRPC
+   * listener, agents connect over WebSocket only. A port of its own rather than HTTP/2 on the API
+   * port: the API is HTTP/1.1 (Fastify), and sharing would mean ALPN negotiation plus h2c on
+   * plaintext, for no gain an agent can see.
+   */
+  grpcPort: z.coerce.number().int().min(0).max(65535).optional(),
   vaultMaxValueLength: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   templateOutputLimit: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -147,6 +154,10 @@ const schema = z.object({
   otelDisabled: bool.default(false),
   /** How long finished spans wait to be exported together (the BatchSpanProcessor's delay). */
   otlpExportDelay: duration.default(5_000).refine((ms) => ms >= 1 && ms <= 600_000, "must be between 1ms and 10m"),
+  /** The portal's branding: the name in its header, its header colour, and a PNG/SVG/JPEG logo file (≤ 256 KB). */
+  portalBrandName: z.string().min(1).max(64).optional(),
+  portalBrandColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, "must be a colour like #12324f").optional(),
+  portalLogo: z.string().min(1).max(4096).optional(),
 });
 
 export type ConfigInput = z.input<typeof schema>;
@@ -171,6 +182,9 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_CONSOLE: "console",
   HOOKWARDEN_CONSOLE_SESSION_TTL: "consoleSessionTtl",
   HOOKWARDEN_PORTAL_FRAME_ANCESTORS: "portalFrameAncestors",
+  HOOKWARDEN_PORTAL_BRAND_NAME: "portalBrandName",
+  HOOKWARDEN_PORTAL_BRAND_COLOR: "portalBrandColor",
+  HOOKWARDEN_PORTAL_LOGO: "portalLogo",
   HOOKWARDEN_PORT: "port",
   HOOKWARDEN_ROLE: "role",
   HOOKWARDEN_DATA_DIR: "dataDir",
@@ -207,6 +221,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
+  HOOKWARDEN_GRPC_PORT: "grpcPort",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",
   HOOKWARDEN_LOG_FORMAT: "logFormat",

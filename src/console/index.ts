@@ -1,3 +1,5 @@
+import { readFileSync, statSync } from "node:fs";
+import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
@@ -76,6 +78,21 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
   // Single-page app: every other path under /console or /portal is the same document.
   app.get("/console", async (_req, reply) => page(reply, false));
   app.get("/console/*", async (_req, reply) => page(reply, false));
+  // Portal branding from configuration, as a stylesheet and a file of this origin: the strict
+  // CSP (no inline style, images from 'self' only) holds for a branded portal too.
+  const brand = loadBrand(ctx.config);
+  app.get("/portal/brand.json", async (_req, reply) => common(reply).header("cache-control", "no-cache").send({ name: brand.name, logo: brand.logo !== undefined }));
+  app.get("/portal/brand.css", async (_req, reply) =>
+    common(reply)
+      .header("cache-control", "no-cache")
+      .type("text/css; charset=utf-8")
+      .send(brand.color ? `header.top { background: ${brand.color}; }\n` : ""),
+  );
+  app.get("/portal/brand/logo", async (_req, reply) => {
+    if (!brand.logo) throw new HookwardenError("E_NOT_FOUND", 404, "No logo configured");
+    // An SVG opened on its own runs nothing either.
+    return common(reply).header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'").header("cache-control", "no-cache").type(brand.logo.type).send(brand.logo.body);
+  });
   app.get("/portal", async (_req, reply) => page(reply, true));
   app.get("/portal/*", async (_req, reply) => page(reply, true));
 
@@ -113,6 +130,21 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
       return reply.status(204).send();
     });
   });
+}
+
+const LOGO_TYPES: Record<string, string> = { ".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg" };
+const LOGO_MAX = 256 * 1024;
+
+/** Reads the configured logo once at start; a missing, oversized or unknown file stops the start with its reason. */
+function loadBrand(config: Context["config"]): { name: string; color: string | undefined; logo: { body: Buffer; type: string } | undefined } {
+  let logo: { body: Buffer; type: string } | undefined;
+  if (config.portalLogo !== undefined) {
+    const type = LOGO_TYPES[extname(config.portalLogo).toLowerCase()];
+    if (!type) throw new HookwardenError("E_CONFIG", 400, `portalLogo must be a .png, .svg or .jpg file: ${config.portalLogo}`);
+    if (statSync(config.portalLogo).size > LOGO_MAX) throw new HookwardenError("E_CONFIG", 400, `portalLogo is larger than 256 KB: ${config.portalLogo}`);
+    logo = { body: readFileSync(config.portalLogo), type };
+  }
+  return { name: config.portalBrandName ?? "Webhooks", color: config.portalBrandColor, logo };
 }
 
 function cookie(value: string, maxAge: number, secure: boolean): string {

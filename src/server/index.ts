@@ -25,6 +25,7 @@ import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
 import { resendToAgents } from "../agents/forward.js";
+import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
 import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
@@ -32,7 +33,6 @@ import { OutputCache } from "../ingress/output-cache.js";
 import { RejectionLog } from "../ingress/rejections.js";
 import { PauseSet } from "../incident/pauses.js";
 import { ConfigError } from "../config/index.js";
-import { roleNeedsPostgres } from "../cli/startup-errors.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
 import { RetentionCleaner } from "../retention/index.js";
@@ -45,6 +45,8 @@ export interface Hookwarden {
   readonly publisher: Publisher;
   readonly registry: Registry;
   readonly agents: AgentHub;
+  /** `grpc(s)://host:port` when agents may also connect over gRPC (`--grpc-port`). */
+  readonly grpcUrl: string | undefined;
   readonly audit: AuditLog;
   /** Incident pauses as this node sees them (src/incident). */
   readonly pauses: PauseSet;
@@ -152,6 +154,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });
   if (servesApi) agents.attach(api.server);
   await api.listen({ host: config.host, port: config.port });
+  let grpc: GrpcAgentListener | undefined;
+  try {
+    grpc = config.grpcPort === undefined ? undefined : await listenGrpc(ctx, agents, { host: config.host, port: config.grpcPort, tls });
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
   if (runsWorker) await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
@@ -180,6 +189,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       clearInterval(leaseRetry);
       pauses.stop();
       await agents.close();
+      await grpc?.close();
       await api.close();
       await audit.flush();
       operational.stop();
@@ -198,5 +208,14 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       unlock();
     })());
 
-  return { url, ctx, api, worker, publisher, registry, agents, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+  return { url, ctx, api, worker, publisher, registry, agents, grpcUrl: grpc?.url, audit, pauses, operational, bootstrapToken: boot?.generated ? boot.token : undefined, stop };
+}
+
+/**
+ * `--role api|worker` on embedded SQLite: refused before anything is opened. One process owns a
+ * SQLite data directory (it holds its lock), so an API process and a worker process could never
+ * share it; the roles scale apart only over PostgreSQL.
+ */
+function roleNeedsPostgres(role: string): string {
+  return `--role ${role} needs PostgreSQL (--database-url / HOOKWARDEN_DATABASE_URL): embedded SQLite is one process that holds its data directory's lock, so an API process and a worker process cannot share it; use --role all (the default) with SQLite`;
 }

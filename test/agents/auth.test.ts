@@ -2,17 +2,19 @@ import { createHash } from "node:crypto";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLOSE, maxFrameBytes } from "../../src/agents/protocol.js";
-import { agentBucket, agentUrl, basicAuth, createAgentToken, rawAgent, refusedUpgrade, spawnAgent, until, type AgentProcess, type AgentToken, type RawAgent } from "../helpers/agents.js";
+import { agentBucket, agentServer, agentUrl, basicAuth, transportConfig, TRANSPORTS, createAgentToken, rawAgent, refusedUpgrade, spawnAgent, until, type AgentProcess, type AgentToken, type RawAgent } from "../helpers/agents.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { databaseText, send, storedForms } from "../helpers/ingress.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { Client, Metadata, credentials } from "@grpc/grpc-js";
+import { GRPC_METHOD, decodeFrame, encodeFrame } from "../../src/agents/grpc/frame-codec.js";
 
 /** Small, so an oversize frame is quick to send: frames may be at most maxFrameBytes(this). */
 const MAX_PAYLOAD = 4096;
 
-for (const dialect of DIALECTS) {
-  describe(`agent credentials and protocol limits (${dialect})`, () => {
+for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
+  describe(`agent credentials and protocol limits (${dialect}, ${transport})`, () => {
     let t: TestServer;
     let svc: Receiver;
     let token: AgentToken;
@@ -21,22 +23,24 @@ for (const dialect of DIALECTS) {
     let side: Awaited<ReturnType<typeof agentBucket>>;
     const raws: RawAgent[] = [];
     const raw = async (buckets: string | undefined, key = token.key, secret = token.secret) => {
-      const r = await rawAgent(agentUrl(t.url, buckets), key, secret);
+      const r = await rawAgent(agentUrl(gateway(), buckets), key, secret);
       raws.push(r);
       return r;
     };
 
+    const gateway = () => agentServer(t.hw, transport);
+
     beforeAll(async () => {
-      t = await startTestServer(dialect, { maxPayloadSize: MAX_PAYLOAD });
+      t = await startTestServer(dialect, { maxPayloadSize: MAX_PAYLOAD, ...transportConfig(transport) });
       svc = await new Receiver().start();
       orders = await agentBucket(t.api, "orders");
       side = await agentBucket(t.api, "side");
       await agentBucket(t.api, "other");
       token = await createAgentToken(t.api, { name: "edge-1", buckets: ["orders", "side"], mode: "forward" });
       // The internal service is known to the agent only: the gateway never sees this URL.
-      agent = spawnAgent({ server: t.url, key: token.key, secret: token.secret, bucket: "orders", forwardTo: `${svc.url}/hooks` });
+      agent = spawnAgent({ server: gateway(), key: token.key, secret: token.secret, bucket: "orders", forwardTo: `${svc.url}/hooks` });
       await agent.waitConnected();
-    }, 60_000);
+    }, 150_000);
 
     afterAll(async () => {
       for (const r of raws) r.ws.terminate();
@@ -68,9 +72,9 @@ for (const dialect of DIALECTS) {
     });
 
     it("refuses a wrong secret or an unknown key at the upgrade: 401, no socket, nothing else said", async () => {
-      const wrong = await refusedUpgrade(agentUrl(t.url, "orders"), { authorization: basicAuth(token.key, `${token.secret.slice(0, -1)}x`) });
-      const unknown = await refusedUpgrade(agentUrl(t.url, "orders"), { authorization: basicAuth("ak_000000000000000000000000", token.secret) });
-      const none = await refusedUpgrade(agentUrl(t.url, "orders"), {});
+      const wrong = await refusedUpgrade(agentUrl(gateway(), "orders"), { authorization: basicAuth(token.key, `${token.secret.slice(0, -1)}x`) });
+      const unknown = await refusedUpgrade(agentUrl(gateway(), "orders"), { authorization: basicAuth("ak_000000000000000000000000", token.secret) });
+      const none = await refusedUpgrade(agentUrl(gateway(), "orders"), {});
       for (const r of [wrong, unknown, none]) {
         expect(r.opened).toBe(false);
         expect(r.status).toBe(401);
@@ -85,7 +89,7 @@ for (const dialect of DIALECTS) {
 
     it("does not let a token subscribe outside its buckets (403), whether the bucket exists or not", async () => {
       for (const buckets of ["other", "orders,other", "no-such-bucket"]) {
-        const r = await refusedUpgrade(agentUrl(t.url, buckets), { authorization: basicAuth(token.key, token.secret) });
+        const r = await refusedUpgrade(agentUrl(gateway(), buckets), { authorization: basicAuth(token.key, token.secret) });
         expect(r.opened, buckets).toBe(false);
         expect(r.status, buckets).toBe(403);
       }
@@ -163,6 +167,23 @@ for (const dialect of DIALECTS) {
     });
 
     it("survives a client that resets its socket while the upgrade is being authenticated", async () => {
+      if (transport === "grpc") {
+        // A stream cancelled while its credentials are looked up; another sends frames unauthenticated.
+        for (let i = 0; i < 20; i++) {
+          const c = new Client(new URL(gateway()).host, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+          const md = new Metadata();
+          md.set("authorization", basicAuth(token.key, i % 2 ? token.secret : "wrong"));
+          md.set("hookwarden-buckets", "orders");
+          const call = c.makeBidiStreamRequest(GRPC_METHOD, encodeFrame, decodeFrame, md, {});
+          call.on("error", () => {});
+          call.write(JSON.stringify({ type: "ack", id: "x", ok: true, status: 200 }));
+          call.cancel();
+          c.close();
+        }
+        expect((await fetch(`${t.url}/health`)).status).toBe(200);
+        await expectStillDelivering();
+        return;
+      }
       for (let i = 0; i < 20; i++) {
         const s = connect(Number(new URL(t.url).port), "127.0.0.1");
         await new Promise<void>((resolve) => s.once("connect", () => resolve()));
@@ -181,7 +202,7 @@ for (const dialect of DIALECTS) {
       const del = await t.api("DELETE", `/api/v1/agent-token/${token.id}`);
       expect(del.status).toBe(204);
       expect((await connected.closed).code).toBe(CLOSE.revoked);
-      const again = await refusedUpgrade(agentUrl(t.url, "side"), { authorization: basicAuth(token.key, token.secret) });
+      const again = await refusedUpgrade(agentUrl(gateway(), "side"), { authorization: basicAuth(token.key, token.secret) });
       expect(again.status).toBe(401);
       // The agent process was closed too; its reconnects are refused, and nothing reaches it.
       await until("the agent to report the refusal", () => /refused this agent.s key or secret/.test(agent!.output()), 20_000).catch((e: unknown) => { throw new Error(`${String(e)}\n${agent!.output()}`); });

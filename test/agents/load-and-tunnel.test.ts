@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentBucket, agentUrl, bodyCounts, createAgentToken, postWebhook, rawAgent, spawnAgent, until, type AgentProcess, type AgentToken, type RawAgent } from "../helpers/agents.js";
+import { agentServer, transportConfig, TRANSPORTS, agentBucket, agentUrl, bodyCounts, createAgentToken, postWebhook, rawAgent, spawnAgent, until, type AgentProcess, type AgentToken, type RawAgent } from "../helpers/agents.js";
 import { pendingJobs } from "../helpers/delivery.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -13,8 +13,8 @@ const HEARTBEAT_MS = 400;
 const SHARED = 40;
 const BROADCAST = 10;
 
-for (const dialect of DIALECTS) {
-  describe(`agents sharing load, broadcast, tunnel and heartbeats (${dialect})`, () => {
+for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
+  describe(`agents sharing load, broadcast, tunnel and heartbeats (${dialect}, ${transport})`, () => {
     let t: TestServer;
     let dir: string;
     /** The internal services of agents A and B (forward mode) and C (tunnel mode). */
@@ -34,7 +34,7 @@ for (const dialect of DIALECTS) {
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), "hookwarden-agents-"));
-      t = await startTestServer(dialect, { agentHeartbeat: HEARTBEAT_MS });
+      t = await startTestServer(dialect, { ...transportConfig(transport), agentHeartbeat: HEARTBEAT_MS });
       [svcA, svcB, svcC] = await Promise.all([new Receiver().start(), new Receiver().start(), new Receiver().start()]);
       shared = await agentBucket(t.api, "shared");
       sharedWaitInput = (await t.api("POST", `/api/v1/bucket/${shared.bucket.id}/input`, { name: "waits", response: { mode: "wait", timeoutMs: 10_000 } })).body;
@@ -45,12 +45,12 @@ for (const dialect of DIALECTS) {
       forwardToken = await createAgentToken(t.api, { name: "dc", buckets: ["shared", "fanout", "heartbeat", "parked"], mode: "forward" });
       const tunnelToken = await createAgentToken(t.api, { name: "tun", buckets: ["tunnel"], mode: "tunnel" });
       // A and B: one token, two processes, each with its own config file and internal service.
-      agentA = spawnAgent({ server: t.url, key: forwardToken.key, secret: forwardToken.secret, dir, routes: [{ bucket: "shared", forwardTo: svcA.url }, { bucket: "fanout", forwardTo: svcA.url }] });
-      agentB = spawnAgent({ server: t.url, key: forwardToken.key, secret: forwardToken.secret, dir, routes: [{ bucket: "shared", forwardTo: svcB.url }, { bucket: "fanout", forwardTo: svcB.url }] });
+      agentA = spawnAgent({ server: agentServer(t.hw, transport), key: forwardToken.key, secret: forwardToken.secret, dir, routes: [{ bucket: "shared", forwardTo: svcA.url }, { bucket: "fanout", forwardTo: svcA.url }] });
+      agentB = spawnAgent({ server: agentServer(t.hw, transport), key: forwardToken.key, secret: forwardToken.secret, dir, routes: [{ bucket: "shared", forwardTo: svcB.url }, { bucket: "fanout", forwardTo: svcB.url }] });
       // C names its bucket by id rather than by name: both work.
-      agentC = spawnAgent({ server: t.url, key: tunnelToken.key, secret: tunnelToken.secret, bucket: tunnel.bucket.id, forwardTo: `${svcC.url}/api/hook` });
+      agentC = spawnAgent({ server: agentServer(t.hw, transport), key: tunnelToken.key, secret: tunnelToken.secret, bucket: tunnel.bucket.id, forwardTo: `${svcC.url}/api/hook` });
       await Promise.all([agentA.waitConnected(), agentB.waitConnected(), agentC.waitConnected()]);
-    }, 60_000);
+    }, 120_000);
 
     afterAll(async () => {
       for (const r of raws) r.ws.terminate();
@@ -168,15 +168,15 @@ for (const dialect of DIALECTS) {
 
     it(`drops an agent that stops answering pings within about two heartbeats (${HEARTBEAT_MS} ms here)`, async () => {
       const before = t.hw.agents.connections;
-      const silent = await rawAgent(agentUrl(t.url, "heartbeat"), forwardToken.key, forwardToken.secret, { autoPong: false });
-      const lively = await rawAgent(agentUrl(t.url, "heartbeat"), forwardToken.key, forwardToken.secret);
+      const silent = await rawAgent(agentUrl(agentServer(t.hw, transport), "heartbeat"), forwardToken.key, forwardToken.secret, { autoPong: false });
+      const lively = await rawAgent(agentUrl(agentServer(t.hw, transport), "heartbeat"), forwardToken.key, forwardToken.secret);
       raws.push(silent, lively);
       expect(t.hw.agents.connections).toBe(before + 2);
       const started = Date.now();
       // Bounded well below the default 15 s heartbeat, generous for a loaded machine.
       await until("the silent agent to be dropped", () => silent.isClosed(), HEARTBEAT_MS * 2 + 2_000, 20);
       const droppedAfterMs = Date.now() - started;
-      console.log(JSON.stringify({ test: "agent-heartbeat", dialect, heartbeatMs: HEARTBEAT_MS, droppedAfterMs }));
+      console.log(JSON.stringify({ test: "agent-heartbeat", dialect, transport, heartbeatMs: HEARTBEAT_MS, droppedAfterMs }));
       // Terminated, not closed politely: the peer is presumed dead, so no close handshake.
       expect((await silent.closed).code).toBe(1006);
       await until("the server to forget it", () => t.hw.agents.connections === before + 1);

@@ -7,7 +7,7 @@ import { AgentClient } from "../../src/agents/client.js";
 import { AGENT_EXIT } from "../../src/agents/exit.js";
 import { createLogger } from "../../src/logger/index.js";
 import { SecretValue } from "../../src/vault/secret-value.js";
-import { FreezableProxy, agentBucket, agentUrl, createAgentToken, rawAgent, spawnAgent, until, type AgentProcess, type AgentToken } from "../helpers/agents.js";
+import { agentServer, transportConfig, TRANSPORTS, FreezableProxy, agentBucket, agentUrl, createAgentToken, rawAgent, spawnAgent, until, type AgentProcess, type AgentToken } from "../helpers/agents.js";
 import { closedPort } from "../helpers/delivery.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -137,11 +137,12 @@ describe("agent reconnect policy (scripted gateway)", () => {
   });
 });
 
-for (const dialect of DIALECTS) {
-  describe(`hookwarden agent: permanent refusals and --check (${dialect})`, () => {
+for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
+  describe(`hookwarden agent: permanent refusals and --check (${dialect}, ${transport})`, () => {
     let t: TestServer;
     let svc: Receiver;
     let token: AgentToken;
+    const scheme = transport === "grpc" ? "grpc" : "http";
     const agents: AgentProcess[] = [];
     const agent = (opts: Parameters<typeof spawnAgent>[0]) => {
       const p = spawnAgent(opts);
@@ -150,7 +151,7 @@ for (const dialect of DIALECTS) {
     };
 
     beforeAll(async () => {
-      t = await startTestServer(dialect);
+      t = await startTestServer(dialect, transportConfig(transport));
       svc = await new Receiver().start();
       await agentBucket(t.api, "orders");
       await agentBucket(t.api, "other");
@@ -164,7 +165,7 @@ for (const dialect of DIALECTS) {
     });
 
     it("a wrong secret stops the agent with exit code 3 and one clear line, instead of retrying forever", async () => {
-      const a = agent({ server: t.url, key: token.key, secret: `${token.secret.slice(0, -2)}xx`, bucket: "orders", forwardTo: svc.url });
+      const a = agent({ server: agentServer(t.hw, transport), key: token.key, secret: `${token.secret.slice(0, -2)}xx`, bucket: "orders", forwardTo: svc.url });
       const { code } = await a.exited;
       expect(code).toBe(AGENT_EXIT.unauthorized);
       expect(a.output()).toMatch(/^hookwarden: the server refused this agent's key or secret \(401\)/m);
@@ -175,7 +176,7 @@ for (const dialect of DIALECTS) {
 
     it("a bucket outside the token, or one that does not exist, stops it with exit code 4", async () => {
       const buckets = ["other", "no-such-bucket"];
-      const runs = buckets.map((bucket) => agent({ server: t.url, key: token.key, secret: token.secret, bucket, forwardTo: svc.url }));
+      const runs = buckets.map((bucket) => agent({ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket, forwardTo: svc.url }));
       for (const [i, a] of runs.entries()) {
         const { code } = await a.exited;
         expect(code, buckets[i]).toBe(AGENT_EXIT.forbidden);
@@ -185,16 +186,16 @@ for (const dialect of DIALECTS) {
 
     it("a revoked token stops a connected agent (4001, then 401 on the reconnect)", async () => {
       const spare = await createAgentToken(t.api, { name: "spare", buckets: ["orders"] });
-      const a = agent({ server: t.url, key: spare.key, secret: spare.secret, bucket: "orders", forwardTo: svc.url });
+      const a = agent({ server: agentServer(t.hw, transport), key: spare.key, secret: spare.secret, bucket: "orders", forwardTo: svc.url });
       await a.waitConnected();
       expect((await t.api("DELETE", `/api/v1/agent-token/${spare.id}`)).status).toBe(204);
       expect((await a.exited).code).toBe(AGENT_EXIT.unauthorized);
     }, 120_000);
 
     it("--check validates the configuration and credentials once, and exits 0", async () => {
-      const a = agent({ server: t.url, key: token.key, secret: token.secret, bucket: "orders", forwardTo: `${svc.url}/hooks`, args: ["--check"] });
+      const a = agent({ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "orders", forwardTo: `${svc.url}/hooks`, args: ["--check"] });
       expect((await a.exited).code).toBe(0);
-      expect(a.output()).toContain(`OK: ${t.url} accepted key ${token.key} (token "edge", mode forward) for orders`);
+      expect(a.output()).toContain(`OK: ${agentServer(t.hw, transport)} accepted key ${token.key} (token "edge", mode forward) for orders`);
       expect(a.output()).toContain(`orders -> ${svc.url}/hooks`);
       expect(a.output()).not.toContain(token.secret);
       expect(t.hw.agents.connections).toBe(0);
@@ -202,10 +203,11 @@ for (const dialect of DIALECTS) {
 
     it("--check reports each failure with its own exit code", async () => {
       const cases: [Parameters<typeof spawnAgent>[0], number, RegExp][] = [
-        [{ server: t.url, key: token.key, secret: "as_wrong", bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unauthorized, /\(401\)/],
-        [{ server: t.url, key: token.key, secret: token.secret, bucket: "other", forwardTo: svc.url }, AGENT_EXIT.forbidden, /\(403/],
-        [{ server: `http://127.0.0.1:${await closedPort()}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unreachable, /cannot reach the gateway at .*ECONNREFUSED/],
-        [{ server: t.url, key: token.key, secret: token.secret, bucket: "orders", forwardTo: "ftp://internal/" }, AGENT_EXIT.error, /must be an http\(s\) URL/],
+        [{ server: agentServer(t.hw, transport), key: token.key, secret: "as_wrong", bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unauthorized, /\(401\)/],
+        [{ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "other", forwardTo: svc.url }, AGENT_EXIT.forbidden, /\(403/],
+        [{ server: `${scheme}://127.0.0.1:${await closedPort()}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unreachable, /cannot reach the gateway at .*ECONNREFUSED/],
+        [{ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "orders", forwardTo: "ftp://internal/" }, AGENT_EXIT.error, /forwardTo for orders must be an http\(s\) URL/],
+        [{ server: "ftp://127.0.0.1:21", key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.error, /server must be an http\(s\):\/\/, ws\(s\):\/\/ \(WebSocket\) or grpc\(s\):\/\/ \(gRPC\) URL/],
       ];
       // In parallel: each is a process start (seconds under load).
       const runs = cases.map(([spec]) => agent({ ...spec, args: ["--check"] }));
@@ -218,7 +220,7 @@ for (const dialect of DIALECTS) {
     }, 120_000);
 
     it("a check connection gets the hello, is closed normally, and is never given a request", async () => {
-      const raw = await rawAgent(`${agentUrl(t.url, "orders")}&check=1`, token.key, token.secret);
+      const raw = await rawAgent(`${agentUrl(agentServer(t.hw, transport), "orders")}&check=1`, token.key, token.secret);
       expect(raw.frames[0]).toMatchObject({ type: "hello", name: "edge", buckets: [{ name: "orders" }] });
       expect((await raw.closed).code).toBe(1000);
       expect(t.hw.agents.connections).toBe(0);
@@ -229,10 +231,10 @@ for (const dialect of DIALECTS) {
       // The agent starts first against a port nothing listens on; it must still be running and
       // retrying, not exited, when the proxy appears there.
       const port = await closedPort();
-      const a = agent({ server: `http://127.0.0.1:${port}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url });
+      const a = agent({ server: `${scheme}://127.0.0.1:${port}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url });
       await until("two failed attempts", () => (a.output().match(/agent disconnected; reconnecting/g) ?? []).length >= 2, 30_000);
       expect(a.child.exitCode).toBeNull();
-      const proxy = new FreezableProxy(t.url);
+      const proxy = new FreezableProxy(agentServer(t.hw, transport));
       await proxy.start(port);
       try {
         await a.waitConnected(1, 60_000);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { FreezableProxy, agentBucket, bodyCounts, createAgentToken, postWebhook, spawnAgent, until, type AgentProcess } from "../helpers/agents.js";
+import { agentServer, transportConfig, TRANSPORTS, FreezableProxy, agentBucket, bodyCounts, createAgentToken, postWebhook, spawnAgent, until, type AgentProcess } from "../helpers/agents.js";
 import { pendingJobs } from "../helpers/delivery.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { Receiver } from "../helpers/receiver.js";
@@ -8,8 +8,8 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const AFTER_AGENT_KILL = 50;
 
-for (const dialect of DIALECTS) {
-  describe(`agent resend after a reconnect (${dialect})`, () => {
+for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
+  describe(`agent resend after a reconnect (${dialect}, ${transport})`, () => {
     const agents: AgentProcess[] = [];
     const servers: TestServer[] = [];
     const receivers: Receiver[] = [];
@@ -34,12 +34,12 @@ for (const dialect of DIALECTS) {
     it(
       "kill -9 the agent, post 50 webhooks, start it again: each arrives exactly once, with an agent attempt",
       async () => {
-        const t = await startTestServer(dialect);
+        const t = await startTestServer(dialect, transportConfig(transport));
         servers.push(t);
         const svc = await receiver();
         const { bucket, input } = await agentBucket(t.api, "internal");
         const token = await createAgentToken(t.api, { name: "dc-1", buckets: ["internal"] });
-        const spec = { server: t.url, key: token.key, secret: token.secret, bucket: "internal", forwardTo: svc.url };
+        const spec = { server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "internal", forwardTo: svc.url };
 
         const first = agent(spec);
         await first.waitConnected();
@@ -76,9 +76,9 @@ for (const dialect of DIALECTS) {
     it(
       "network loss: both sides notice the silent connection by heartbeat, the agent reconnects, nothing is lost or repeated",
       async () => {
-        const t = await startTestServer(dialect, { agentHeartbeat: 300 });
+        const t = await startTestServer(dialect, { ...transportConfig(transport), agentHeartbeat: 300 });
         servers.push(t);
-        const proxy = await new FreezableProxy(t.url).start();
+        const proxy = await new FreezableProxy(agentServer(t.hw, transport)).start();
         proxies.push(proxy);
         const svc = await receiver();
         const { input } = await agentBucket(t.api, "remote");
@@ -113,7 +113,7 @@ for (const dialect of DIALECTS) {
       "does not resend webhooks older than --resend-window: they get an E_AGENT_RESEND_EXPIRED attempt",
       async () => {
         const WINDOW = 3_000;
-        const t = await startTestServer(dialect, { resendWindow: WINDOW });
+        const t = await startTestServer(dialect, { ...transportConfig(transport), resendWindow: WINDOW });
         servers.push(t);
         const svc = await receiver();
         const { bucket, input } = await agentBucket(t.api, "late");
@@ -127,7 +127,7 @@ for (const dialect of DIALECTS) {
         // Setup, not an assertion: the agent comes back only after the window has passed.
         await until("the resend window to pass", () => Date.now() > postedAt + WINDOW + 200, WINDOW + 5_000);
 
-        const a = agent({ server: t.url, key: token.key, secret: token.secret, bucket: "late", forwardTo: svc.url });
+        const a = agent({ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "late", forwardTo: svc.url });
         await a.waitConnected();
         const fresh = JSON.stringify({ fresh: true });
         expect((await postWebhook(input.url, fresh)).status).toBe(200);

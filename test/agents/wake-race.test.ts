@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock/index.js";
 import { newId } from "../../src/ids/index.js";
 import type { Store } from "../../src/store/index.js";
-import { agentBucket, agentUrl, createAgentToken, postWebhook, rawAgent, until, type RawAgent } from "../helpers/agents.js";
+import { agentServer, transportConfig, TRANSPORTS, agentBucket, agentUrl, createAgentToken, postWebhook, rawAgent, until, type RawAgent } from "../helpers/agents.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -40,8 +40,8 @@ function observeClaims(store: Store, onClaim: (rows: number) => void): void {
   mutable.relaxed = (fn) => relaxed((trx) => fn(trx.withPlugin(plugin)));
 }
 
-for (const dialect of DIALECTS) {
-  describe(`a job due when the worker is woken is sent without waiting for the poll (${dialect})`, () => {
+for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
+  describe(`a job due when the worker is woken is sent without waiting for the poll (${dialect}, ${transport})`, () => {
     let t: TestServer;
     let agent: RawAgent;
     const clock = new FakeClock(Date.now());
@@ -50,7 +50,7 @@ for (const dialect of DIALECTS) {
     let armed: number | undefined;
 
     beforeAll(async () => {
-      t = await startTestServer(dialect, { pollInterval: POLL_MS }, { clock });
+      t = await startTestServer(dialect, { ...transportConfig(transport), pollInterval: POLL_MS }, { clock });
       observeClaims(t.hw.ctx.store, (rows) => {
         if (armed === undefined || rows > 0) return;
         let depth = armed;
@@ -73,7 +73,7 @@ for (const dialect of DIALECTS) {
     it(`at every interleaving with the claim loop's last round (depths 0-${DEPTHS})`, async () => {
       const relay = await agentBucket(t.api, "race");
       const token = await createAgentToken(t.api, { name: "race", buckets: ["race"], mode: "forward" });
-      agent = await rawAgent(agentUrl(t.url, "race"), token.key, token.secret);
+      agent = await rawAgent(agentUrl(agentServer(t.hw, transport), "race"), token.key, token.secret);
       agent.ws.on("message", (data) => {
         const frame = JSON.parse(String(data)) as { type: string; id: string };
         if (frame.type !== "request") return;

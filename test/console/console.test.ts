@@ -211,7 +211,7 @@ for (const dialect of DIALECTS) {
         expect(await page.content()).not.toContain(secret);
         expect(await page.getByRole("cell", { name: "******" }).count()).toBe(1);
 
-        await page.getByLabel("Event type").fill("invoice.paid");
+        await page.getByLabel("Event type", { exact: true }).fill("invoice.paid");
         await page.getByLabel("Payload (JSON)").fill(JSON.stringify({ html: XSS, amount: 42 }));
         await page.getByRole("button", { name: "Publish message" }).click();
         const msgLink = page.getByRole("link", { name: /^msg_/ });

@@ -2,7 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { EventEmitter } from "node:events";
+import { Client, Metadata, credentials, status as GrpcStatus, type ClientDuplexStream, type StatusObject } from "@grpc/grpc-js";
 import WebSocket from "ws";
+import { GRPC_METHOD, decodeFrame, encodeFrame } from "../../src/agents/grpc/frame-codec.js";
+import { PING, PONG, closeCodeOf } from "../../src/agents/grpc/status.js";
 import { AGENT_PATH } from "../../src/agents/protocol.js";
 import { REPO_ROOT } from "./gateway-process.js";
 
@@ -178,7 +182,7 @@ export function spawnAgent(opts: AgentSpawnOptions): AgentProcess {
     exited,
     output: () => text,
     connections: () => connected,
-    waitConnected: (n = 1, timeoutMs = 30_000) =>
+    waitConnected: (n = 1, timeoutMs = 90_000) =>
       connected >= n
         ? Promise.resolve()
         : new Promise<void>((resolve, reject) => {
@@ -198,7 +202,32 @@ export function basicAuth(key: string, secret: string): string {
   return `Basic ${Buffer.from(`${key}:${secret}`).toString("base64")}`;
 }
 
+/** The transports an agent connects over; `HOOKWARDEN_TEST_TRANSPORTS=grpc` (or `ws`) narrows while iterating. */
+export type Transport = "ws" | "grpc";
+export const TRANSPORTS: Transport[] = (process.env.HOOKWARDEN_TEST_TRANSPORTS ?? "ws,grpc").split(",").filter((t): t is Transport => t === "ws" || t === "grpc");
+
+/** Server overrides a transport needs: a gRPC listener on a free port. */
+export function transportConfig(transport: Transport): { grpcPort?: number } {
+  return transport === "grpc" ? { grpcPort: 0 } : {};
+}
+
+/** What `hookwarden agent --server` takes to reach `hw` over `transport`. */
+export function agentServer(hw: { url: string; grpcUrl: string | undefined }, transport: Transport): string {
+  if (transport === "ws") return hw.url;
+  if (!hw.grpcUrl) throw new Error("this gateway has no gRPC listener: start it with transportConfig(\"grpc\")");
+  return hw.grpcUrl;
+}
+
+/**
+ * The URL a raw agent connects to: `ws(s)://…/agent/connect?buckets=` for a WebSocket gateway
+ * URL, `grpc(s)://host:port/?buckets=` for a gRPC one (the query becomes metadata).
+ */
 export function agentUrl(server: string, buckets?: string): string {
+  if (/^grpcs?:/.test(server)) {
+    const g = new URL("/", server);
+    if (buckets !== undefined) g.searchParams.set("buckets", buckets);
+    return g.toString();
+  }
   const u = new URL(AGENT_PATH, server.replace(/^http/, "ws"));
   if (buckets !== undefined) u.searchParams.set("buckets", buckets);
   return u.toString();
@@ -213,8 +242,24 @@ export interface Refusal {
   opened: boolean;
 }
 
-/** Opens a WebSocket that is expected to be refused before the upgrade completes. */
+/** Opens a WebSocket (or gRPC stream) that is expected to be refused before the upgrade completes. */
 export function refusedUpgrade(url: string, headers: Record<string, string>): Promise<Refusal> {
+  if (/^grpcs?:/.test(url)) {
+    return new Promise((resolve) => {
+      const s = grpcStream(url, headers);
+      let opened = false;
+      s.call.on("data", () => {
+        opened = true;
+        s.call.cancel();
+      });
+      s.call.on("error", () => {});
+      s.call.on("status", (st: StatusObject) => {
+        s.client.close();
+        const status = st.code === GrpcStatus.UNAUTHENTICATED ? 401 : st.code === GrpcStatus.PERMISSION_DENIED ? 403 : opened ? 101 : 1000 + st.code;
+        resolve({ status, headers: {}, body: st.details, opened });
+      });
+    });
+  }
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers, perMessageDeflate: false });
     let opened = false;
@@ -242,13 +287,15 @@ export function refusedUpgrade(url: string, headers: Record<string, string>): Pr
  * connection closed. It acknowledges nothing by itself.
  */
 export interface RawAgent {
-  ws: WebSocket;
+  /** The WebSocket, or over gRPC a stand-in with the same `send`/`close`/`terminate`/"message". */
+  ws: Pick<WebSocket, "send" | "close" | "terminate" | "on">;
   frames: any[];
   closed: Promise<{ code: number; reason: string }>;
   isClosed: () => boolean;
 }
 
 export function rawAgent(url: string, key: string, secret: string, opts: { autoPong?: boolean } = {}): Promise<RawAgent> {
+  if (/^grpcs?:/.test(url)) return rawGrpcAgent(url, key, secret, opts);
   const ws = new WebSocket(url, { headers: { authorization: basicAuth(key, secret) }, perMessageDeflate: false, autoPong: opts.autoPong ?? true });
   const frames: any[] = [];
   let isClosed = false;
@@ -269,6 +316,70 @@ export function rawAgent(url: string, key: string, secret: string, opts: { autoP
       resolve({ ws, frames, closed, isClosed: () => isClosed });
     };
     ws.on("message", onMessage);
+  });
+}
+
+/** A `Connect` stream; `?buckets=` and `&check=1` in the URL become metadata, `headers` are sent as they are. */
+function grpcStream(url: string, headers: Record<string, string>): { client: Client; call: ClientDuplexStream<string, string> } {
+  const u = new URL(url);
+  const client = new Client(`${u.hostname}:${u.port}`, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+  const md = new Metadata();
+  for (const [k, v] of Object.entries(headers)) md.set(k.toLowerCase(), v);
+  const buckets = u.searchParams.get("buckets");
+  if (buckets !== null) md.set("hookwarden-buckets", buckets);
+  if (u.searchParams.get("check") === "1") md.set("hookwarden-check", "1");
+  return { client, call: client.makeBidiStreamRequest(GRPC_METHOD, encodeFrame, decodeFrame, md, {}) };
+}
+
+/**
+ * `rawAgent` over gRPC. The close code is the gateway's trailer (or what its status maps to);
+ * heartbeats are answered unless `autoPong: false`, and never recorded as frames.
+ */
+function rawGrpcAgent(url: string, key: string, secret: string, opts: { autoPong?: boolean }): Promise<RawAgent> {
+  const { client, call } = grpcStream(url, { authorization: basicAuth(key, secret) });
+  const frames: any[] = [];
+  let isClosed = false;
+  const socket = new EventEmitter();
+  let onClosed!: (c: { code: number; reason: string }) => void;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => (onClosed = resolve));
+  const finish = (code: number, reason: string) => {
+    if (isClosed) return;
+    isClosed = true;
+    client.close();
+    onClosed({ code, reason });
+    socket.emit("close", code, Buffer.from(reason));
+  };
+  const ws = Object.assign(socket, {
+    send: (data: string | Buffer) => {
+      if (!isClosed) call.write(typeof data === "string" ? data : data.toString("utf8"));
+    },
+    close: () => {
+      if (!isClosed) call.end();
+    },
+    terminate: () => {
+      call.cancel();
+      finish(1006, "terminated");
+    },
+  }) as unknown as RawAgent["ws"];
+  return new Promise((resolve, reject) => {
+    let first = true;
+    call.on("data", (text: string) => {
+      if (text === PING) {
+        if (opts.autoPong ?? true) call.write(PONG);
+        return;
+      }
+      frames.push(JSON.parse(text));
+      socket.emit("message", Buffer.from(text));
+      if (first) {
+        first = false;
+        resolve({ ws, frames, closed, isClosed: () => isClosed });
+      }
+    });
+    call.on("error", () => {});
+    call.on("status", (st: StatusObject) => {
+      if (first) reject(new Error(`upgrade refused with ${st.code === GrpcStatus.UNAUTHENTICATED ? 401 : st.code === GrpcStatus.PERMISSION_DENIED ? 403 : GrpcStatus[st.code]}: ${st.details}`));
+      finish(closeCodeOf(st.code, st.metadata), st.details);
+    });
   });
 }
 
@@ -293,10 +404,13 @@ export async function postWebhook(inputUrl: string, body: string, headers: Recor
 export class FreezableProxy {
   url = "";
   readonly #server: Server;
+  readonly #scheme: string;
   readonly #pairs = new Set<{ a: Socket; b: Socket; frozen: boolean }>();
 
   constructor(target: string) {
     const t = new URL(target);
+    // Whatever the target speaks (http:, grpc:) passes through unchanged, so the URL keeps its scheme.
+    this.#scheme = t.protocol;
     this.#server = createNetServer((client) => {
       const upstream = connect(Number(t.port), t.hostname);
       const pair = { a: client, b: upstream, frozen: false };
@@ -320,7 +434,7 @@ export class FreezableProxy {
   /** Listens on `port` (any free one by default). */
   async start(port = 0): Promise<this> {
     await new Promise<void>((resolve) => this.#server.listen(port, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.url = `${this.#scheme}//127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this;
   }
 

@@ -9,7 +9,16 @@ import { dateTime, listOf, named, route } from "../contract/index.js";
 
 export const AgentToken = named(
   "AgentToken",
-  z.object({ id: z.string(), name: z.string(), key: z.string(), mode: z.enum(["forward", "tunnel"]), buckets: z.array(z.string()), createdAt: dateTime }),
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    key: z.string(),
+    mode: z.enum(["forward", "tunnel"]),
+    buckets: z.array(z.string()),
+    createdAt: dateTime,
+    /** The agent's connections to this node (WebSocket or gRPC), with the buckets each serves. */
+    connections: z.array(z.object({ id: z.string(), connectedAt: dateTime, buckets: z.array(z.string()) })),
+  }),
 );
 const AgentTokenCreated = named("AgentTokenCreated", AgentToken.extend({ secret: z.string() }));
 const tokenPatch = z.object({ name: z.string().min(1).max(256).optional(), mode: z.string().optional(), buckets: z.unknown().optional() });
@@ -27,7 +36,10 @@ export function agentTokenRoutes(app: FastifyInstance, ctx: Context, hub: AgentH
   const out = async (r: AgentTokenRow): Promise<z.output<typeof AgentToken>> => {
     const ids = JSON.parse(r.buckets) as string[];
     const names = await ctx.store.db.selectFrom("buckets").select(["id", "name"]).where("id", "in", ids).execute();
-    return { id: r.id, name: r.name, key: r.key, mode: r.mode as "forward" | "tunnel", buckets: ids.map((id) => names.find((n) => n.id === id)?.name ?? id), createdAt: iso(r.created_at) };
+    const bucketName = (id: string) => names.find((n) => n.id === id)?.name ?? id;
+    // Connections to this node (each node knows its own sockets).
+    const connections = hub.connectionsOf(r.id).map((c) => ({ id: c.id, connectedAt: iso(c.connectedAt), buckets: c.buckets.map(bucketName) }));
+    return { id: r.id, name: r.name, key: r.key, mode: r.mode as "forward" | "tunnel", buckets: ids.map(bucketName), createdAt: iso(r.created_at), connections };
   };
   route(app, { method: "POST", url: "/api/v1/agent-token", operationId: "hookwarden.agent-token.create", summary: "Create an agent's credentials (the secret is shown once)", tag: TAG, body: tokenIn, responses: { 201: { description: "Created; `secret` appears only here", schema: AgentTokenCreated } } }, async (req, reply, { body }) => {
     const { row, secret } = await createAgentToken(ctx, req.orgId, body);

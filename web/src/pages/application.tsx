@@ -1,16 +1,20 @@
 import { useState } from "preact/hooks";
-import { call, enc, type AppOut, type EndpointOut, type ListOut, type MessageOut } from "../api.js";
-import { ErrorText, useLoad } from "../components.js";
-import { BASE, onLink } from "../router.js";
+import { ApiError, call, enc, type AppOut, type EndpointOut, type ListOut } from "../api.js";
+import { ErrorText, SecretReveal, useLoad } from "../components.js";
+import { BASE, PORTAL, onLink } from "../router.js";
+import { MessageList } from "./messages.js";
 
 /** One application: its endpoints (a new one's signing secret shown once) and its messages. */
 export function Application({ appId }: { appId: string }) {
   const base = `/api/v1/app/${enc(appId)}`;
-  const app = useLoad(() => call<AppOut>("GET", base), [appId]);
+  // An app-portal token may not read the application record itself (403): the portal then shows its id.
+  const app = useLoad(
+    () => call<AppOut>("GET", base).catch((e: unknown) => (PORTAL && e instanceof ApiError && e.status === 403 ? undefined : Promise.reject(e))),
+    [appId],
+  );
   const endpoints = useLoad(() => call<ListOut<EndpointOut>>("GET", `${base}/endpoint?limit=100`), [appId]);
-  const messages = useLoad(() => call<ListOut<MessageOut>>("GET", `${base}/msg?limit=50&with_content=false`), [appId]);
+  const [tick, setTick] = useState(0);
   const [secret, setSecret] = useState<{ endpoint: string; value: string } | undefined>(undefined);
-  const [copied, setCopied] = useState(false);
   const [epError, setEpError] = useState<unknown>(undefined);
   const [msgError, setMsgError] = useState<unknown>(undefined);
 
@@ -22,7 +26,6 @@ export function Application({ appId }: { appId: string }) {
       const ep = await call<EndpointOut>("POST", `${base}/endpoint`, { url });
       form.reset();
       setEpError(undefined);
-      setCopied(false);
       if (ep.secret) setSecret({ endpoint: ep.id, value: ep.secret });
       endpoints.reload();
     } catch (err) {
@@ -43,19 +46,11 @@ export function Application({ appId }: { appId: string }) {
       }
       await call("POST", `${base}/msg`, { eventType, payload });
       setMsgError(undefined);
-      messages.reload();
+      setTick((t) => t + 1);
     } catch (err) {
       setMsgError(err);
     }
   };
-  const copy = async () => {
-    if (!secret) return;
-    await navigator.clipboard.writeText(secret.value).then(
-      () => setCopied(true),
-      () => setCopied(false),
-    );
-  };
-
   return (
     <>
       <p>
@@ -66,26 +61,16 @@ export function Application({ appId }: { appId: string }) {
       </p>
       <h1>{app.data ? `Application ${app.data.name}` : "Application"}</h1>
       <ErrorText error={app.error} />
+      {!PORTAL && (
+        <p>
+          <a href={`${BASE}/app/${enc(appId)}/vault`} onClick={onLink}>
+            Vault (write-only secrets)
+          </a>
+        </p>
+      )}
 
       <h2>Endpoints</h2>
-      {secret && (
-        <section class="notice" aria-labelledby="secret-title">
-          <h3 id="secret-title">Signing secret of {secret.endpoint}</h3>
-          <p>This is the only time the secret is shown. Store it now.</p>
-          <p>
-            <code class="secret" data-testid="endpoint-secret">
-              {secret.value}
-            </code>
-          </p>
-          <button type="button" onClick={copy}>
-            Copy secret
-          </button>{" "}
-          <span role="status">{copied ? "Copied." : ""}</span>{" "}
-          <button type="button" class="secondary" onClick={() => setSecret(undefined)}>
-            I have stored it
-          </button>
-        </section>
-      )}
+      {secret && <SecretReveal title={`Signing secret of ${secret.endpoint}`} value={secret.value} onDone={() => setSecret(undefined)} />}
       <ErrorText error={endpoints.error} />
       <table>
         <caption class="visually-hidden">Endpoints</caption>
@@ -100,7 +85,11 @@ export function Application({ appId }: { appId: string }) {
         <tbody>
           {endpoints.data?.data.map((ep) => (
             <tr key={ep.id}>
-              <td>{ep.url}</td>
+              <td>
+                <a href={`${BASE}/app/${enc(appId)}/endpoint/${enc(ep.id)}`} onClick={onLink}>
+                  {ep.url}
+                </a>
+              </td>
               <td>{ep.id}</td>
               <td>{ep.disabled ? "disabled" : "enabled"}</td>
               <td>******</td>
@@ -118,6 +107,7 @@ export function Application({ appId }: { appId: string }) {
       <ErrorText error={epError} />
 
       <h2>Messages</h2>
+      {!PORTAL && (
       <form onSubmit={publish}>
         <label for="event-type">Event type</label>
         <input id="event-type" name="event-type" required maxLength={256} />
@@ -127,36 +117,14 @@ export function Application({ appId }: { appId: string }) {
         </textarea>
         <p>
           <button type="submit">Publish message</button>{" "}
-          <button type="button" class="secondary" onClick={messages.reload}>
+          <button type="button" class="secondary" onClick={() => setTick((t) => t + 1)}>
             Refresh messages
           </button>
         </p>
       </form>
+      )}
       <ErrorText error={msgError} />
-      <ErrorText error={messages.error} />
-      <table>
-        <caption class="visually-hidden">Messages</caption>
-        <thead>
-          <tr>
-            <th scope="col">Message</th>
-            <th scope="col">Event type</th>
-            <th scope="col">Time</th>
-          </tr>
-        </thead>
-        <tbody>
-          {messages.data?.data.map((m) => (
-            <tr key={m.id}>
-              <td>
-                <a href={`${BASE}/app/${enc(appId)}/msg/${enc(m.id)}`} onClick={onLink}>
-                  {m.id}
-                </a>
-              </td>
-              <td>{m.eventType}</td>
-              <td>{m.timestamp}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <MessageList appId={appId} endpoints={endpoints.data?.data ?? []} tick={tick} />
     </>
   );
 }

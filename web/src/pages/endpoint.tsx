@@ -1,0 +1,220 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { call, enc, type AttemptOut, type EndpointOut, type ListOut } from "../api.js";
+import { TimeChart } from "../chart.js";
+import { ErrorText, SecretReveal, isoFromLocal, useLoad } from "../components.js";
+import { BASE, onLink } from "../router.js";
+
+interface Stats {
+  success: number;
+  pending: number;
+  sending: number;
+  fail: number;
+}
+
+const MINUTE = 60_000;
+
+/** Per-minute success/failure counts and each attempt's latency, oldest first, from the latest attempts. */
+export function health(attempts: AttemptOut[]) {
+  const sorted = [...attempts].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+  const buckets = new Map<number, [number, number]>();
+  const lx: number[] = [];
+  const ly: number[] = [];
+  for (const a of sorted) {
+    const t = Date.parse(a.timestamp);
+    const minute = Math.floor(t / MINUTE) * MINUTE;
+    const b = buckets.get(minute) ?? [0, 0];
+    b[a.statusText === "success" ? 0 : 1]++;
+    buckets.set(minute, b);
+    if (a.responseDurationMs !== null) {
+      lx.push(t / 1000);
+      ly.push(a.responseDurationMs);
+    }
+  }
+  const minutes = [...buckets.keys()];
+  const latencies = [...ly].sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
+  return {
+    minutes,
+    x: minutes.map((m) => m / 1000),
+    ok: minutes.map((m) => buckets.get(m)![0]),
+    failed: minutes.map((m) => buckets.get(m)![1]),
+    latency: { x: lx, y: ly, p50: pct(50), p95: pct(95), max: latencies.at(-1) ?? 0, n: latencies.length },
+  };
+}
+
+/**
+ * One endpoint: its state, health at a glance (success and failure per minute and latency of
+ * its latest attempts, polled), recovery of what failed since a date, and secret rotation
+ * (the new secret shown once).
+ */
+export function Endpoint({ appId, endpointId }: { appId: string; endpointId: string }) {
+  const base = `/api/v1/app/${enc(appId)}/endpoint/${enc(endpointId)}`;
+  const ep = useLoad(() => call<EndpointOut & { disabledReason: string | null }>("GET", base), [appId, endpointId]);
+  const stats = useLoad(() => call<Stats>("GET", `${base}/stats`), [appId, endpointId]);
+  const attempts = useLoad(() => call<ListOut<AttemptOut>>("GET", `/api/v1/app/${enc(appId)}/attempt/endpoint/${enc(endpointId)}?limit=250`), [appId, endpointId]);
+  const [secret, setSecret] = useState<string | undefined>(undefined);
+  const [status, setStatus] = useState("");
+  const [actionError, setActionError] = useState<unknown>(undefined);
+  useEffect(() => {
+    const t = setInterval(() => {
+      if (document.visibilityState !== "visible") return;
+      attempts.reload();
+      stats.reload();
+    }, 2000);
+    return () => clearInterval(t);
+  }, [attempts.reload, stats.reload]);
+  const h = useMemo(() => health(attempts.data?.data ?? []), [attempts.data]);
+
+  const act = async (what: () => Promise<string>) => {
+    try {
+      setStatus(await what());
+      setActionError(undefined);
+    } catch (err) {
+      setActionError(err);
+    }
+  };
+  const recover = (e: Event) => {
+    e.preventDefault();
+    const since = (e.currentTarget as HTMLFormElement).elements.namedItem("recover-since") as HTMLInputElement;
+    void act(async () => {
+      const r = await call<{ data: { messagesSent: number } }>("POST", `${base}/recover`, { since: isoFromLocal(since.value) });
+      stats.reload();
+      return `Recovery queued: ${r.data.messagesSent} failed message(s) sent again.`;
+    });
+  };
+  const rotate = () =>
+    act(async () => {
+      const r = await call<{ key?: string }>("POST", `${base}/secret/rotate`, {});
+      setSecret(r.key);
+      return "Signing secret rotated.";
+    });
+  const enable = () =>
+    act(async () => {
+      await call("PATCH", base, { disabled: false });
+      ep.reload();
+      return "Endpoint enabled.";
+    });
+
+  const e = ep.data;
+  return (
+    <>
+      <p>
+        <a href={`${BASE}/`} onClick={onLink}>
+          Applications
+        </a>{" "}
+        /{" "}
+        <a href={`${BASE}/app/${enc(appId)}`} onClick={onLink}>
+          {appId}
+        </a>{" "}
+        / {endpointId}
+      </p>
+      <h1>Endpoint {e?.url ?? endpointId}</h1>
+      <ErrorText error={ep.error} />
+      {e && (
+        <dl class="facts">
+          <dt>ID</dt>
+          <dd>{e.id}</dd>
+          <dt>State</dt>
+          <dd data-testid="endpoint-state">{e.disabled ? `disabled${e.disabledReason ? ` (${e.disabledReason})` : ""}` : "enabled"}</dd>
+          <dt>Signing secret</dt>
+          <dd>******</dd>
+        </dl>
+      )}
+      {e?.disabled && (
+        <button type="button" onClick={() => void enable()}>
+          Enable endpoint
+        </button>
+      )}
+      <p role="status">{status}</p>
+      <ErrorText error={actionError} />
+
+      <h2>Health</h2>
+      <ErrorText error={stats.error} />
+      {stats.data && (
+        <table class="narrow">
+          <caption>Messages by status at this endpoint</caption>
+          <thead>
+            <tr>
+              <th scope="col">success</th>
+              <th scope="col">fail</th>
+              <th scope="col">pending</th>
+              <th scope="col">sending</th>
+            </tr>
+          </thead>
+          <tbody>
+            <tr data-testid="stats">
+              <td>{stats.data.success}</td>
+              <td>{stats.data.fail}</td>
+              <td>{stats.data.pending}</td>
+              <td>{stats.data.sending}</td>
+            </tr>
+          </tbody>
+        </table>
+      )}
+      <ErrorText error={attempts.error} />
+      {attempts.data && h.x.length === 0 && <p>No attempt yet.</p>}
+      {h.x.length > 0 && (
+        <>
+          <TimeChart
+            title="Attempts per minute"
+            summary={`${h.ok.reduce((a, b) => a + b, 0)} succeeded, ${h.failed.reduce((a, b) => a + b, 0)} failed over ${h.x.length} minute(s)`}
+            x={h.x}
+            ys={[h.ok, h.failed]}
+            series={[
+              { label: "succeeded", stroke: "#0a6b2a", swatch: "swatch-ok" },
+              { label: "failed", stroke: "#a4000f", swatch: "swatch-fail" },
+            ]}
+            unit="attempts"
+          />
+          <TimeChart
+            title="Latency"
+            summary={`median ${h.latency.p50} ms, 95th percentile ${h.latency.p95} ms, max ${h.latency.max} ms over ${h.latency.n} attempt(s)`}
+            x={h.latency.x}
+            ys={[h.latency.y]}
+            series={[{ label: "latency (one dot per attempt)", stroke: "#0b4f8a", swatch: "swatch-latency", points: true }]}
+            unit="ms"
+          />
+          <details>
+            <summary>Attempts per minute as a table</summary>
+            <table class="narrow">
+              <caption class="visually-hidden">Attempts per minute</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Minute</th>
+                  <th scope="col">succeeded</th>
+                  <th scope="col">failed</th>
+                </tr>
+              </thead>
+              <tbody>
+                {h.minutes.map((m, i) => (
+                  <tr key={m}>
+                    <td>{new Date(m).toISOString()}</td>
+                    <td>{h.ok[i]}</td>
+                    <td>{h.failed[i]}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </details>
+        </>
+      )}
+
+      <h2>Recover failed messages</h2>
+      <p class="muted">Sends again every message to this endpoint whose delivery failed for good since the date.</p>
+      <form class="inline" onSubmit={recover}>
+        <div>
+          <label for="recover-since">Failed since</label>
+          <input id="recover-since" name="recover-since" type="datetime-local" step={1} required />
+        </div>
+        <button type="submit">Recover failed messages</button>
+      </form>
+
+      <h2>Signing secret</h2>
+      {secret && <SecretReveal title={`New signing secret of ${endpointId}`} value={secret} onDone={() => setSecret(undefined)} />}
+      <p class="muted">Rotating creates a new secret, shown once; the old one keeps signing alongside for a grace period.</p>
+      <button type="button" onClick={() => void rotate()}>
+        Rotate signing secret
+      </button>
+    </>
+  );
+}
