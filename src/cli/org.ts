@@ -1,18 +1,29 @@
-import { createOrg, createToken, findOrgByName, listOrgs, listTokens, revokeToken, TOKEN_SCOPES, type TokenScope } from "../auth/tokens.js";
+import { createOrg, createToken, createTokenRow, findOrgByName, listOrgs, listTokens, revokeToken, TOKEN_SCOPES, type TokenScope } from "../auth/tokens.js";
 import { systemClock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { createLogger } from "../logger/index.js";
 import { openStore } from "../store/index.js";
 import { isUniqueViolation } from "../store/errors.js";
+import { AuditLog } from "../audit/index.js";
+import { cliActor } from "../incident/actor.js";
 
 type Out = { write(text: string): unknown };
 
-async function withStore<T>(config: Config, fn: (db: Awaited<ReturnType<typeof openStore>>["db"]) => Promise<T>): Promise<T> {
-  const store = await openStore(config, createLogger({ level: "warn", destination: process.stderr, format: "json" }));
+type Db = Awaited<ReturnType<typeof openStore>>["db"];
+/** Writes one audit entry of a CLI change: who is the OS user (`cli:<user>`), no token, no address. */
+type Audit = (orgId: string, action: string, resourceId: string) => Promise<void>;
+
+async function withStore<T>(config: Config, fn: (db: Db, audit: Audit) => Promise<T>): Promise<T> {
+  const logger = createLogger({ level: "warn", destination: process.stderr, format: "json" });
+  const store = await openStore(config, logger);
+  const log = new AuditLog(store, logger);
+  const audit: Audit = (orgId, action, resourceId) =>
+    log.append({ orgId, tokenId: null, tokenName: cliActor(), action: `CLI ${action}`, resourceId, status: 200, clientIp: null, at: systemClock.now() });
   try {
-    return await fn(store.db);
+    return await fn(store.db, audit);
   } finally {
+    await log.flush();
     await store.close();
   }
 }
@@ -27,14 +38,20 @@ function table(rows: string[][]): string {
 
 /** `hookwarden org create NAME`: a new tenant; its token is printed once on stdout. */
 export async function orgCreate(config: Config, name: string, out: Out = process.stdout): Promise<void> {
-  const token = await withStore(config, async (db) => {
+  const token = await withStore(config, async (db, audit) => {
     const now = systemClock.now();
+    let made;
     try {
-      return await db.transaction().execute(async (trx) => createToken(trx, await createOrg(trx, name, now), "admin", now));
+      made = await db.transaction().execute(async (trx) => {
+        const orgId = await createOrg(trx, name, now);
+        return { orgId, token: await createToken(trx, orgId, "admin", now) };
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new HookwardenError("E_CONFLICT", 409, `Organisation "${name}" already exists`);
       throw err;
     }
+    await audit(made.orgId, "org create", made.orgId);
+    return made.token;
   });
   out.write(`${token.reveal()}\n`);
 }
@@ -51,7 +68,7 @@ export async function tokenCreate(config: Config, orgName: string, opts: { name?
   if (!TOKEN_SCOPES.includes(scope)) throw new HookwardenError("E_VALIDATION", 422, `--scope must be one of ${TOKEN_SCOPES.join(", ")}`);
   const name = (opts.name ?? "cli").trim();
   if (name.length === 0 || name.length > 100) throw new HookwardenError("E_VALIDATION", 422, "--name must be 1 to 100 characters");
-  const token = await withStore(config, async (db) => {
+  const token = await withStore(config, async (db, audit) => {
     const orgId = await findOrgByName(db, orgName);
     if (!orgId) throw new HookwardenError("E_NOT_FOUND", 404, `No organisation named "${orgName}" (hookwarden org list shows them)`);
     let appId: string | null = null;
@@ -66,7 +83,9 @@ export async function tokenCreate(config: Config, orgName: string, opts: { name?
       if (!app) throw new HookwardenError("E_NOT_FOUND", 404, `No application "${opts.app}" in organisation "${orgName}"`);
       appId = app.id;
     }
-    return createToken(db, orgId, name, systemClock.now(), undefined, { scope, appId });
+    const made = await createTokenRow(db, orgId, name, systemClock.now(), undefined, { scope, appId });
+    await audit(orgId, "token create", made.id);
+    return made.token;
   });
   out.write(`${token.reveal()}\n`);
 }
@@ -93,7 +112,12 @@ export async function tokenList(config: Config, orgName: string | undefined, out
 
 /** `hookwarden token revoke ID`: servers stop accepting it within 5 s (their lookup cache). */
 export async function tokenRevoke(config: Config, id: string, out: Out = process.stdout): Promise<void> {
-  const revoked = await withStore(config, (db) => revokeToken(db, id));
+  const revoked = await withStore(config, async (db, audit) => {
+    const row = await db.selectFrom("api_tokens").select("org_id").where("id", "=", id).executeTakeFirst();
+    if (!row || !(await revokeToken(db, id))) return false;
+    await audit(row.org_id, "token revoke", id);
+    return true;
+  });
   if (!revoked) throw new HookwardenError("E_NOT_FOUND", 404, `No token with id ${id} (hookwarden token list shows them)`);
   out.write(`revoked ${id}\n`);
 }

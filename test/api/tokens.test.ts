@@ -147,6 +147,16 @@ for (const dialect of DIALECTS) {
       await tokenRevoke(config, id, revoked);
       expect(revoked.text).toBe(`revoked ${id}\n`);
       await expect(tokenRevoke(config, id, capture())).rejects.toThrow(`No token with id ${id}`);
+      // Both CLI changes are in the audit log: who is the OS user, what and which token; never the value.
+      const audit = await t.api("GET", "/api/v1/audit?limit=250");
+      expect(audit.status, audit.text).toBe(200);
+      const cli = (audit.body.data as { action: string; resourceId: string; tokenName: string; tokenId: string | null }[]).filter((e) => e.action.startsWith("CLI token"));
+      expect(cli.map((e) => [e.action, e.resourceId])).toEqual(expect.arrayContaining([["CLI token create", id], ["CLI token revoke", id]]));
+      for (const e of cli) {
+        expect(e.tokenName).toMatch(/^cli:/);
+        expect(e.tokenId).toBeNull();
+      }
+      expect(audit.text).not.toContain(value);
       await expect(tokenCreate(config, "nope", {}, capture())).rejects.toThrow('No organisation named "nope"');
       await expect(tokenCreate(config, "default", { scope: "root" }, capture())).rejects.toThrow("--scope must be one of full, read-only");
     });
