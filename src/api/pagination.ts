@@ -7,14 +7,15 @@ export interface Page {
   order: "ascending" | "descending";
 }
 
-const schema = z.object({
+/** The page parameters every list takes (declared on each list route for the document). */
+export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(250).default(50),
   iterator: z.string().max(256).optional(),
   order: z.enum(["ascending", "descending"]).optional(),
 });
 
 export function parsePage(query: unknown, defaultOrder: Page["order"]): Page {
-  const q = parse(schema, query, "query");
+  const q = parse(pageQuery, query, "query");
   return { limit: q.limit, iterator: q.iterator, order: q.order ?? defaultOrder };
 }
 
@@ -28,4 +29,9 @@ export function listResponse<T>(
   const data = done ? rows : rows.slice(0, page.limit);
   const last = data.at(-1);
   return { data, iterator: last === undefined ? null : cursor(last), prevIterator: null, done };
+}
+
+/** A page from a list route's parsed query (`pageQuery` extended with the route's filters). */
+export function pageFrom(q: z.output<typeof pageQuery>, defaultOrder: Page["order"]): Page {
+  return { limit: q.limit, iterator: q.iterator, order: q.order ?? defaultOrder };
 }

@@ -13,6 +13,7 @@ import { authenticationRoutes } from "./authentication/index.js";
 import { findApplication } from "../applications/index.js";
 import { endpointRoutes } from "./endpoints/index.js";
 import { endpointRecoveryRoutes } from "./endpoints/recovery.js";
+import { contractRoutes, installContract } from "./contract/index.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
 import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installJsonBody } from "./json-body.js";
@@ -72,10 +73,13 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     clientErrorHandler,
     ...limits,
   });
+  // First: every route registered from here on is observed, so the document cannot miss one.
+  const contract = installContract(app);
   guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
   installErrorHandlers(app);
   logApiRequests(app, ctx.logger);
   healthRoutes(app, ctx, deps.registry);
+  contractRoutes(app, contract);
   // A worker node (`--role worker`) answers probes and scrapes only: no API, no /in, no console.
   if (ctx.config.role === "worker") return app;
   const apps = new ApplicationCache(ctx);

@@ -9,6 +9,7 @@ import type { DeliveryWorker } from "../delivery/worker.js";
 import { HookwardenError } from "../errors/index.js";
 import { classifyStorageError } from "../store/errors.js";
 import { isClientAbort } from "../api/connection-limits.js";
+import { route, type RouteSpec } from "../api/contract/index.js";
 import type { AgentHub } from "../agents/hub.js";
 import { agentModeOfBucket } from "../agents/tokens.js";
 import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
@@ -327,6 +328,23 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     return reply;
   };
 
-  app.all("/in/:inputId", handler);
-  app.all("/in/:inputId/*", handler);
+  // Any method: providers choose theirs (some verify a URL with GET or HEAD before sending).
+  const spec: Omit<RouteSpec<undefined, undefined>, "url"> = {
+    method: "ANY",
+    operationId: "hookwarden.ingress.receive",
+    summary: "Receive a webhook on an input (public: bucket auth, IP allowlist, provider signature)",
+    description: "Any method and any body. The answer is the input's configured one (static, the first output's in wait mode, or a function's); the 2xx is sent once the request is on disk.",
+    tag: "Ingress",
+    auth: "bucket",
+    responses: {
+      200: { description: "The input's configured answer (status, headers and body are the input's)" },
+      401: { description: "Bucket authentication failed" },
+      403: { description: "Signature check failed or address not allowed" },
+      429: { description: "The bucket's rate limit" },
+      502: { description: "Wait mode: the output could not be reached" },
+      504: { description: "Wait mode: the output did not answer in time" },
+    },
+  };
+  route(app, { ...spec, url: "/in/:inputId" }, (req, reply) => handler(req as FastifyRequest<{ Params: Params }>, reply));
+  route(app, { ...spec, url: "/in/:inputId/*", operationId: "hookwarden.ingress.receive-path" }, (req, reply) => handler(req as FastifyRequest<{ Params: Params }>, reply));
 }

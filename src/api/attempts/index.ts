@@ -11,11 +11,17 @@ import { channel } from "../schemas.js";
 import { findMessage } from "../../messages/index.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { listOf, route, dateTime } from "../contract/index.js";
+import { Attempt } from "./schemas.js";
+import { Endpoint } from "../endpoints/index.js";
+import { Message } from "../messages/index.js";
+import { pageQuery } from "../pagination.js";
+
+export { Attempt } from "./schemas.js";
 
 const STATUS_TEXT = ["success", "pending", "fail", "sending"] as const;
 
-export function attemptOut(row: AttemptRow) {
+export function attemptOut(row: AttemptRow): z.output<typeof Attempt> {
   return {
     id: row.id,
     msgId: row.msg_id,
@@ -25,7 +31,7 @@ export function attemptOut(row: AttemptRow) {
     responseStatusCode: row.response_status_code,
     responseDurationMs: row.duration_ms,
     status: row.status,
-    statusText: STATUS_TEXT[row.status] ?? "fail",
+    statusText: STATUS_TEXT[row.status] ?? ("fail" as const),
     triggerType: row.trigger_type,
     timestamp: iso(row.created_at),
     errorCode: row.error_code,
@@ -35,8 +41,8 @@ export function attemptOut(row: AttemptRow) {
   };
 }
 
-const filters = z
-  .object({
+const filters = pageQuery
+  .extend({
     status: z.coerce.number().int().min(0).max(3).optional(),
     before: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
     after: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
@@ -46,12 +52,12 @@ const filters = z
 
 const destination = (d: { status: number; nextAttempt: number | null }) => ({
   status: d.status,
-  statusText: STATUS_TEXT[d.status] ?? "fail",
+  statusText: STATUS_TEXT[d.status] ?? ("fail" as const),
   nextAttempt: d.nextAttempt === null ? null : iso(d.nextAttempt),
 });
 
-const attemptedQuery = z
-  .object({
+const attemptedQuery = pageQuery
+  .extend({
     status: z.coerce.number().int().min(0).max(3).optional(),
     channel: channel.optional(),
     tag: z.string().min(1).max(128).optional(),
@@ -64,9 +70,14 @@ const attemptedQuery = z
 
 /** `/api/v1/app/{app_id}/attempt/...`: every attempt, by message or by endpoint. */
 export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
-  app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/attempt/msg/:msg_id", async (req) => {
+  // Built here, not at module level: endpoints/ and messages/ import this module too.
+  const destinationFields = { status: z.number().int().min(0).max(3), statusText: Attempt.shape.statusText, nextAttempt: dateTime.nullable() };
+  const AttemptedMessage = Message.extend(destinationFields);
+  const AttemptedDestination = Endpoint.extend(destinationFields);
+  const TAG = "Message Attempt";
+  const attempts = { 200: { description: "A page of attempts", schema: listOf(Attempt) } };
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/attempt/msg/:msg_id", operationId: "v1.message-attempt.list-by-msg", summary: "A message's attempts", tag: TAG, query: filters, responses: attempts }, async (req, _reply, { query: q }) => {
     const page = parsePage(req.query, "descending");
-    const q = parse(filters, req.query, "query");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
     const endpointId = q.endpoint_id === undefined ? undefined : (await findEndpoint(ctx, application, q.endpoint_id)).id;
@@ -74,25 +85,23 @@ export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
     return listResponse(rows.map(attemptOut), page);
   });
 
-  app.get<{ Params: { app_id: string; endpoint_id: string } }>("/api/v1/app/:app_id/attempt/endpoint/:endpoint_id", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/attempt/endpoint/:endpoint_id", operationId: "v1.message-attempt.list-by-endpoint", summary: "An endpoint's attempts", tag: TAG, query: filters, responses: attempts }, async (req, _reply, { query: q }) => {
     const page = parsePage(req.query, "descending");
-    const q = parse(filters, req.query, "query");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const rows = await listAttempts(ctx, application.id, page, { endpointId: ep.id, status: q.status, before: q.before, after: q.after });
     return listResponse(rows.map(attemptOut), page);
   });
 
-  app.get<{ Params: { app_id: string; msg_id: string; attempt_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id", operationId: "v1.message-attempt.get", summary: "Get an attempt", tag: TAG, responses: { 200: { description: "The attempt", schema: Attempt } } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
     return attemptOut(await findAttempt(ctx, application, msg.id, req.params.attempt_id));
   });
 
   // Svix's listAttemptedMessages: the messages sent (or queued) to one endpoint, with their status there.
-  app.get<{ Params: { app_id: string; endpoint_id: string } }>("/api/v1/app/:app_id/endpoint/:endpoint_id/msg", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/msg", operationId: "v1.message-attempt.list-attempted-messages", summary: "The messages sent (or queued) to an endpoint, with their status there", tag: TAG, query: attemptedQuery, responses: { 200: { description: "A page of messages", schema: listOf(AttemptedMessage) } } }, async (req, _reply, { query: q }) => {
     const page = parsePage(req.query, "descending");
-    const q = parse(attemptedQuery, req.query, "query");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const rows = await listAttemptedMessages(ctx, application.id, ep.id, page, {
@@ -107,7 +116,7 @@ export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
   });
 
   // Svix's listAttemptedDestinations: the endpoints one message went (or is going) to.
-  app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/endpoint", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/msg/:msg_id/endpoint", operationId: "v1.message-attempt.list-attempted-destinations", summary: "The endpoints a message went (or is going) to", tag: TAG, query: pageQuery, responses: { 200: { description: "A page of endpoints", schema: listOf(AttemptedDestination) } } }, async (req) => {
     const page = parsePage(req.query, "ascending");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
@@ -116,7 +125,7 @@ export function attemptRoutes(app: FastifyInstance, ctx: Context): void {
   });
 
   // Deletes what the endpoint answered (and the request as sent), keeping the attempt's status.
-  app.delete<{ Params: { app_id: string; msg_id: string; attempt_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id/content", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id/content", operationId: "v1.message-attempt.expunge-content", summary: "Delete what the endpoint answered and the request as sent", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
     const attempt = await findAttempt(ctx, application, msg.id, req.params.attempt_id);

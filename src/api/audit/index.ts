@@ -4,7 +4,22 @@ import { listAudit, type AuditLog } from "../../audit/index.js";
 import type { Context } from "../../context/index.js";
 import { clientIp, parseCidrs } from "../../ingress/client-ip.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { listOf, named, route, dateTime } from "../contract/index.js";
+
+export const AuditEntry = named(
+  "AuditEntry",
+  z.object({
+    id: z.string(),
+    seq: z.number().int(),
+    at: dateTime,
+    tokenId: z.string().nullable(),
+    tokenName: z.string().nullable(),
+    action: z.string(),
+    resourceId: z.string().nullable(),
+    status: z.number().int(),
+    clientIp: z.string().nullable(),
+  }),
+);
 
 const WRITE_OK = (method: string, status: number) => method !== "GET" && method !== "HEAD" && status >= 200 && status < 300;
 /**
@@ -56,8 +71,7 @@ export function auditRoutes(app: FastifyInstance, ctx: Context, audit: AuditLog)
       limit: z.coerce.number().int().min(1).max(1000).default(100),
     })
     .strict();
-  app.get("/api/v1/audit", async (req) => {
-    const q = parse(query, req.query, "query");
+  route(app, { method: "GET", url: "/api/v1/audit", operationId: "hookwarden.audit.list", summary: "Read the audit log (every change made through the API)", tag: "Audit", query, responses: { 200: { description: "Entries, newest first", schema: listOf(AuditEntry) } } }, async (req, _reply, { query: q }) => {
     const rows = await listAudit(ctx.store.db, {
       orgId: req.orgId,
       tokenId: q.tokenId,

@@ -9,6 +9,9 @@ import { pickAlias } from "../aliases.js";
 import type { BearerAuth } from "../auth.js";
 import { metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
+import { named, route } from "../contract/index.js";
+
+const AppPortalAccess = named("AppPortalAccess", z.object({ url: z.string(), token: z.string() }));
 
 const HOUR = 3600;
 const WEEK = 7 * 24 * HOUR;
@@ -29,8 +32,7 @@ const portalIn = z
 
 /** `/api/v1/auth`: app-portal tokens (svix `authentication.appPortalAccess`) and logout. */
 export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth, apps: ApplicationCache, apiUrl: () => string): void {
-  app.post<{ Params: { app_id: string } }>("/api/v1/auth/app-portal-access/:app_id", async (req, reply) => {
-    const input = parse(portalIn, req.body ?? {});
+  route(app, { method: "POST", url: "/api/v1/auth/app-portal-access/:app_id", operationId: "v1.authentication.app-portal-access", summary: "Mint an expiring token limited to one application", tag: "Authentication", body: portalIn, bodyOptional: true, responses: { 200: { description: "The token (shown once) and the application's API root", schema: AppPortalAccess } } }, async (req, reply, { body: input }) => {
     let application = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
       if (hasCode(err, "E_NOT_FOUND") && input.application) return undefined;
       throw err;
@@ -53,7 +55,7 @@ export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: B
       .send({ url: `${apiUrl()}/api/v1/app/${application.id}`, token: token.reveal() });
   });
 
-  app.post("/api/v1/auth/logout", async (req, reply) => {
+  route(app, { method: "POST", url: "/api/v1/auth/logout", operationId: "v1.authentication.logout", summary: "Revoke the app-portal token this call is made with", tag: "Authentication", responses: { 204: { description: "Revoked" } } }, async (req, reply) => {
     if (req.appScope === undefined) {
       // An organisation token is an operator's credential: revoking it from a stray logout call
       // could lock the operator out. Org tokens are revoked with the CLI.

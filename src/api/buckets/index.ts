@@ -11,7 +11,9 @@ import { getRequest, listRequests, replayRequest } from "../../ingress/requests.
 import { attemptOut } from "../attempts/index.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso, rateLimit } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
+import { Attempt } from "../attempts/schemas.js";
+import { pageQuery } from "../pagination.js";
 import { noStore } from "../no-store.js";
 
 const name = z.string().min(1).max(256);
@@ -50,11 +52,82 @@ const outputIn = z.object({
   rateLimit: rateLimit.nullish(),
 });
 
-function bucketOut(b: BucketRow) {
+const bucketPatch = bucketIn.partial();
+const inputPatch = inputIn.partial();
+const outputPatch = outputIn.partial();
+export const Bucket = named(
+  "Bucket",
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    /** The type, and the username for basic auth; never a password or token. */
+    auth: z.object({ type: z.enum(["none", "basic", "token"]), username: z.string().nullable().optional() }),
+    ephemeral: z.boolean(),
+    ipAllowlist: z.array(z.string()).nullable(),
+    rateLimit: z.number().int().nullable(),
+    retentionDays: z.number().int().nullable(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
+);
+/** A generated bucket token appears only in the answer that created it. */
+const BucketWithToken = named("BucketWithToken", Bucket.extend({ token: z.string().optional() }));
+export const Input = named(
+  "Input",
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    /** Where providers send: `<public URL>/in/<id>`. */
+    url: z.string(),
+    /** The verification type and its parameters; the secret is never returned. */
+    verification: z.looseObject({ type: z.string() }),
+    response: z.looseObject({ mode: z.enum(["static", "wait", "function"]) }),
+    dedupe: z.boolean(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
+);
+export const Output = named(
+  "Output",
+  z.object({
+    id: z.string(),
+    name: z.string().nullable(),
+    type: z.enum(["url", "agent"]),
+    url: z.string().nullable(),
+    resign: z.boolean(),
+    tlsVerify: z.boolean(),
+    broadcast: z.boolean(),
+    disabled: z.boolean(),
+    /** Why the output was disabled automatically (health), or null. */
+    disabledReason: z.string().nullable(),
+    /** Forwards per second to this output; null: unlimited. */
+    rateLimit: z.number().int().nullable(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
+);
+/** A generated output signing secret appears only in the answer that created it. */
+const OutputWithSecret = named("OutputWithSecret", Output.extend({ signingSecret: z.string().optional() }));
+const requestSummary = { id: z.string(), inputId: z.string(), receivedAt: dateTime, size: z.number().int(), statusCode: z.number().int().nullable() };
+export const InboundRequestSummary = named("InboundRequestSummary", z.object(requestSummary));
+export const InboundRequest = named(
+  "InboundRequest",
+  z.object({
+    ...requestSummary,
+    /** `null` for ephemeral buckets (status, time and size only). Headers in received order, repeats kept. */
+    request: z
+      .object({ method: z.string(), path: z.string(), query: z.string(), headers: z.array(z.tuple([z.string(), z.string()])), body: z.string(), bodyEncoding: z.enum(["utf8", "base64"]) })
+      .nullable(),
+    attempts: z.array(Attempt),
+  }),
+);
+const TAG = "Bucket";
+
+function bucketOut(b: BucketRow): z.output<typeof Bucket> {
   return {
     id: b.id,
     name: b.name,
-    auth: b.auth_type === "basic" ? { type: "basic", username: b.auth_username } : { type: b.auth_type },
+    auth: b.auth_type === "basic" ? { type: "basic", username: b.auth_username } : { type: b.auth_type as "none" | "token" },
     ephemeral: b.ephemeral === 1,
     ipAllowlist: b.ip_allowlist === null ? null : (JSON.parse(b.ip_allowlist) as string[]),
     rateLimit: b.rate_limit,
@@ -64,98 +137,93 @@ function bucketOut(b: BucketRow) {
   };
 }
 
-function outputOut(o: OutputRow) {
-  return { id: o.id, name: o.name, type: o.type, url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, rateLimit: o.rate_limit ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
+function outputOut(o: OutputRow): z.output<typeof Output> {
+  return { id: o.id, name: o.name, type: o.type as "url" | "agent", url: o.url, resign: o.resign === 1, tlsVerify: o.tls_verify === 1, broadcast: o.broadcast === 1, disabled: o.disabled === 1, disabledReason: o.disabled_reason ?? null, rateLimit: o.rate_limit ?? null, createdAt: iso(o.created_at), updatedAt: iso(o.updated_at) };
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */
 export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs: InputCache; outputs?: OutputCache; publicUrl: () => string; notifyWorker: () => void }): void {
-  const inputOut = (i: InputRow) => ({
+  const inputOut = (i: InputRow): z.output<typeof Input> => ({
     id: i.id,
     name: i.name,
     url: `${deps.publicUrl()}/in/${i.id}`,
-    verification: JSON.parse(i.verification) as unknown,
-    response: JSON.parse(i.response) as unknown,
+    verification: JSON.parse(i.verification) as z.output<typeof Input>["verification"],
+    response: JSON.parse(i.response) as z.output<typeof Input>["response"],
     dedupe: i.dedupe === 1,
     createdAt: iso(i.created_at),
     updatedAt: iso(i.updated_at),
   });
-  type B = { Params: { bucket_id: string } };
-  type BI = { Params: { bucket_id: string; id: string } };
 
-  app.post("/api/v1/bucket", async (req, reply) => {
-    const { row, generatedToken } = await createBucket(ctx, req.orgId, parse(bucketIn, req.body));
+  route(app, { method: "POST", url: "/api/v1/bucket", operationId: "hookwarden.bucket.create", summary: "Create a bucket (inbound webhooks: auth, allowlist, rate limit, retention)", tag: TAG, body: bucketIn, responses: { 201: { description: "Created; a generated `token` is shown only here", schema: BucketWithToken } } }, async (req, reply, { body }) => {
+    const { row, generatedToken } = await createBucket(ctx, req.orgId, body);
     if (generatedToken) noStore(reply);
     return reply.status(201).send({ ...bucketOut(row), ...(generatedToken ? { token: generatedToken.reveal() } : {}) });
   });
-  app.get("/api/v1/bucket", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/bucket", operationId: "hookwarden.bucket.list", summary: "List buckets", tag: TAG, responses: { 200: { description: "The buckets", schema: listOf(Bucket) } } }, async (req) => {
     const rows = (await listBuckets(ctx, req.orgId)).map(bucketOut);
     return { data: rows, iterator: rows.at(-1)?.id ?? null, prevIterator: null, done: true };
   });
-  app.get<B>("/api/v1/bucket/:bucket_id", async (req) => bucketOut(await findBucket(ctx, req.orgId, req.params.bucket_id)));
-  app.patch<B>("/api/v1/bucket/:bucket_id", async (req, reply) => {
-    const { row, generatedToken } = await updateBucket(ctx, req.orgId, req.params.bucket_id, parse(bucketIn.partial(), req.body));
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id", operationId: "hookwarden.bucket.get", summary: "Get a bucket", tag: TAG, responses: { 200: { description: "The bucket", schema: Bucket } } }, async (req) => bucketOut(await findBucket(ctx, req.orgId, req.params.bucket_id)));
+  route(app, { method: "PATCH", url: "/api/v1/bucket/:bucket_id", operationId: "hookwarden.bucket.patch", summary: "Change some fields of a bucket", tag: TAG, body: bucketPatch, responses: { 200: { description: "Updated; a newly generated `token` is shown only here", schema: BucketWithToken } } }, async (req, reply, { body }) => {
+    const { row, generatedToken } = await updateBucket(ctx, req.orgId, req.params.bucket_id, body);
     deps.inputs.invalidate();
     deps.outputs?.invalidate(row.id);
     if (generatedToken) noStore(reply);
     return { ...bucketOut(row), ...(generatedToken ? { token: generatedToken.reveal() } : {}) };
   });
-  app.delete<B>("/api/v1/bucket/:bucket_id", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/bucket/:bucket_id", operationId: "hookwarden.bucket.delete", summary: "Delete a bucket with its inputs, outputs and requests", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     await deleteBucket(ctx, req.orgId, req.params.bucket_id);
     deps.inputs.invalidate();
     deps.outputs?.invalidate(req.params.bucket_id);
     return reply.status(204).send();
   });
 
-  app.post<B>("/api/v1/bucket/:bucket_id/input", async (req, reply) => {
-    const input = parse(inputIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/bucket/:bucket_id/input", operationId: "hookwarden.input.create", summary: "Create an input: a public URL with provider signature verification and an answer mode", tag: "Input", body: inputIn, responses: { 201: { description: "Created", schema: Input } } }, async (req, reply, { body: input }) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     return reply.status(201).send(inputOut(await createInput(ctx, bucket, input)));
   });
-  app.get<B>("/api/v1/bucket/:bucket_id/input", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/input", operationId: "hookwarden.input.list", summary: "List a bucket's inputs", tag: "Input", responses: { 200: { description: "The inputs", schema: listOf(Input) } } }, async (req) => {
     const rows = (await listInputs(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id))).map(inputOut);
     return { data: rows, iterator: rows.at(-1)?.id ?? null, prevIterator: null, done: true };
   });
-  app.get<BI>("/api/v1/bucket/:bucket_id/input/:id", async (req) => inputOut(await findInput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id)));
-  app.patch<BI>("/api/v1/bucket/:bucket_id/input/:id", async (req) => {
-    const input = parse(inputIn.partial(), req.body);
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/input/:id", operationId: "hookwarden.input.get", summary: "Get an input", tag: "Input", responses: { 200: { description: "The input", schema: Input } } }, async (req) => inputOut(await findInput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id)));
+  route(app, { method: "PATCH", url: "/api/v1/bucket/:bucket_id/input/:id", operationId: "hookwarden.input.patch", summary: "Change some fields of an input", tag: "Input", body: inputPatch, responses: { 200: { description: "Updated", schema: Input } } }, async (req, _reply, { body: input }) => {
     const row = await updateInput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id, input);
     deps.inputs.invalidate(row.id);
     return inputOut(row);
   });
-  app.delete<BI>("/api/v1/bucket/:bucket_id/input/:id", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/bucket/:bucket_id/input/:id", operationId: "hookwarden.input.delete", summary: "Delete an input (its URL stops answering)", tag: "Input", responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     await deleteInput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id);
     deps.inputs.invalidate(req.params.id);
     return reply.status(204).send();
   });
 
-  app.post<B>("/api/v1/bucket/:bucket_id/output", async (req, reply) => {
-    const input = parse(outputIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/bucket/:bucket_id/output", operationId: "hookwarden.output.create", summary: "Create an output: a URL or an agent that receives the bucket's requests", tag: "Output", body: outputIn, responses: { 201: { description: "Created; a generated `signingSecret` is shown only here", schema: OutputWithSecret } } }, async (req, reply, { body: input }) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const { row, generatedSecret } = await createOutput(ctx, bucket, input);
     deps.outputs?.invalidate(bucket.id);
     if (generatedSecret) noStore(reply);
     return reply.status(201).send({ ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) });
   });
-  app.get<B>("/api/v1/bucket/:bucket_id/output", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/output", operationId: "hookwarden.output.list", summary: "List a bucket's outputs", tag: "Output", responses: { 200: { description: "The outputs", schema: listOf(Output) } } }, async (req) => {
     const rows = (await listOutputs(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id))).map(outputOut);
     return { data: rows, iterator: rows.at(-1)?.id ?? null, prevIterator: null, done: true };
   });
-  app.get<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req) => outputOut(await findOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id)));
-  app.patch<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req, reply) => {
-    const { type: _type, ...input } = parse(outputIn.partial(), req.body);
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/output/:id", operationId: "hookwarden.output.get", summary: "Get an output", tag: "Output", responses: { 200: { description: "The output", schema: Output } } }, async (req) => outputOut(await findOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id)));
+  route(app, { method: "PATCH", url: "/api/v1/bucket/:bucket_id/output/:id", operationId: "hookwarden.output.patch", summary: "Change some fields of an output (its type is fixed)", tag: "Output", body: outputPatch, responses: { 200: { description: "Updated; a newly generated `signingSecret` is shown only here", schema: OutputWithSecret } } }, async (req, reply, { body }) => {
+    const { type: _type, ...input } = body;
     const { row, generatedSecret } = await updateOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id, input);
     deps.outputs?.invalidate(row.bucket_id);
     if (generatedSecret) noStore(reply);
     return { ...outputOut(row), ...(generatedSecret ? { signingSecret: generatedSecret.reveal() } : {}) };
   });
-  app.delete<BI>("/api/v1/bucket/:bucket_id/output/:id", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/bucket/:bucket_id/output/:id", operationId: "hookwarden.output.delete", summary: "Delete an output", tag: "Output", responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     await deleteOutput(ctx, await findBucket(ctx, req.orgId, req.params.bucket_id), req.params.id);
     deps.outputs?.invalidate(req.params.bucket_id);
     return reply.status(204).send();
   });
 
-  app.get<B>("/api/v1/bucket/:bucket_id/request", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/request", operationId: "hookwarden.request.list", summary: "Requests received by the bucket, newest first", tag: "Inbound Request", query: pageQuery, responses: { 200: { description: "A page of requests", schema: listOf(InboundRequestSummary) } } }, async (req) => {
     const page = parsePage(req.query, "descending");
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const rows = await listRequests(ctx, bucket, { limit: page.limit, iterator: page.iterator });
@@ -164,7 +232,7 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
       page,
     );
   });
-  app.get<BI>("/api/v1/bucket/:bucket_id/request/:id", async (req, reply) => {
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/request/:id", operationId: "hookwarden.request.get", summary: "A received request as sent (credentials included: no-store) with its forward attempts", tag: "Inbound Request", responses: { 200: { description: "The request", schema: InboundRequest } } }, async (req, reply) => {
     // A stored request holds whatever credentials its sender put in it.
     noStore(reply);
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
@@ -184,7 +252,7 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
       attempts: attempts.map(attemptOut),
     };
   });
-  app.post<BI>("/api/v1/bucket/:bucket_id/request/:id/replay", async (req, reply) => {
+  route(app, { method: "POST", url: "/api/v1/bucket/:bucket_id/request/:id/replay", operationId: "hookwarden.request.replay", summary: "Forward a stored request to the bucket's outputs again", tag: "Inbound Request", responses: { 202: { description: "Queued", schema: z.object({ queued: z.number().int() }) } } }, async (req, reply) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const queued = await replayRequest(ctx, bucket, req.params.id);
     deps.notifyWorker();

@@ -25,6 +25,9 @@ import { ed25519PublicKeyText } from "../../signing/standard-webhooks.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
+import { dateTime, Empty, ErrorBody, listOf, named, route } from "../contract/index.js";
+import { Attempt } from "../attempts/schemas.js";
+import { pageQuery } from "../pagination.js";
 import { noStore } from "../no-store.js";
 import { pickAlias } from "../aliases.js";
 import { attemptOut } from "../attempts/index.js";
@@ -90,7 +93,50 @@ const endpointIn = z
 const endpointUpdate = z.object(endpointFields).strict();
 const endpointPatch = z.object({ ...endpointFields, secret: z.string().max(256).nullish() }).partial().strict();
 
-type Params = { app_id: string; endpoint_id: string };
+const warning = z.object({ code: z.string(), detail: z.string() });
+export const Endpoint = named(
+  "Endpoint",
+  z.object({
+    id: z.string(),
+    uid: z.string().nullable(),
+    url: z.string(),
+    description: z.string(),
+    version: z.number().int(),
+    eventTypes: z.array(z.string()).nullable(),
+    filterTypes: z.array(z.string()).nullable(),
+    channels: z.array(z.string()).nullable(),
+    rateLimit: z.number().int().nullable(),
+    throttleRate: z.number().int().nullable(),
+    disabled: z.boolean(),
+    disabledReason: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    signatureScheme: z.enum(["hmac-sha256", "ed25519", "none"]),
+    tlsVerify: z.boolean(),
+    template: templateIn.nullable(),
+    auth: authIn.nullable(),
+    encryption: encryptionIn.nullable(),
+    redactResponses: z.boolean(),
+    timeoutMs: z.number().int().nullable(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    /** Risky settings, each with a code: unsigned, TLS unverified, credential in the query... */
+    warnings: z.array(warning).optional(),
+  }),
+);
+/** A new endpoint: a generated signing secret and an ed25519 public key appear only here. */
+const EndpointCreated = named("EndpointCreated", Endpoint.extend({ secret: z.string().optional(), publicKey: z.string().optional() }));
+export const SecretKey = named("EndpointSecret", z.object({ key: z.string() }));
+export const EndpointHeaders = named("EndpointHeaders", z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) }));
+const rotateIn = z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() });
+const headersIn = z.object({ headers: z.record(z.string(), z.string()) });
+const headersPatch = z.object({ headers: z.record(z.string(), z.string().nullable()), deleteHeaders: z.array(z.string()).optional() });
+const Preview = z.object({ method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()), body: z.string(), encrypted: z.boolean() });
+const CallAnswer = z.object({ status: z.number().int(), headers: z.record(z.string(), z.string()), body: z.string(), durationMs: z.number(), attemptId: z.string(), msgId: z.string() });
+const TAG = "Endpoint";
+const one = (description: string) => ({ description, schema: Endpoint });
+const created = (description: string) => ({ description, schema: EndpointCreated });
+const BASE = "/api/v1/app/:app_id/endpoint";
+const ONE = "/api/v1/app/:app_id/endpoint/:endpoint_id";
 
 /** A new endpoint as answered once: a generated secret (and an ed25519 public key) appear only here. */
 async function createdBody(ctx: Context, created: { row: EndpointRow; generatedSecret: SecretValue | undefined }, reply: FastifyReply): Promise<Record<string, unknown>> {
@@ -108,7 +154,7 @@ async function createdBody(ctx: Context, created: { row: EndpointRow; generatedS
   return body;
 }
 
-export function endpointOut(row: EndpointRow) {
+export function endpointOut(row: EndpointRow): z.output<typeof Endpoint> {
   const warnings = endpointWarnings(row);
   return {
     id: row.id,
@@ -124,7 +170,7 @@ export function endpointOut(row: EndpointRow) {
     disabled: row.disabled === 1,
     disabledReason: row.disabled_reason,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
-    signatureScheme: row.signature_scheme,
+    signatureScheme: row.signature_scheme as z.output<typeof Endpoint>["signatureScheme"],
     tlsVerify: row.tls_verify === 1,
     ...integrationOut(row),
     createdAt: iso(row.created_at),
@@ -135,7 +181,9 @@ export function endpointOut(row: EndpointRow) {
 
 function integrationOut(row: EndpointRow) {
   const i = integrationOf(row);
-  return { template: i.template, auth: i.auth, encryption: i.encryption, redactResponses: i.redactResponses, timeoutMs: i.timeoutMs };
+  // Stored as parsed by these same schemas (the column is written from the parsed body).
+  type Out = z.output<typeof Endpoint>;
+  return { template: i.template as Out["template"], auth: i.auth as Out["auth"], encryption: i.encryption as Out["encryption"], redactResponses: i.redactResponses, timeoutMs: i.timeoutMs };
 }
 
 type Aliased = {
@@ -174,26 +222,26 @@ const testIn = callIn.partial();
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
 
 export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender, functions?: FunctionRunner): void {
-  app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req) => {
+  route(app, { method: "GET", url: BASE, operationId: "v1.endpoint.list", summary: "List an application's endpoints", tag: TAG, query: pageQuery, responses: { 200: { description: "A page of endpoints", schema: listOf(Endpoint) } } }, async (req) => {
     const page = parsePage(req.query, "ascending");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return listResponse((await listEndpoints(ctx, application, page)).map(endpointOut), page);
   });
 
-  app.post<{ Params: { app_id: string } }>("/api/v1/app/:app_id/endpoint", async (req, reply) => {
-    const input = normalise(parse(endpointIn, req.body));
+  route(app, { method: "POST", url: BASE, operationId: "v1.endpoint.create", summary: "Create an endpoint (URL, filters, template, auth, encryption)", tag: TAG, body: endpointIn, responses: { 201: created("Created; a generated `secret` is shown only here") } }, async (req, reply, { body }) => {
+    const input = normalise(body);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return reply.status(201).send(await createdBody(ctx, await createEndpoint(ctx, application, input), reply));
   });
 
-  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
+  route(app, { method: "GET", url: ONE, operationId: "v1.endpoint.get", summary: "Get an endpoint", tag: TAG, responses: { 200: one("The endpoint") } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return endpointOut(await findEndpoint(ctx, application, req.params.endpoint_id));
   });
 
   // Svix's upsert: PUT on an unknown endpoint id/uid creates it, the path naming its uid.
-  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req, reply) => {
-    const input = normalise(parse(endpointUpdate, req.body));
+  route(app, { method: "PUT", url: ONE, operationId: "v1.endpoint.update", summary: "Replace an endpoint, or create it under this uid", tag: TAG, body: endpointUpdate, responses: { 200: one("Replaced"), 201: created("Created") } }, async (req, reply, { body }) => {
+    const input = normalise(body);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const full = { description: "", version: 1, filterTypes: null, channels: null, rateLimit: null, metadata: {}, uid: null, disabled: false, ...input };
     const existing = await findEndpoint(ctx, application, req.params.endpoint_id).catch((err: unknown) => {
@@ -210,19 +258,19 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return endpointOut(await updateEndpoint(ctx, application, existing.id, full));
   });
 
-  app.patch<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req) => {
-    const input = normalise(parse(endpointPatch, req.body));
+  route(app, { method: "PATCH", url: ONE, operationId: "v1.endpoint.patch", summary: "Change some fields of an endpoint", tag: TAG, body: endpointPatch, responses: { 200: one("Updated") } }, async (req, _reply, { body }) => {
+    const input = normalise(body);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return endpointOut(await updateEndpoint(ctx, application, req.params.endpoint_id, input));
   });
 
-  app.delete<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id", async (req, reply) => {
+  route(app, { method: "DELETE", url: ONE, operationId: "v1.endpoint.delete", summary: "Delete an endpoint", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     await deleteEndpoint(ctx, application, req.params.endpoint_id);
     return reply.status(204).send();
   });
 
-  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret", async (req, reply) => {
+  route(app, { method: "GET", url: `${ONE}/secret`, operationId: "v1.endpoint.get-secret", summary: "The ed25519 public key; a signing secret only with --allow-secret-reveal (403 E_SECRET_WRITE_ONLY otherwise)", tag: TAG, responses: { 200: { description: "The key", schema: SecretKey } } }, async (req, reply) => {
     noStore(reply);
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const row = await findEndpoint(ctx, application, req.params.endpoint_id);
@@ -243,12 +291,8 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return { key: secret.reveal() };
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/secret/rotate", async (req, reply) => {
+  route(app, { method: "POST", url: `${ONE}/secret/rotate`, operationId: "v1.endpoint.rotate-secret", summary: "Rotate the signing secret (the old one stays valid for the grace period)", tag: TAG, body: rotateIn, bodyOptional: true, responses: { 200: { description: "The generated secret, shown only here (`{}` when the caller gave `key`)", schema: z.union([SecretKey, Empty]) } } }, async (req, reply, { body: input }) => {
     noStore(reply);
-    const input = parse(
-      z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() }),
-      req.body ?? {},
-    );
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const overlap = input.gracePeriodSeconds == null ? undefined : input.gracePeriodSeconds * 1000;
     const generated = await rotateEndpointSecret(ctx, application, req.params.endpoint_id, input.key ?? undefined, overlap);
@@ -256,30 +300,24 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return generated ? { key: generated.reveal() } : {};
   });
 
-  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req) => {
+  route(app, { method: "GET", url: `${ONE}/headers`, operationId: "v1.endpoint.get-headers", summary: "The endpoint's extra headers (sensitive ones by name only)", tag: TAG, responses: { 200: { description: "The headers", schema: EndpointHeaders } } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return headersOut(readHeaders(ctx, await findEndpoint(ctx, application, req.params.endpoint_id)));
   });
 
-  app.put<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req, reply) => {
-    const input = parse(z.object({ headers: z.record(z.string(), z.string()) }), req.body);
+  route(app, { method: "PUT", url: `${ONE}/headers`, operationId: "v1.endpoint.update-headers", summary: "Replace the endpoint's extra headers", tag: TAG, body: headersIn, responses: { 204: { description: "Replaced" } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     await replaceHeaders(ctx, application, req.params.endpoint_id, input.headers);
     return reply.status(204).send();
   });
 
-  app.patch<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/headers", async (req, reply) => {
-    const input = parse(
-      z.object({ headers: z.record(z.string(), z.string().nullable()), deleteHeaders: z.array(z.string()).optional() }),
-      req.body,
-    );
+  route(app, { method: "PATCH", url: `${ONE}/headers`, operationId: "v1.endpoint.patch-headers", summary: "Set or remove some extra headers", tag: TAG, body: headersPatch, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     await patchHeaders(ctx, application, req.params.endpoint_id, input.headers, input.deleteHeaders);
     return reply.status(204).send();
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/preview", async (req) => {
-    const input = parse(callIn, req.body);
+  route(app, { method: "POST", url: `${ONE}/preview`, operationId: "hookwarden.endpoint.preview", summary: "The request a message would produce (template, auth, encryption, signature), not sent; secrets masked", tag: TAG, body: callIn, responses: { 200: { description: "The request", schema: Preview } } }, async (req, _reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const built = await previewRequest(ctx, application, ep, input);
@@ -287,8 +325,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
   });
 
   // Synchronous delivery for IVR-style decisions: the endpoint's answer comes back to the caller.
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/call", async (req, reply) => {
-    const input = parse(callIn, req.body);
+  route(app, { method: "POST", url: `${ONE}/call`, operationId: "hookwarden.endpoint.call", summary: "Deliver now and return the endpoint's answer (synchronous, for IVR-style decisions)", tag: TAG, body: callIn, responses: { 200: { description: "The endpoint's answer", schema: CallAnswer }, 502: { description: "The endpoint could not be reached", schema: ErrorBody }, 504: { description: "The endpoint did not answer in time", schema: ErrorBody } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input, functions);
@@ -309,8 +346,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return { status: result.statusCode, headers, body, durationMs: result.durationMs, attemptId: attempt.id, msgId: msg.id };
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/test", async (req) => {
-    const input = parse(testIn, req.body ?? {});
+  route(app, { method: "POST", url: `${ONE}/test`, operationId: "hookwarden.endpoint.test", summary: "Send a test event now and return the attempt", tag: TAG, body: testIn, bodyOptional: true, responses: { 200: { description: "The attempt", schema: Attempt } } }, async (req, _reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const { attempt } = await callEndpoint(ctx, sender, application, ep, {

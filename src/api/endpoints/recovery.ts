@@ -14,12 +14,16 @@ import { TRIGGER_MANUAL, TRIGGER_SCHEDULED } from "../../queue/types.js";
 import { messageOut } from "../messages/index.js";
 import { messageRetention } from "../../retention/expiry.js";
 import { eventTypeName, iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { route } from "../contract/index.js";
+import { Message } from "../messages/index.js";
 
-type Params = { app_id: string; endpoint_id: string };
+
 const date = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const recoverIn = z.object({ since: date, until: date.nullish() }).strict();
 const exampleIn = z.object({ eventType: eventTypeName, exampleIndex: z.number().int().min(0).max(1000).optional() }).strict();
+const statsQuery = z.object({ since: date.optional(), until: date.optional() });
+const RecoverTask = z.object({ id: z.string(), status: z.literal("finished"), task: z.literal("endpoint.recover"), updatedAt: z.string(), data: z.object({ messagesSent: z.number().int() }) });
+const Stats = z.object({ success: z.number().int(), pending: z.number().int(), sending: z.number().int(), fail: z.number().int(), canceled: z.number().int() });
 
 /** Svix sends this payload for its built-in ping event type. */
 const PING = "svix.ping";
@@ -29,15 +33,13 @@ const PING = "svix.ping";
  * `stats` (messages by status) and `send-example` (an event type's example to one endpoint).
  */
 export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publisher: Publisher): void {
-  app.get<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/stats", async (req) => {
-    const q = parse(z.object({ since: date.optional(), until: date.optional() }).passthrough(), req.query, "query");
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/stats", operationId: "v1.endpoint.get-stats", summary: "Messages to this endpoint by status", tag: "Endpoint", query: statsQuery, responses: { 200: { description: "Counts", schema: Stats } } }, async (req, _reply, { query: q }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     return endpointStats(ctx, application.id, ep.id, q.since, q.until);
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/recover", async (req, reply) => {
-    const input = parse(recoverIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/recover", operationId: "v1.endpoint.recover", summary: "Resend what failed for good in a time window", tag: "Endpoint", body: recoverIn, responses: { 202: { description: "Queued (every job is stored)", schema: RecoverTask } } }, async (req, reply, { body: input }) => {
     if (input.until != null && input.until <= input.since) throw HookwardenError.invalidField(["body", "until"], "until must be after since");
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
@@ -53,8 +55,7 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
     return reply.status(202).send({ id: newId("qtask"), status: "finished", task: "endpoint.recover", updatedAt: iso(now), data: { messagesSent: failed.length } });
   });
 
-  app.post<{ Params: Params }>("/api/v1/app/:app_id/endpoint/:endpoint_id/send-example", async (req, reply) => {
-    const input = parse(exampleIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/send-example", operationId: "v1.endpoint.send-example", summary: "Send an event type's example to this endpoint only", tag: "Endpoint", body: exampleIn, responses: { 202: { description: "The message, queued", schema: Message } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const payload = input.eventType === PING ? { success: true } : await examplePayload(ctx, req.orgId, input.eventType, input.exampleIndex ?? 0);

@@ -10,7 +10,8 @@ import {
   upsertEventType,
   type EventTypeRow,
 } from "../../event-types/index.js";
-import { listResponse, parsePage } from "../pagination.js";
+import { listResponse, pageFrom, pageQuery } from "../pagination.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 import { eventTypeName, iso, jsonOrNull } from "../schemas.js";
 import { parse } from "../validate.js";
 
@@ -23,9 +24,30 @@ const eventTypeUpdate = z.object({
   groupName: z.string().max(256).nullish(),
 });
 const eventTypeIn = eventTypeUpdate.extend({ name: eventTypeName });
+const eventTypePatch = eventTypeUpdate.partial();
 const bool = z.enum(["true", "false"]).optional();
 
-function eventTypeOut(row: EventTypeRow) {
+export const EventType = named(
+  "EventType",
+  z.object({
+    name: z.string(),
+    description: z.string(),
+    archived: z.boolean(),
+    deprecated: z.boolean(),
+    schemas: z.record(z.string(), z.unknown()).nullable(),
+    featureFlag: z.string().nullable(),
+    featureFlags: z.array(z.string()).nullable(),
+    groupName: z.string().nullable(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
+);
+const listQuery = pageQuery.extend({ include_archived: bool });
+const deleteQuery = z.object({ expunge: bool });
+const TAG = "Event Type";
+const one = (description: string) => ({ description, schema: EventType });
+
+function eventTypeOut(row: EventTypeRow): z.output<typeof EventType> {
   return {
     name: row.name,
     description: row.description,
@@ -42,35 +64,32 @@ function eventTypeOut(row: EventTypeRow) {
 
 /** `/api/v1/event-type`: Svix's event type catalogue (per organisation). */
 export function eventTypeRoutes(app: FastifyInstance, ctx: Context): void {
-  app.get("/api/v1/event-type", async (req) => {
-    const page = parsePage(req.query, "ascending");
-    const q = parse(z.object({ include_archived: bool }).passthrough(), req.query, "query");
-    const rows = await listEventTypes(ctx, req.orgId, page, q.include_archived === "true");
+  route(app, { method: "GET", url: "/api/v1/event-type", operationId: "v1.event-type.list", summary: "List event types", tag: TAG, query: listQuery, responses: { 200: { description: "A page of event types", schema: listOf(EventType) } } }, async (req, _reply, { query }) => {
+    const page = pageFrom(query, "ascending");
+    const rows = await listEventTypes(ctx, req.orgId, page, query.include_archived === "true");
     return listResponse(rows.map(eventTypeOut), page, (r) => r.name);
   });
 
-  app.post("/api/v1/event-type", async (req, reply) => {
-    const { name, ...input } = parse(eventTypeIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/event-type", operationId: "v1.event-type.create", summary: "Create an event type", tag: TAG, body: eventTypeIn, responses: { 201: one("Created") } }, async (req, reply, { body }) => {
+    const { name, ...input } = body;
     return reply.status(201).send(eventTypeOut(await createEventType(ctx, req.orgId, name, input)));
   });
 
-  app.get<{ Params: { name: string } }>("/api/v1/event-type/:name", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/event-type/:name", operationId: "v1.event-type.get", summary: "Get an event type", tag: TAG, responses: { 200: one("The event type") } }, async (req) => {
     return eventTypeOut(await findEventType(ctx, req.orgId, req.params.name));
   });
 
-  app.put<{ Params: { name: string } }>("/api/v1/event-type/:name", async (req, reply) => {
-    const input = parse(eventTypeUpdate, req.body);
-    const { row, created } = await upsertEventType(ctx, req.orgId, parse(eventTypeName, req.params.name, "path"), input);
+  route(app, { method: "PUT", url: "/api/v1/event-type/:name", operationId: "v1.event-type.update", summary: "Replace an event type, or create it", tag: TAG, body: eventTypeUpdate, responses: { 200: one("Replaced"), 201: one("Created") } }, async (req, reply, { body }) => {
+    const { row, created } = await upsertEventType(ctx, req.orgId, parse(eventTypeName, req.params.name, "path"), body);
     return reply.status(created ? 201 : 200).send(eventTypeOut(row));
   });
 
-  app.patch<{ Params: { name: string } }>("/api/v1/event-type/:name", async (req) => {
-    return eventTypeOut(await patchEventType(ctx, req.orgId, req.params.name, parse(eventTypeUpdate.partial(), req.body)));
+  route(app, { method: "PATCH", url: "/api/v1/event-type/:name", operationId: "v1.event-type.patch", summary: "Change some fields of an event type", tag: TAG, body: eventTypePatch, responses: { 200: one("Updated") } }, async (req, _reply, { body }) => {
+    return eventTypeOut(await patchEventType(ctx, req.orgId, req.params.name, body));
   });
 
-  app.delete<{ Params: { name: string } }>("/api/v1/event-type/:name", async (req, reply) => {
-    const q = parse(z.object({ expunge: bool }).passthrough(), req.query, "query");
-    await deleteEventType(ctx, req.orgId, req.params.name, q.expunge === "true");
+  route(app, { method: "DELETE", url: "/api/v1/event-type/:name", operationId: "v1.event-type.delete", summary: "Archive an event type (`expunge=true`: delete it)", tag: TAG, query: deleteQuery, responses: { 204: { description: "Archived or deleted" } } }, async (req, reply, { query }) => {
+    await deleteEventType(ctx, req.orgId, req.params.name, query.expunge === "true");
     return reply.status(204).send();
   });
 }

@@ -24,9 +24,25 @@ import { findOutput } from "../../ingress/outputs.js";
 import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
 import type { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 
-function functionOut(r: FunctionRow) {
+export const FunctionVersion = named("Function", z.object({ name: z.string(), version: z.number().int(), code: z.string(), createdAt: dateTime }));
+const FunctionTestResult = named(
+  "FunctionTestResult",
+  z.object({
+    name: z.string(),
+    version: z.number().int(),
+    console: z.array(z.string()),
+    consoleTruncated: z.boolean(),
+    /** The function's result, every vault value it read masked as `******`. */
+    result: z.unknown(),
+    error: z.object({ code: z.string(), detail: z.string() }).optional(),
+  }),
+);
+const Transformation = z.object({ function: z.string().nullable(), enabled: z.boolean() });
+const TAG = "Function";
+
+function functionOut(r: FunctionRow): z.output<typeof FunctionVersion> {
   return { name: r.name, version: r.version, code: r.code, createdAt: iso(r.created_at) };
 }
 
@@ -62,9 +78,9 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
     return { scope: { orgId: req.orgId, kind: "bucket", id: bucket.id }, secrets: async () => new Map() };
   };
 
-  for (const [base, resolve] of [["/api/v1/app/:app_id/function", byApp], ["/api/v1/bucket/:bucket_id/function", byBucket]] as const) {
-    app.post(base, async (req, reply) => {
-      const input = parse(functionIn, req.body);
+  for (const [base, resolve, kind, scope] of [["/api/v1/app/:app_id/function", byApp, "app", "an application's"], ["/api/v1/bucket/:bucket_id/function", byBucket, "bucket", "a bucket's"]] as const) {
+    const id = (op: string) => `hookwarden.${kind}-function.${op}`;
+    route(app, { method: "POST", url: base, operationId: id("save"), summary: `Save a new version of ${scope} function (syntax-checked first)`, tag: TAG, body: functionIn, responses: { 201: { description: "Saved", schema: FunctionVersion } } }, async (req, reply, { body: input }) => {
       checkFunctionName(input.name);
       checkFunctionCode(input.code);
       const { scope } = await resolve(req);
@@ -72,32 +88,30 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
       return reply.status(201).send(functionOut(await saveFunctionVersion(ctx, scope, input.name, input.code)));
     });
 
-    app.get(base, async (req) => {
+    route(app, { method: "GET", url: base, operationId: id("list"), summary: `List ${scope} functions (latest versions)`, tag: TAG, responses: { 200: { description: "The functions", schema: listOf(FunctionVersion) } } }, async (req) => {
       const { scope } = await resolve(req);
       const data = (await listFunctions(ctx, scope)).map(functionOut);
       return { data, iterator: data.at(-1)?.name ?? null, prevIterator: null, done: true };
     });
 
-    app.get<{ Params: { name: string } }>(`${base}/:name`, async (req) => {
-      const { version } = parse(versionQuery, req.query, "query");
+    route(app, { method: "GET", url: `${base}/:name`, operationId: id("get"), summary: "Get a function (latest, or `version`)", tag: TAG, query: versionQuery, responses: { 200: { description: "The function", schema: FunctionVersion } } }, async (req, _reply, { query: { version } }) => {
       const { scope } = await resolve(req);
       return functionOut(await findFunction(ctx, scope, req.params.name, version));
     });
 
-    app.get<{ Params: { name: string } }>(`${base}/:name/version`, async (req) => {
+    route(app, { method: "GET", url: `${base}/:name/version`, operationId: id("list-versions"), summary: "Every version of a function", tag: TAG, responses: { 200: { description: "The versions", schema: listOf(FunctionVersion) } } }, async (req) => {
       const { scope } = await resolve(req);
       const data = (await listFunctionVersions(ctx, scope, req.params.name)).map(functionOut);
       return { data, iterator: null, prevIterator: null, done: true };
     });
 
-    app.delete<{ Params: { name: string } }>(`${base}/:name`, async (req, reply) => {
+    route(app, { method: "DELETE", url: `${base}/:name`, operationId: id("delete"), summary: "Delete a function and its versions", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
       const { scope } = await resolve(req);
       await deleteFunction(ctx, scope, req.params.name);
       return reply.status(204).send();
     });
 
-    app.post<{ Params: { name: string } }>(`${base}/:name/test`, async (req) => {
-      const body = parse(testIn, req.body ?? {});
+    route(app, { method: "POST", url: `${base}/:name/test`, operationId: id("test"), summary: "Run a version against a sample input (vault values masked in the answer)", tag: TAG, body: testIn, bodyOptional: true, responses: { 200: { description: "The result, console lines and any error", schema: FunctionTestResult } } }, async (req, _reply, { body }) => {
       const { scope, secrets } = await resolve(req);
       const fn = await findFunction(ctx, scope, req.params.name, body.version);
       const out = await runner.run({ code: fn.code, input: body.input ?? null, secrets: await secrets(), now: ctx.clock.now() });
@@ -108,15 +122,14 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
   }
 
   // Svix's `…/endpoint/{id}/transformation`, naming a stored function instead of inline code.
-  const transformationPath = "/api/v1/app/:app_id/endpoint/:endpoint_id/transformation";
-  app.get<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req) => {
+  const transformationPath = "/api/v1/app/:app_id/endpoint/:endpoint_id/transformation" as const;
+  route(app, { method: "GET", url: transformationPath, operationId: "v1.endpoint.transformation-get", summary: "The endpoint's transformation (a stored function's name)", tag: "Endpoint", responses: { 200: { description: "The transformation", schema: Transformation } } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const t = await getTransformation(ctx, ep.id);
     return { function: t?.function ?? null, enabled: t?.enabled ?? false };
   });
-  app.patch<{ Params: { app_id: string; endpoint_id: string } }>(transformationPath, async (req, reply) => {
-    const input = parse(transformationIn, req.body);
+  route(app, { method: "PATCH", url: transformationPath, operationId: "v1.endpoint.transformation-partial-update", summary: "Set, enable or clear the endpoint's transformation", tag: "Endpoint", body: transformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
     const current = await getTransformation(ctx, ep.id);
@@ -138,18 +151,19 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
   // first for every output: `{function: "name"}` or `{function: null}`.
   const forwardTransformationIn = z.object({ function: z.string().nullable() }).strict();
   const forwardTransformation = (
-    path: string,
+    path: "/api/v1/bucket/:bucket_id/output/:id/transformation" | "/api/v1/bucket/:bucket_id/input/:id/transformation",
+    tag: "Output" | "Input",
     find: (bucket: Awaited<ReturnType<typeof findBucket>>, id: string) => Promise<{ id: string; bucket_id: string }>,
     get: (id: string) => Promise<string | undefined>,
     set: (row: { id: string; bucket_id: string }, name: string | null) => Promise<void>,
   ) => {
-    app.get<{ Params: { bucket_id: string; id: string } }>(path, async (req) => {
+    const what = tag.toLowerCase();
+    route(app, { method: "GET", url: path, operationId: `hookwarden.${what}.transformation-get`, summary: `The ${what}'s transformation`, tag, responses: { 200: { description: "The function's name, or null", schema: z.object({ function: z.string().nullable() }) } } }, async (req) => {
       const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
       const row = await find(bucket, req.params.id);
       return { function: (await get(row.id)) ?? null };
     });
-    app.patch<{ Params: { bucket_id: string; id: string } }>(path, async (req, reply) => {
-      const input = parse(forwardTransformationIn, req.body);
+    route(app, { method: "PATCH", url: path, operationId: `hookwarden.${what}.transformation-update`, summary: `Set or clear the ${what}'s transformation`, tag, body: forwardTransformationIn, responses: { 204: { description: "Updated" } } }, async (req, reply, { body: input }) => {
       const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
       const row = await find(bucket, req.params.id);
       if (input.function !== null) {
@@ -163,12 +177,14 @@ export function functionRoutes(app: FastifyInstance, ctx: Context, runner: Funct
   };
   forwardTransformation(
     "/api/v1/bucket/:bucket_id/output/:id/transformation",
+    "Output",
     (bucket, id) => findOutput(ctx, bucket, id),
     (id) => getOutputTransformation(ctx, id),
     (row, name) => setOutputTransformation(ctx, row, name),
   );
   forwardTransformation(
     "/api/v1/bucket/:bucket_id/input/:id/transformation",
+    "Input",
     (bucket, id) => findInput(ctx, bucket, id),
     (id) => getInputTransformation(ctx, id),
     (row, name) => setInputTransformation(ctx, row, name),

@@ -10,7 +10,7 @@ import { resolveScope } from "../../incident/scope.js";
 import type { BearerAuth } from "../auth.js";
 import { noStore } from "../no-store.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 
 const target = z
   .object({
@@ -43,7 +43,34 @@ const rotateIn = z
   })
   .strict();
 
-function pauseOut(p: PauseInfo): Record<string, unknown> {
+const scopeKind = z.enum(["org", "app", "bucket"]);
+export const IncidentPause = named(
+  "IncidentPause",
+  z.object({
+    /** The scope paused: the organisation's, an application's or a bucket's id. */
+    id: z.string(),
+    kind: scopeKind,
+    /** Who paused (a token's name and id, or the CLI), never a secret. */
+    actor: z.string(),
+    pausedAt: dateTime,
+  }),
+);
+const PauseAnswer = named("IncidentPauseAnswer", IncidentPause.extend({ created: z.boolean() }));
+const ResumeAnswer = named("IncidentResumeAnswer", z.object({ id: z.string(), kind: scopeKind, resumed: z.boolean() }));
+const RotateAnswer = named(
+  "IncidentRotateAnswer",
+  z.object({
+    id: z.string(),
+    overlapMs: z.number().int(),
+    oldExpireAt: dateTime,
+    /** The new signing secrets and tokens, shown only here. */
+    endpoints: z.array(z.object({ endpointId: z.string(), appId: z.string(), secret: z.string() })),
+    tokens: z.array(z.object({ tokenId: z.string(), replaces: z.string(), name: z.string(), scope: z.string(), appId: z.string().nullable(), token: z.string() })),
+  }),
+);
+const TAG = "Incident";
+
+function pauseOut(p: PauseInfo): z.output<typeof IncidentPause> {
   return { id: p.id, kind: p.kind, actor: p.actor, pausedAt: iso(p.createdAt) };
 }
 
@@ -61,31 +88,28 @@ function requireAdmin(req: FastifyRequest): void {
  * `incident:*` are emitted by src/incident.
  */
 export function incidentRoutes(app: FastifyInstance, ctx: Context, deps: { auth: BearerAuth; pauses?: PauseSet | undefined }): void {
-  app.get("/api/v1/incident/pause", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/incident/pause", operationId: "hookwarden.incident.pause-list", summary: "The pauses in force (full organisation-wide token)", tag: TAG, responses: { 200: { description: "Every pause, in one page", schema: listOf(IncidentPause) } } }, async (req) => {
     requireAdmin(req);
     const data = (await listPauses(ctx.store.db, req.orgId)).map(pauseOut);
     return { data, iterator: null, prevIterator: null, done: true };
   });
 
-  app.post("/api/v1/incident/pause", async (req) => {
+  route(app, { method: "POST", url: "/api/v1/incident/pause", operationId: "hookwarden.incident.pause", summary: "Pause deliveries of an application, a bucket, or the whole organisation", tag: TAG, body: target, bodyOptional: "absent", responses: { 200: { description: "Paused (`created: false` when it already was)", schema: PauseAnswer } } }, async (req, _reply, { body }) => {
     requireAdmin(req);
-    const body = parse(target, req.body === undefined ? {} : req.body, "body");
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const { pause: p, created } = await pause(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { ...pauseOut(p), created };
   });
 
-  app.post("/api/v1/incident/resume", async (req) => {
+  route(app, { method: "POST", url: "/api/v1/incident/resume", operationId: "hookwarden.incident.resume", summary: "Resume deliveries paused with the same scope", tag: TAG, body: target, bodyOptional: "absent", responses: { 200: { description: "Resumed (`resumed: false` when it was not paused)", schema: ResumeAnswer } } }, async (req, _reply, { body }) => {
     requireAdmin(req);
-    const body = parse(target, req.body === undefined ? {} : req.body, "body");
     const scope = await resolveScope(ctx.store.db, req.orgId, body);
     const resumed = await resume(ctx, scope, tokenActor(req.tokenId, req.apiToken.name), deps.pauses);
     return { id: scope.id, kind: scope.kind, resumed };
   });
 
-  app.post("/api/v1/incident/rotate", async (req, reply) => {
+  route(app, { method: "POST", url: "/api/v1/incident/rotate", operationId: "hookwarden.incident.rotate", summary: "Rotate every signing secret and API token at once (the old ones stay valid for the overlap)", tag: TAG, body: rotateIn, bodyOptional: "absent", responses: { 200: { description: "The new secrets and tokens, shown only here", schema: RotateAnswer } } }, async (req, reply, { body }) => {
     requireAdmin(req);
-    const body = parse(rotateIn, req.body === undefined ? {} : req.body, "body");
     const appId = body.app === undefined ? null : (await resolveScope(ctx.store.db, req.orgId, { app: body.app })).id;
     const overlapMs = body.overlap ?? ctx.config.rotationOverlap;
     const r = await rotateCredentials(ctx, req.orgId, appId, overlapMs, tokenActor(req.tokenId, req.apiToken.name));

@@ -11,7 +11,8 @@ import { enqueueJob } from "../../queue/enqueue.js";
 import { TRIGGER_MANUAL } from "../../queue/types.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, Empty, listOf, named, route } from "../contract/index.js";
+import { pageQuery } from "../pagination.js";
 import { pickAlias } from "../aliases.js";
 import { firstHeader, SpanKind } from "../../tracing/index.js";
 import { contentRemoved, DAY_MS, removeMessageContent } from "../../retention/index.js";
@@ -39,7 +40,24 @@ const bool = z.enum(["true", "false"]).optional();
 const withContentQuery = z.object({ with_content: bool }).passthrough();
 const date = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional();
 
-export function messageOut(row: MessageRow, withContent: boolean) {
+export const Message = named(
+  "Message",
+  z.object({
+    id: z.string(),
+    eventId: z.string().nullable(),
+    eventType: z.string(),
+    /** `{}` when read with `with_content=false`; `{"expired": true}` once removed by retention or expungeContent. */
+    payload: z.record(z.string(), z.unknown()),
+    channels: z.array(z.string()).nullable(),
+    tags: z.array(z.string()).nullable(),
+    timestamp: dateTime,
+    deliverAt: dateTime.optional(),
+  }),
+);
+const listQuery = pageQuery.extend({ with_content: bool, channel: channel.optional(), tag: z.string().min(1).max(128).optional(), event_types: z.string().optional(), before: date, after: date });
+const TAG = "Message";
+
+export function messageOut(row: MessageRow, withContent: boolean): z.output<typeof Message> {
   return {
     id: row.id,
     eventId: row.event_id,
@@ -81,9 +99,7 @@ function ownRetention(input: { payloadRetentionPeriod?: number | undefined; payl
 
 /** `/api/v1/app/{app_id}/msg`: publishing and reading messages, and resending one to an endpoint. */
 export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Publisher, apps: ApplicationCache): void {
-  app.post<{ Params: { app_id: string } }>("/api/v1/app/:app_id/msg", async (req, reply) => {
-    const input = parse(messageIn, req.body);
-    const q = parse(withContentQuery, req.query, "query");
+  route(app, { method: "POST", url: "/api/v1/app/:app_id/msg", operationId: "v1.message.create", summary: "Publish a message to the application's endpoints (202 once on disk)", tag: TAG, body: messageIn, query: withContentQuery, responses: { 202: { description: "Stored; delivery is queued", schema: Message } } }, async (req, reply, { body: input, query: q }) => {
     const keyHeader = req.headers["idempotency-key"];
     const idempotencyKey = typeof keyHeader === "string" && keyHeader.length > 0 ? keyHeader.slice(0, 256) : undefined;
     let application;
@@ -120,15 +136,8 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     return reply.status(202).send(messageOut(row, q.with_content !== "false"));
   });
 
-  app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id/msg", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/msg", operationId: "v1.message.list", summary: "List messages, newest first", tag: TAG, query: listQuery, responses: { 200: { description: "A page of messages", schema: listOf(Message) } } }, async (req, _reply, { query: q }) => {
     const page = parsePage(req.query, "descending");
-    const q = parse(
-      z
-        .object({ with_content: bool, channel: channel.optional(), tag: z.string().min(1).max(128).optional(), event_types: z.string().optional(), before: date, after: date })
-        .passthrough(),
-      req.query,
-      "query",
-    );
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const rows = await listMessages(ctx, application, page, {
       eventTypes: q.event_types?.split(",").filter(Boolean),
@@ -140,8 +149,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     return listResponse(rows.map((r) => messageOut(r, q.with_content !== "false")), page);
   });
 
-  app.get<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/msg/:msg_id", async (req) => {
-    const q = parse(withContentQuery, req.query, "query");
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/msg/:msg_id", operationId: "v1.message.get", summary: "Get a message", tag: TAG, query: withContentQuery, responses: { 200: { description: "The message", schema: Message } } }, async (req, _reply, { query: q }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     return messageOut(await findMessage(ctx, application, req.params.msg_id), q.with_content !== "false");
   });
@@ -149,7 +157,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
   // Svix's expungeContent: the payload is deleted for good, at once (what the retention cleaner
   // does when a message expires); the message and its attempts remain, without their bodies.
   // Its pending deliveries are cancelled: there is nothing left to send.
-  app.delete<{ Params: { app_id: string; msg_id: string } }>("/api/v1/app/:app_id/msg/:msg_id/content", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/app/:app_id/msg/:msg_id/content", operationId: "v1.message.expunge-content", summary: "Delete a message's payload for good (the message and its attempts remain)", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const msg = await findMessage(ctx, application, req.params.msg_id);
     await ctx.store.db.transaction().execute(async (trx) => {
@@ -159,8 +167,9 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     return reply.status(204).send();
   });
 
-  app.post<{ Params: { app_id: string; msg_id: string; endpoint_id: string } }>(
-    "/api/v1/app/:app_id/msg/:msg_id/endpoint/:endpoint_id/resend",
+  route(
+    app,
+    { method: "POST", url: "/api/v1/app/:app_id/msg/:msg_id/endpoint/:endpoint_id/resend", operationId: "v1.message-attempt.resend", summary: "Send a message to an endpoint again", tag: "Message Attempt", responses: { 202: { description: "Queued", schema: Empty } } },
     async (req, reply) => {
       const application = await findApplication(ctx, req.orgId, req.params.app_id);
       const msg = await findMessage(ctx, application, req.params.msg_id);

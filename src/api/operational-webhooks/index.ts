@@ -13,6 +13,9 @@ import { noStore } from "../no-store.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
+import { dateTime, Empty, listOf, named, route } from "../contract/index.js";
+import { pageQuery } from "../pagination.js";
+import { EndpointHeaders, SecretKey } from "../endpoints/index.js";
 
 const KNOWN = new Set<string>(OPERATIONAL_EVENT_TYPES);
 // Only operational event types: a typo would otherwise silently subscribe to nothing.
@@ -35,7 +38,31 @@ const fields = {
 const createIn = z.object({ ...fields, secret: z.string().max(256).nullish(), headers: z.record(z.string(), z.string()).nullish() }).strict();
 const updateIn = z.object(fields).strict();
 
-type Params = { endpoint_id: string };
+const rotateIn = z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() }).strict();
+const headersIn = z.object({ headers: z.record(z.string(), z.string()) }).strict();
+
+export const OperationalWebhookEndpoint = named(
+  "OperationalWebhookEndpoint",
+  z.object({
+    id: z.string(),
+    uid: z.string().nullable(),
+    url: z.string(),
+    description: z.string(),
+    eventTypes: z.array(z.string()).nullable(),
+    filterTypes: z.array(z.string()).nullable(),
+    rateLimit: z.number().int().nullable(),
+    throttleRate: z.number().int().nullable(),
+    disabled: z.boolean(),
+    /** Why it was disabled automatically (failures, 410 Gone), or null. */
+    disabledReason: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
+);
+/** A generated signing secret appears only in the answer that created the endpoint. */
+const OperationalWebhookEndpointCreated = named("OperationalWebhookEndpointCreated", OperationalWebhookEndpoint.extend({ secret: z.string().optional() }));
+const TAG = "Operational webhook";
 
 function normalise(input: z.infer<typeof updateIn>) {
   const { eventTypes, filterTypes, rateLimit: rl, throttleRate, ...rest } = input;
@@ -45,7 +72,7 @@ function normalise(input: z.infer<typeof updateIn>) {
 }
 
 /** Svix's OperationalWebhookEndpointOut (both majors' field names), plus why it was disabled. */
-export function operationalEndpointOut(row: EndpointRow) {
+export function operationalEndpointOut(row: EndpointRow): z.output<typeof OperationalWebhookEndpoint> {
   const filter = jsonOrNull<string[]>(row.filter_types);
   return {
     id: row.id,
@@ -90,27 +117,29 @@ async function created(ctx: Context, app: ApplicationRow, input: ReturnType<type
 export function operationalWebhookRoutes(app: FastifyInstance, ctx: Context): void {
   const base = "/api/v1/operational-webhook/endpoint";
 
-  app.get(base, async (req) => {
+  const one = `${base}/:endpoint_id` as const;
+  const createdAnswer = { description: "Created; a generated `secret` is shown only here", schema: OperationalWebhookEndpointCreated };
+
+  route(app, { method: "GET", url: base, operationId: "v1.operational-webhook.endpoint.list", summary: "List the operational-webhook endpoints", tag: TAG, query: pageQuery, responses: { 200: { description: "A page of endpoints", schema: listOf(OperationalWebhookEndpoint) } } }, async (req) => {
     const page = parsePage(req.query, "ascending");
     const opApp = await findOperationalApp(ctx, req.orgId);
     if (!opApp) return listResponse([], page);
     return listResponse((await listEndpoints(ctx, opApp, page)).map(operationalEndpointOut), page);
   });
 
-  app.post(base, async (req, reply) => {
-    const body = parse(createIn, req.body);
+  route(app, { method: "POST", url: base, operationId: "v1.operational-webhook.endpoint.create", summary: "Create an operational-webhook endpoint", tag: TAG, body: createIn, responses: { 201: createdAnswer } }, async (req, reply, { body }) => {
     const { secret, headers, ...rest } = body;
     const input = { ...normalise(rest), secret, headers };
     return created(ctx, await ensureOperationalApp(ctx, req.orgId), input, reply);
   });
 
-  app.get<{ Params: Params }>(`${base}/:endpoint_id`, async (req) => {
+  route(app, { method: "GET", url: one, operationId: "v1.operational-webhook.endpoint.get", summary: "Get an operational-webhook endpoint (by id or uid)", tag: TAG, responses: { 200: { description: "The endpoint", schema: OperationalWebhookEndpoint } } }, async (req) => {
     return operationalEndpointOut(await findEndpoint(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id));
   });
 
   // svix 1.x `update` and svix 2.x `upsert`: PUT on an unknown id/uid creates it under that uid.
-  app.put<{ Params: Params }>(`${base}/:endpoint_id`, async (req, reply) => {
-    const input = normalise(parse(updateIn, req.body));
+  route(app, { method: "PUT", url: one, operationId: "v1.operational-webhook.endpoint.update", summary: "Replace an operational-webhook endpoint, or create it under this uid", tag: TAG, body: updateIn, responses: { 200: { description: "Replaced", schema: OperationalWebhookEndpoint }, 201: createdAnswer } }, async (req, reply, { body }) => {
+    const input = normalise(body);
     const opApp = await ensureOperationalApp(ctx, req.orgId);
     const existing = await findEndpoint(ctx, opApp, req.params.endpoint_id).catch((err: unknown) => {
       if (hasCode(err, "E_NOT_FOUND")) return undefined;
@@ -125,12 +154,12 @@ export function operationalWebhookRoutes(app: FastifyInstance, ctx: Context): vo
     return operationalEndpointOut(await updateEndpoint(ctx, opApp, existing.id, full));
   });
 
-  app.delete<{ Params: Params }>(`${base}/:endpoint_id`, async (req, reply) => {
+  route(app, { method: "DELETE", url: one, operationId: "v1.operational-webhook.endpoint.delete", summary: "Delete an operational-webhook endpoint", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     await deleteEndpoint(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id);
     return reply.status(204).send();
   });
 
-  app.get<{ Params: Params }>(`${base}/:endpoint_id/secret`, async (req, reply) => {
+  route(app, { method: "GET", url: `${one}/secret`, operationId: "v1.operational-webhook.endpoint.get-secret", summary: "The signing secret, only with --allow-secret-reveal (403 E_SECRET_WRITE_ONLY otherwise)", tag: TAG, responses: { 200: { description: "The key", schema: SecretKey } } }, async (req, reply) => {
     noStore(reply);
     const row = await findEndpoint(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id);
     if (!ctx.config.allowSecretReveal) {
@@ -145,9 +174,8 @@ export function operationalWebhookRoutes(app: FastifyInstance, ctx: Context): vo
     return { key: secret.reveal() };
   });
 
-  app.post<{ Params: Params }>(`${base}/:endpoint_id/secret/rotate`, async (req, reply) => {
+  route(app, { method: "POST", url: `${one}/secret/rotate`, operationId: "v1.operational-webhook.endpoint.rotate-secret", summary: "Rotate the signing secret (the old one stays valid for the grace period)", tag: TAG, body: rotateIn, bodyOptional: true, responses: { 200: { description: "The generated secret, shown only here", schema: z.union([SecretKey, Empty]) }, 204: { description: "Rotated to the caller's `key`" } } }, async (req, reply, { body: input }) => {
     noStore(reply);
-    const input = parse(z.object({ key: z.string().max(256).nullish(), gracePeriodSeconds: z.number().int().min(0).max(7 * 86400).nullish() }).strict(), req.body ?? {});
     const opApp = await appOrNotFound(ctx, req.orgId);
     const overlap = input.gracePeriodSeconds == null ? undefined : input.gracePeriodSeconds * 1000;
     const generated = await rotateEndpointSecret(ctx, opApp, req.params.endpoint_id, input.key ?? undefined, overlap);
@@ -155,12 +183,11 @@ export function operationalWebhookRoutes(app: FastifyInstance, ctx: Context): vo
     return generated ? { key: generated.reveal() } : reply.status(204).send();
   });
 
-  app.get<{ Params: Params }>(`${base}/:endpoint_id/headers`, async (req) => {
+  route(app, { method: "GET", url: `${one}/headers`, operationId: "v1.operational-webhook.endpoint.get-headers", summary: "The endpoint's extra headers (sensitive ones by name only)", tag: TAG, responses: { 200: { description: "The headers", schema: EndpointHeaders } } }, async (req) => {
     return headersOut(readHeaders(ctx, await findEndpoint(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id)));
   });
 
-  app.put<{ Params: Params }>(`${base}/:endpoint_id/headers`, async (req, reply) => {
-    const input = parse(z.object({ headers: z.record(z.string(), z.string()) }).strict(), req.body);
+  route(app, { method: "PUT", url: `${one}/headers`, operationId: "v1.operational-webhook.endpoint.update-headers", summary: "Replace the endpoint's extra headers", tag: TAG, body: headersIn, responses: { 204: { description: "Replaced" } } }, async (req, reply, { body: input }) => {
     await replaceHeaders(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id, input.headers);
     return reply.status(204).send();
   });

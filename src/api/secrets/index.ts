@@ -7,9 +7,13 @@ import { HookwardenError } from "../../errors/index.js";
 import { createAppSecret, deleteAppSecret, listAppSecrets, replaceAppSecret, type AppSecretMeta } from "../../vault/app-secrets.js";
 import { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 
-function secretOut(m: AppSecretMeta) {
+/** A vault entry as listed: its name and times, never its value. */
+export const VaultSecret = named("VaultSecret", z.object({ name: z.string(), createdAt: dateTime, updatedAt: dateTime }));
+const TAG = "Vault";
+
+function secretOut(m: AppSecretMeta): z.output<typeof VaultSecret> {
   return { name: m.name, createdAt: iso(m.createdAt), updatedAt: iso(m.updatedAt) };
 }
 
@@ -19,25 +23,23 @@ const secretUpdate = z.object({ value: z.string() });
 
 /** `/api/v1/app/{app_id}/secret`: the write-only vault. Responses carry names and times, never values. */
 export function secretRoutes(app: FastifyInstance, ctx: Context): void {
-  app.post<{ Params: { app_id: string } }>("/api/v1/app/:app_id/secret", async (req, reply) => {
-    const input = parse(secretIn, req.body);
+  route(app, { method: "POST", url: "/api/v1/app/:app_id/secret", operationId: "hookwarden.vault.create", summary: "Store a secret in the application's vault (write-only)", tag: TAG, body: secretIn, responses: { 201: { description: "Stored (the value is never returned)", schema: VaultSecret } } }, async (req, reply, { body }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
-    return reply.status(201).send(secretOut(await createAppSecret(ctx, application, input.name, new SecretValue(input.value))));
+    return reply.status(201).send(secretOut(await createAppSecret(ctx, application, body.name, new SecretValue(body.value))));
   });
 
-  app.get<{ Params: { app_id: string } }>("/api/v1/app/:app_id/secret", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/app/:app_id/secret", operationId: "hookwarden.vault.list", summary: "List the vault's secret names", tag: TAG, responses: { 200: { description: "Names and times", schema: listOf(VaultSecret) } } }, async (req) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const data = (await listAppSecrets(ctx, application)).map(secretOut);
     return { data, iterator: data.at(-1)?.name ?? null, prevIterator: null, done: true };
   });
 
-  app.put<{ Params: { app_id: string; name: string } }>("/api/v1/app/:app_id/secret/:name", async (req) => {
-    const input = parse(secretUpdate, req.body);
+  route(app, { method: "PUT", url: "/api/v1/app/:app_id/secret/:name", operationId: "hookwarden.vault.replace", summary: "Replace a secret's value", tag: TAG, body: secretUpdate, responses: { 200: { description: "Replaced", schema: VaultSecret } } }, async (req, _reply, { body }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
-    return secretOut(await replaceAppSecret(ctx, application, req.params.name, new SecretValue(input.value)));
+    return secretOut(await replaceAppSecret(ctx, application, req.params.name, new SecretValue(body.value)));
   });
 
-  app.delete<{ Params: { app_id: string; name: string } }>("/api/v1/app/:app_id/secret/:name", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/app/:app_id/secret/:name", operationId: "hookwarden.vault.delete", summary: "Delete a secret no endpoint uses", tag: TAG, responses: { 204: { description: "Deleted" } } }, async (req, reply) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const users = await endpointsUsingSecret(ctx, application.id, req.params.name);
     if (users.length > 0) {

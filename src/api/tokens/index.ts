@@ -6,7 +6,7 @@ import { HookwardenError } from "../../errors/index.js";
 import type { BearerAuth } from "../auth.js";
 import { noStore } from "../no-store.js";
 import { iso } from "../schemas.js";
-import { parse } from "../validate.js";
+import { dateTime, listOf, named, route } from "../contract/index.js";
 
 const tokenIn = z
   .object({
@@ -17,7 +17,22 @@ const tokenIn = z
   })
   .strict();
 
-export function tokenOut(t: TokenInfo): Record<string, unknown> {
+export const ApiToken = named(
+  "ApiToken",
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    scope: z.enum(TOKEN_SCOPES as [TokenScope, ...TokenScope[]]),
+    appId: z.string().nullable(),
+    createdAt: dateTime,
+    lastUsedAt: dateTime.nullable(),
+    expiresAt: dateTime.nullable(),
+  }),
+);
+const ApiTokenCreated = named("ApiTokenCreated", ApiToken.extend({ token: z.string() }));
+const TAG = "API Token";
+
+export function tokenOut(t: TokenInfo): z.output<typeof ApiToken> {
   return {
     id: t.id,
     name: t.name,
@@ -42,14 +57,14 @@ function requireFull(req: FastifyRequest, write: boolean): void {
  */
 export function tokenRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth): void {
   const { db } = ctx.store;
-  app.get("/api/v1/auth/token", async (req) => {
+  route(app, { method: "GET", url: "/api/v1/auth/token", operationId: "hookwarden.token.list", summary: "List the organisation's API tokens (never their values)", tag: TAG, responses: { 200: { description: "The tokens", schema: listOf(ApiToken) } } }, async (req) => {
     requireFull(req, false);
     const data = (await listTokens(db, req.orgId)).map(tokenOut);
     return { data, iterator: null, prevIterator: null, done: true };
   });
-  app.post("/api/v1/auth/token", async (req, reply) => {
+  route(app, { method: "POST", url: "/api/v1/auth/token", operationId: "hookwarden.token.create", summary: "Create an API token (its value is shown once)", tag: TAG, body: tokenIn, responses: { 201: { description: "Created; `token` appears only here", schema: ApiTokenCreated } } }, async (req, reply, input) => {
     requireFull(req, true);
-    const body = parse(tokenIn, req.body);
+    const body = input.body;
     let appId: string | null = null;
     if (body.app !== undefined) {
       const row = await db
@@ -67,7 +82,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth
     const info: TokenInfo = { id, orgId: req.orgId, name: body.name, scope: body.scope, portal: false, appId, createdAt: now, lastUsedAt: null, expiresAt: null };
     return noStore(reply).status(201).send({ ...tokenOut(info), token: token.reveal() });
   });
-  app.delete<{ Params: { token_id: string } }>("/api/v1/auth/token/:token_id", async (req, reply) => {
+  route(app, { method: "DELETE", url: "/api/v1/auth/token/:token_id", operationId: "hookwarden.token.revoke", summary: "Revoke an API token", tag: TAG, responses: { 204: { description: "Revoked" } } }, async (req, reply) => {
     requireFull(req, true);
     if (!(await revokeToken(db, req.params.token_id, req.orgId))) throw new HookwardenError("E_NOT_FOUND", 404, "Token not found");
     auth.forget(req.params.token_id);
