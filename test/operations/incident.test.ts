@@ -238,8 +238,13 @@ for (const dialect of DIALECTS) {
         [app, 1, 0, 0],
       ]);
       // Shown once: never in the audit log, a token list, the logs, a later answer, or the database in the clear.
-      const audit = await as3("GET", "/api/v1/audit?action=incident");
-      expect(audit.body.data.filter((e: { action: string }) => e.action === "POST /api/v1/incident/rotate")).toHaveLength(3);
+      // The audit entry of a change is written once its answer is sent: wait for the third.
+      const rotations = (res: { body: { data: { action: string }[] } }) => res.body.data.filter((e) => e.action === "POST /api/v1/incident/rotate").length;
+      const audit = await until("the three rotations' audit entries", async () => {
+        const res = await as3("GET", "/api/v1/audit?action=incident");
+        return rotations(res) >= 3 ? res : undefined;
+      });
+      expect(rotations(audit)).toBe(3);
       const seen = [audit.text, (await as3("GET", "/api/v1/auth/token")).text, (await as3("GET", `/api/v1/app/${app}/endpoint`)).text, t.logs(), JSON.stringify(events), await databaseText(t)].join("\n");
       for (const value of [s2, s3, t2, t3]) for (const form of storedForms(value)) expect(seen.includes(form), `a rotated value leaked (${form.slice(0, 10)}…)`).toBe(false);
     }, 90_000);

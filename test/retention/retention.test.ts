@@ -97,11 +97,13 @@ for (const dialect of DIALECTS) {
       clock.advance(2 * DAY);
       // Failed attempts made meanwhile (the worker's real-time poll runs on) may have opened the
       // endpoint's circuit: then one probe goes first and the other waits a cooldown of the fake clock.
-      for (let i = 0; i < 20 && receiver.received.filter((r) => r.url === "/up-again").length < 2; i++) {
+      // The same poll may also have used up early retries, whose next one can be hours away: the
+      // fake clock moves an hour at a time until both have arrived (a day at most).
+      for (let i = 0; i < 24 && receiver.received.filter((r) => r.url === "/up-again").length < 2; i++) {
         await t.hw.worker.runUntilIdle();
-        await receiver.waitFor(before + 1);
-        if (receiver.received.filter((r) => r.url === "/up-again").length < 2) clock.advance(5 * 60_000);
+        if (receiver.received.filter((r) => r.url === "/up-again").length < 2) clock.advance(HOUR);
       }
+      await receiver.waitFor(before + 2);
       const bodies = receiver.received.slice(before).filter((r) => r.url === "/up-again").map((r) => JSON.parse(r.body));
       expect(bodies).toEqual(expect.arrayContaining([{ keep: "while-retrying" }, { keep: "until-sent" }]));
       await runRetention(t.hw.ctx);
