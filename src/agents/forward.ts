@@ -6,6 +6,7 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
 import type { AgentHub } from "./hub.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { SpanKind } from "../tracing/index.js";
 
 /**
  * One delivery of an inbound request through an agent: the same request a URL output would get
@@ -21,11 +22,26 @@ export async function performAgentForward(
   signal?: AbortSignal,
   functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-  const { config, clock } = ctx;
+  const { config, clock, tracing } = ctx;
+  // Traced like a URL output's forward: a child of the ingress span stored with the request.
+  const span = tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
+    "hookwarden.org.id": job.org_id,
+    "hookwarden.bucket.id": job.app_id,
+    "hookwarden.request.id": job.msg_id,
+    "hookwarden.output.id": target.output.id,
+    "hookwarden.output.type": "agent",
+  });
+  const done = (out: { result: SendResult; attempt: AttemptInsert }) => {
+    span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
+    return out;
+  };
   // The same transformations as a URL output's: the agent receives the shaped request, or nothing.
   const shaped = await transformForward(ctx, functions, job, target, stored);
-  if ("early" in shaped) return shaped.early;
+  if ("early" in shaped) return done(shaped.early);
   stored = shaped.stored;
+  const headers = forwardedHeaders(target, stored);
+  // The internal service joins the trace one hop further down (the provider's own is replaced).
+  if (span) headers.traceparent = span.traceparent;
   const { result, via } = await hub.deliver(
     target.bucket.id,
     {
@@ -34,12 +50,12 @@ export async function performAgentForward(
       method: stored.method,
       path: stored.suffix,
       query: forwardedQuery(target, stored).toString(),
-      headers: Object.entries(forwardedHeaders(target, stored)),
+      headers: Object.entries(headers),
       body: stored.body,
     },
     { broadcast: target.output.broadcast === 1, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}) },
   );
-  return { result, attempt: forwardAttempt(job, target, result, via, true, clock.now()) };
+  return done({ result, attempt: forwardAttempt(job, target, result, via, true, clock.now()) });
 }
 
 /**

@@ -12,6 +12,7 @@ import type { HttpSender } from "./http-sender.js";
 import { isHttpUrl } from "./destination-send.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { messageRetention } from "../retention/expiry.js";
+import { SpanKind } from "../tracing/index.js";
 
 export interface CallInput {
   eventType: string;
@@ -41,14 +42,33 @@ function messageRow(ctx: Context, app: ApplicationRow, input: CallInput, now: nu
  * and recorded like any attempt, never retried, and the endpoint's answer returned to the caller.
  * The endpoint's transformation (`functions`) runs as it does for a queued delivery.
  */
-export async function callEndpoint(ctx: Context, sender: HttpSender, app: ApplicationRow, ep: EndpointRow, input: CallInput, functions?: FunctionRunner): Promise<AttemptResult & { msg: MessageRow }> {
+export async function callEndpoint(
+  ctx: Context,
+  sender: HttpSender,
+  app: ApplicationRow,
+  ep: EndpointRow,
+  input: CallInput,
+  functions?: FunctionRunner,
+  callerTraceparent?: string,
+): Promise<AttemptResult & { msg: MessageRow }> {
   if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled");
   if (!isHttpUrl(ep.url)) throw new HookwardenError("E_VALIDATION", 422, "Sync calls are for HTTP endpoints; a broker destination receives its messages through the queue");
   const now = ctx.clock.now();
   const msg = messageRow(ctx, app, input, now, newId("msg"));
+  // Traced as one attempt span (tracing on): a child of the caller's `traceparent`, if valid.
+  const span = ctx.tracing?.start("hookwarden.attempt", SpanKind.CLIENT, callerTraceparent, {
+    "hookwarden.org.id": app.org_id,
+    "hookwarden.app.id": app.id,
+    "hookwarden.message.id": msg.id,
+    "hookwarden.endpoint.id": ep.id,
+    "hookwarden.attempt.number": 1,
+    "hookwarden.sync": true,
+  });
+  if (span) msg.trace_context = span.traceparent;
   await ctx.store.db.insertInto("messages").values(msg).execute();
   const epCtx = (await loadEndpointContexts(ctx, [ep], now)).get(ep.id)!;
-  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx, undefined, undefined, functions);
+  const out = await performAttempt(ctx, sender, { orgId: app.org_id, appId: app.id, triggerType: TRIGGER_SYNC }, ep, msg, epCtx, undefined, undefined, functions, span?.traceparent);
+  span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
   await ctx.store.db.insertInto("attempts").values(out.attempt).execute();
   ctx.events.emit("delivery:attempted", {
     orgId: app.org_id,

@@ -8,6 +8,10 @@ import { send, setup } from "../helpers/ingress.js";
 import { OtlpReceiver } from "../helpers/otlp-receiver.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { AgentClient } from "../../src/agents/client.js";
+import { createLogger } from "../../src/logger/index.js";
+import { SecretValue } from "../../src/vault/secret-value.js";
+import { agentBucket, createAgentToken } from "../helpers/agents.js";
 
 const SERVER = 2;
 const CLIENT = 3;
@@ -179,6 +183,48 @@ for (const dialect of DIALECTS) {
       } finally {
         await redis.del(key);
         redis.disconnect();
+      }
+    });
+
+    it("a sync call is one attempt span, a child of the caller's traceparent; the endpoint joins the trace", async () => {
+      const path = `/sync/${randomBytes(4).toString("hex")}`;
+      const ep = await createEndpoint(t, appId, { url: receiver.url + path });
+      const caller = newTraceparent();
+      const call = await t.api("POST", `/api/v1/app/${appId}/endpoint/${ep.id}/call`, { eventType: "sync.call", payload: { n: 1 } }, { traceparent: caller.header });
+      expect(call.status, call.text).toBe(200);
+      const att = await spanOf("hookwarden.attempt", "hookwarden.message.id", call.body.msgId);
+      const sent = parseTraceparent((await arrived(path)).headers.traceparent);
+      expect(att.traceId).toBe(caller.traceId);
+      expect(att.parentSpanId).toBe(caller.spanId);
+      expect(att.attributes["hookwarden.attempt.id"]).toBe(call.body.attemptId);
+      expect(att.attributes["http.response.status_code"]).toBe(200);
+      expect(sent.traceId).toBe(caller.traceId);
+      expect(sent.parentId).toBe(att.spanId);
+    });
+
+    it("ingress → forward through an agent: the forward span is the ingress span's child and the internal service joins the trace", async () => {
+      const name = `traced-agent-${dialect}`;
+      const path = `/internal/${randomBytes(4).toString("hex")}`;
+      const { bucket, input, output } = await agentBucket(t.api, name);
+      const token = await createAgentToken(t.api, { name, buckets: [name] });
+      const agent = new AgentClient({ server: t.url, key: token.key, secret: new SecretValue(token.secret), routes: [{ bucket: name, forwardTo: receiver.url + path }], logger: createLogger({ level: "silent" }) });
+      agent.start();
+      try {
+        await agent.ready();
+        const provider = newTraceparent();
+        const res = await send(t.url, `/in/${input.id}`, { body: JSON.stringify({ via: "agent" }), headers: { "content-type": "application/json", traceparent: provider.header } });
+        expect(res.status).toBe(200);
+        const ingress = await spanOf("hookwarden.ingress", "hookwarden.input.id", input.id);
+        const forward = await spanOf("hookwarden.forward", "hookwarden.bucket.id", bucket.id);
+        const sent = parseTraceparent((await arrived(path)).headers.traceparent);
+        expect(forward.traceId).toBe(provider.traceId);
+        expect(forward.parentSpanId).toBe(ingress.spanId);
+        expect(forward.attributes["hookwarden.output.id"]).toBe(output.id);
+        expect(forward.attributes["hookwarden.output.type"]).toBe("agent");
+        expect(sent.traceId).toBe(provider.traceId);
+        expect(sent.parentId).toBe(forward.spanId);
+      } finally {
+        await agent.stop();
       }
     });
 

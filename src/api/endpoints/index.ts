@@ -34,6 +34,7 @@ import { attemptOut } from "../attempts/index.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
 import type { FunctionRunner } from "../../functions/runner.js";
+import { firstHeader } from "../../tracing/index.js";
 
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "a vault secret name like CRM_TOKEN");
 const templateIn = z
@@ -328,7 +329,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
   route(app, { method: "POST", url: `${ONE}/call`, operationId: "hookwarden.endpoint.call", summary: "Deliver now and return the endpoint's answer (synchronous, for IVR-style decisions)", tag: TAG, body: callIn, responses: { 200: { description: "The endpoint's answer", schema: CallAnswer }, 502: { description: "The endpoint could not be reached", schema: ErrorBody }, 504: { description: "The endpoint did not answer in time", schema: ErrorBody } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
-    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input, functions);
+    const { result, attempt, msg, built } = await callEndpoint(ctx, sender, application, ep, input, functions, firstHeader(req.headers.traceparent));
     if (result.statusCode === 0) {
       // A template or the endpoint's transformation (failed, or cancelled the call) is the
       // caller's configuration: 422 with its code; only the destination's own failures are 502/504.
