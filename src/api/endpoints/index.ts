@@ -222,6 +222,23 @@ const testIn = callIn.partial();
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
 
+/**
+ * `GET …/secret` of an endpoint (application or operational): the signing secret, only when the
+ * server runs with --allow-secret-reveal; otherwise 403, as secrets are shown once.
+ */
+export async function revealSecret(ctx: Context, endpointId: string): Promise<{ key: string }> {
+  if (!ctx.config.allowSecretReveal) {
+    throw new HookwardenError(
+      "E_SECRET_WRITE_ONLY",
+      403,
+      "Signing secrets are write-only: they are shown once when created or rotated. Rotate the secret to get a new one (or start the server with --allow-secret-reveal)",
+    );
+  }
+  const secret = await currentSecret(ctx, endpointId);
+  if (!secret) throw HookwardenError.notFound("Secret");
+  return { key: secret.reveal() };
+}
+
 export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpSender, functions?: FunctionRunner): void {
   route(app, { method: "GET", url: BASE, operationId: "v1.endpoint.list", summary: "List an application's endpoints", tag: TAG, query: pageQuery, responses: { 200: { description: "A page of endpoints", schema: listOf(Endpoint) } } }, async (req) => {
     const page = parsePage(req.query, "ascending");
@@ -280,16 +297,7 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
       const secret = await currentSecret(ctx, row.id);
       if (secret) return { key: ed25519PublicKeyText((signingKeyFrom(secret) as { key: import("node:crypto").KeyObject }).key) };
     }
-    if (!ctx.config.allowSecretReveal) {
-      throw new HookwardenError(
-        "E_SECRET_WRITE_ONLY",
-        403,
-        "Signing secrets are write-only: they are shown once when created or rotated. Rotate the secret to get a new one (or start the server with --allow-secret-reveal)",
-      );
-    }
-    const secret = await currentSecret(ctx, row.id);
-    if (!secret) throw HookwardenError.notFound("Secret");
-    return { key: secret.reveal() };
+    return revealSecret(ctx, row.id);
   });
 
   route(app, { method: "POST", url: `${ONE}/secret/rotate`, operationId: "v1.endpoint.rotate-secret", summary: "Rotate the signing secret (the old one stays valid for the grace period)", tag: TAG, body: rotateIn, bodyOptional: true, responses: { 200: { description: "The generated secret, shown only here (`{}` when the caller gave `key`)", schema: z.union([SecretKey, Empty]) } } }, async (req, reply, { body: input }) => {

@@ -4,7 +4,6 @@ import type { ApplicationRow } from "../../applications/index.js";
 import type { Context } from "../../context/index.js";
 import { headersOut } from "../../endpoints/headers.js";
 import { createEndpoint, deleteEndpoint, findEndpoint, listEndpoints, readHeaders, replaceHeaders, rotateEndpointSecret, updateEndpoint, type EndpointRow } from "../../endpoints/index.js";
-import { currentSecret } from "../../endpoints/secrets.js";
 import { HookwardenError, hasCode } from "../../errors/index.js";
 import { OPERATIONAL_EVENT_TYPES } from "../../operational/event-types.js";
 import { ensureOperationalApp, findOperationalApp } from "../../operational/internal-app.js";
@@ -15,7 +14,7 @@ import { iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
 import { parse } from "../validate.js";
 import { dateTime, Empty, listOf, named, route } from "../contract/index.js";
 import { pageQuery } from "../pagination.js";
-import { EndpointHeaders, SecretKey } from "../endpoints/index.js";
+import { EndpointHeaders, revealSecret, SecretKey } from "../endpoints/index.js";
 
 const KNOWN = new Set<string>(OPERATIONAL_EVENT_TYPES);
 // Only operational event types: a typo would otherwise silently subscribe to nothing.
@@ -162,16 +161,7 @@ export function operationalWebhookRoutes(app: FastifyInstance, ctx: Context): vo
   route(app, { method: "GET", url: `${one}/secret`, operationId: "v1.operational-webhook.endpoint.get-secret", summary: "The signing secret, only with --allow-secret-reveal (403 E_SECRET_WRITE_ONLY otherwise)", tag: TAG, responses: { 200: { description: "The key", schema: SecretKey } } }, async (req, reply) => {
     noStore(reply);
     const row = await findEndpoint(ctx, await appOrNotFound(ctx, req.orgId), req.params.endpoint_id);
-    if (!ctx.config.allowSecretReveal) {
-      throw new HookwardenError(
-        "E_SECRET_WRITE_ONLY",
-        403,
-        "Signing secrets are write-only: they are shown once when created or rotated. Rotate the secret to get a new one (or start the server with --allow-secret-reveal)",
-      );
-    }
-    const secret = await currentSecret(ctx, row.id);
-    if (!secret) throw HookwardenError.notFound("Secret");
-    return { key: secret.reveal() };
+    return revealSecret(ctx, row.id);
   });
 
   route(app, { method: "POST", url: `${one}/secret/rotate`, operationId: "v1.operational-webhook.endpoint.rotate-secret", summary: "Rotate the signing secret (the old one stays valid for the grace period)", tag: TAG, body: rotateIn, bodyOptional: true, responses: { 200: { description: "The generated secret, shown only here", schema: z.union([SecretKey, Empty]) }, 204: { description: "Rotated to the caller's `key`" } } }, async (req, reply, { body: input }) => {
