@@ -225,7 +225,8 @@ for (const dialect of DIALECTS) {
         await t.hw.worker.runUntilIdle();
         const got = receiver.received.slice(before);
         expect(got.map((r) => r.url)).toEqual(["/example-target", "/example-target"]);
-        expect(got.map((r) => JSON.parse(r.body))).toEqual([{ second: true }, { success: true }]);
+        // Two jobs for one endpoint may arrive in either order.
+        expect(got.map((r) => JSON.parse(r.body))).toEqual(expect.arrayContaining([{ second: true }, { success: true }]));
         await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: et, exampleIndex: 5 })).rejects.toMatchObject({ code: 422 });
         await expect(svix.endpoint.sendExample(app.id, target.id, { eventType: "no.such.type" })).rejects.toMatchObject({ code: 422 });
       });
