@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
-import { sql } from "kysely";
 import { newId } from "../ids/index.js";
 import type { Logger } from "../logger/index.js";
 import type { Db, Store } from "../store/index.js";
 import type { AuditLogTable } from "../store/schema.js";
+
+/** The advisory lock that orders appends to the hash chain across nodes (any constant of ours). */
+const AUDIT_CHAIN_LOCK = 7224120012;
 
 export const GENESIS_HASH = "0".repeat(64);
 
@@ -59,7 +61,7 @@ export class AuditLog {
 
   async #write(e: AuditEntry): Promise<void> {
     await this.#store.db.transaction().execute(async (trx) => {
-      if (this.#store.dialect === "postgres") await sql`select pg_advisory_xact_lock(7224120012)`.execute(trx);
+      await this.#store.serializeAppends(trx, AUDIT_CHAIN_LOCK);
       const last = await trx.selectFrom("audit_log").select(["seq", "hash"]).orderBy("seq", "desc").limit(1).executeTakeFirst();
       const body = {
         seq: last ? Number(last.seq) + 1 : 1,

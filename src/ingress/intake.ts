@@ -1,13 +1,12 @@
 import { createHash } from "node:crypto";
-import { sql, type Insertable } from "kysely";
+import type { Insertable } from "kysely";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
-import { insertRows } from "../store/hot.js";
+import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
-import { JOBS_CHANNEL } from "../store/postgres/connect.js";
 import { isStorageFault, notDurable } from "../store/errors.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
@@ -54,7 +53,6 @@ interface Pending {
 
 const MAX_BATCH = 256;
 const MAX_QUEUED = 20_000;
-const CHUNK = 200;
 
 /**
  * Group commit for received requests, as the publisher does for messages: the request row (sealed
@@ -197,11 +195,12 @@ export class Intake {
     const outputsOf = (bucketId: string) => enabled.get(bucketId) ?? [];
     const typeOf = new Map<string, string>();
     for (const list of enabled.values()) for (const o of list) typeOf.set(o.id, o.type);
-    // PostgreSQL writes a batch this size as one statement (below); larger ones take several.
-    const oneStatement =
-      store.dialect === "postgres" &&
-      batch.length <= CHUNK &&
-      batch.reduce((n, p) => n + (p.item.resolved.bucket.ephemeral === 1 ? 0 : outputsOf(p.item.resolved.bucket.id).length), 0) <= CHUNK * 5;
+    // PostgreSQL writes a batch this size as one statement (store/batch-write); larger ones take several.
+    const oneStatement = fitsOneStatement(
+      store,
+      batch.length,
+      batch.reduce((n, p) => n + (p.item.resolved.bucket.ephemeral === 1 ? 0 : outputsOf(p.item.resolved.bucket.id).length), 0),
+    );
     const results = new Map<Pending, IntakeResult>();
     let jobs = 0;
     // Forwards to URL outputs the local worker can start now are inserted leased to it and handed
@@ -249,25 +248,7 @@ export class Intake {
         for (const p of fresh) if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
       }
       jobs = jobRows.length - handed.length;
-      if (oneStatement) {
-        // One statement, one round trip: requests, jobs and the NOTIFY together (data-modifying
-        // CTEs are atomic), as the publisher does. Measured on the bench VM at 450-500 req/s with
-        // forwarding: a batch's commit took 6.9 ms on average with seven statements (~1 ms each)
-        // and 4.5 ms with five; ingest p50 at 500 req/s stayed within noise (8.4-9.3 ms).
-        if (jobRows.length === 0) await db.insertInto("inbound_requests").values(rows).execute();
-        else if (jobs === 0) await db.with("r", (qb) => qb.insertInto("inbound_requests").values(rows)).insertInto("jobs").values(jobRows).execute();
-        else {
-          await db
-            .with("r", (qb) => qb.insertInto("inbound_requests").values(rows))
-            .with("j", (qb) => qb.insertInto("jobs").values(jobRows))
-            .selectNoFrom(sql<string>`pg_notify(${JOBS_CHANNEL}, '')`.as("n"))
-            .execute();
-        }
-        return;
-      }
-      for (let i = 0; i < rows.length; i += CHUNK) await insertRows(db, "inbound_requests", rows.slice(i, i + CHUNK));
-      for (let i = 0; i < jobRows.length; i += CHUNK) await insertRows(db, "jobs", jobRows.slice(i, i + CHUNK));
-      if (jobs > 0) await store.notifyJobs(db);
+      await insertWithJobs(store, db, "inbound_requests", rows, jobRows, jobs > 0);
     };
     // Without dedupe keys such a batch is that one statement and needs no BEGIN/COMMIT; with them, a
     // key must never commit without its request (the provider's retry would be answered as a

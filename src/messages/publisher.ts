@@ -3,9 +3,7 @@ import type { ApplicationRow } from "../applications/index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
-import { sql } from "kysely";
-import { JOBS_CHANNEL } from "../store/postgres/connect.js";
-import { insertRows } from "../store/hot.js";
+import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { isForeignKeyViolation, isStorageFault, notDurable } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
@@ -49,7 +47,6 @@ interface Pending {
 /** Rows per transaction; bounded so one commit stays short and under both dialects' parameter limits. */
 const MAX_BATCH = 256;
 const MAX_QUEUED = 20_000;
-const CHUNK = 200;
 
 /**
  * Group commit for publishing. Every request waits for the transaction that holds its message
@@ -213,7 +210,6 @@ export class Publisher {
     // Jobs the local worker takes at once are inserted leased to it (`HandOff`); only the others
     // need a wake-up (here and, through NOTIFY, on other nodes).
     let handed: Insertable<JobsTable>[] = [];
-    const oneStatement = (fresh: Pending[], rows: Insertable<JobsTable>[]) => store.dialect === "postgres" && fresh.length <= CHUNK && rows.length <= CHUNK * 5;
     const write = async (db: Db) => {
       const dupes = await claimKeys(db, leaders, now, ctx.config.idempotencyTtl);
       for (const [p, msgId] of dupes) existing.set(p, msgId);
@@ -224,36 +220,12 @@ export class Publisher {
       // Scheduled jobs (deliverAt) are not due: they wait in the queue for the poll.
       const due = rows.filter((r) => (r.run_at as number) <= now);
       if (this.#worker && due.length > 0) handed = this.#worker.take(due as (Insertable<JobsTable> & { run_at: number })[], now);
-      const queued = rows.length - handed.length;
-      if (oneStatement(fresh, rows)) {
-        // One statement, one round trip: messages, jobs and the NOTIFY together (data-modifying
-        // CTEs are atomic). Four round trips fewer per batch than separate statements; on the
-        // bench VM each round trip costs 1-2 ms of publish latency.
-        const messages = fresh.map((p) => p.row);
-        if (rows.length === 0) await db.insertInto("messages").values(messages).execute();
-        else if (queued === 0) {
-          await db.with("m", (qb) => qb.insertInto("messages").values(messages)).insertInto("jobs").values(rows).execute();
-        } else {
-          await db
-            .with("m", (qb) => qb.insertInto("messages").values(messages))
-            .with("j", (qb) => qb.insertInto("jobs").values(rows))
-            .selectNoFrom(sql<string>`pg_notify(${JOBS_CHANNEL}, '')`.as("n"))
-            .execute();
-        }
-        return;
-      }
-      for (let i = 0; i < fresh.length; i += CHUNK) {
-        await insertRows(db, "messages", fresh.slice(i, i + CHUNK).map((p) => p.row));
-      }
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        await insertRows(db, "jobs", rows.slice(i, i + CHUNK));
-      }
-      if (queued > 0) await store.notifyJobs(db);
+      await insertWithJobs(store, db, "messages", fresh.map((p) => p.row), rows, rows.length > handed.length);
     };
     // Without idempotency keys (and small enough for one statement) a PostgreSQL batch needs no
     // BEGIN/COMMIT: the single statement is atomic. Anything larger keeps its transaction.
     try {
-      await commitBatch(store, leaders.every((p) => p.keys.length === 0) && oneStatement(leaders, jobRows(leaders)), write);
+      await commitBatch(store, leaders.every((p) => p.keys.length === 0) && fitsOneStatement(store, leaders.length, jobRows(leaders).length), write);
     } catch (err) {
       if (handed.length > 0) this.#worker!.unreserve(handed.map((r) => r.endpoint_id));
       handed = [];

@@ -65,7 +65,7 @@ export async function runRetention(ctx: Context, opts: RetentionOptions = {}): P
 
   const now = clock.now();
   await drain(async (db) => {
-    const n = await expireMessages(db, now, limit, store.dialect === "sqlite");
+    const n = await expireMessages(db, now, limit, store.capabilities.reclaimsByRelocation);
     report.messages += n;
     return n;
   });

@@ -95,7 +95,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
   // writes answer 507) and retry in the background; until then those jobs wait for their lease end.
-  let leasesReleased = store.dialect !== "sqlite";
+  let leasesReleased = store.capabilities.sharedByNodes;
   const releaseLeases = async (except?: string): Promise<void> => {
     try {
       const released = await releaseAllLeases(store.db, clock.now(), except);

@@ -24,10 +24,29 @@ export type { Database } from "./schema.js";
 export type Dialect = "sqlite" | "postgres";
 export type Db = Kysely<Database> | Transaction<Database>;
 
+/**
+ * What differs between the dialects, as capabilities (as Kysely's dialect adapters do), so code
+ * outside `store/` asks what the database can do and never which one it is.
+ */
+export interface StoreCapabilities {
+  /**
+   * Several nodes may share this database (PostgreSQL). SQLite's data directory is locked to one
+   * process, so a starting node may release every lease a previous run left behind.
+   */
+  readonly sharedByNodes: boolean;
+  /**
+   * Freed space returns to the filesystem only as whole free pages (SQLite's incremental vacuum):
+   * the retention cleaner rewrites the rows it shrinks so that their old pages empty out.
+   */
+  readonly reclaimsByRelocation: boolean;
+}
+
 /** A database connection plus the few things that really differ between the two dialects. */
 export interface Store {
   readonly db: Kysely<Database>;
+  /** Which database this is, for messages and `/ready`; behaviour asks `capabilities` instead. */
   readonly dialect: Dialect;
+  readonly capabilities: StoreCapabilities;
   /** Whether storage is failing right now (a database outage, a full disk): see `StorageHealth`. */
   readonly health: StorageHealth;
   /**
@@ -35,6 +54,12 @@ export interface Store {
    * fault, so readiness comes back without waiting for traffic. Throws the classified fault.
    */
   probe(): Promise<void>;
+  /**
+   * Serialises, until `trx` ends, the writers of one append-only chain (the audit log) across every
+   * node sharing the database: a PostgreSQL advisory transaction lock on `key`; nothing on SQLite,
+   * whose one writer already is.
+   */
+  serializeAppends(trx: Transaction<Database>, key: number): Promise<void>;
   /** Tells other nodes that jobs are ready (PostgreSQL NOTIFY inside `trx`; no-op on SQLite). */
   notifyJobs(trx: Db): Promise<void>;
   /** Calls `onNotify` whenever another node announces jobs. */

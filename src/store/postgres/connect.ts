@@ -124,7 +124,11 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
   return {
     db,
     dialect: "postgres",
+    capabilities: { sharedByNodes: true, reclaimsByRelocation: false },
     health,
+    serializeAppends: async (trx, key) => {
+      await sql`select pg_advisory_xact_lock(${key})`.execute(trx);
+    },
     // PostgreSQL meets a full disk by failing WAL writes, which stops the server: reachable means
     // writable as far as a probe can cheaply tell.
     probe: async () => {

@@ -92,7 +92,9 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   return {
     db,
     dialect: "sqlite",
+    capabilities: { sharedByNodes: false, reclaimsByRelocation: true },
     health,
+    serializeAppends: async () => {},
     // A write that changes a row (an UPDATE to the same value writes a page): it succeeds only once
     // the disk has room again, and then ends the streak in `health`.
     probe: async () => {
