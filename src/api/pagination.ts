@@ -1,11 +1,8 @@
 import { z } from "zod";
+import type { Page } from "../store/page.js";
 import { parse } from "./validate.js";
 
-export interface Page {
-  limit: number;
-  iterator: string | undefined;
-  order: "ascending" | "descending";
-}
+export type { Page } from "../store/page.js";
 
 /** The page parameters every list takes (declared on each list route for the document). */
 export const pageQuery = z.object({

@@ -4,7 +4,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { isUniqueViolation } from "../store/errors.js";
 import type { ApplicationsTable } from "../store/schema.js";
-import type { Page } from "../api/pagination.js";
+import type { Page } from "../store/page.js";
 import type { Patch } from "../util/patch.js";
 
 export type ApplicationRow = Selectable<ApplicationsTable>;

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from "kysely";
 import type { Context } from "../context/index.js";
-import type { Page } from "../api/pagination.js";
+import type { Page } from "../store/page.js";
 import type { EndpointsTable, MessagesTable } from "../store/schema.js";
 
 /** Svix's message status per destination: 0 success, 1 pending, 2 fail, 3 sending. */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { encryptBody, newIv, type BodyCipher } from "../delivery/body-encryption.js";
+import { encryptBody, newIv, type BodyCipher } from "../endpoints/body-encryption.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const BODY = '{"type":"call.started","caller":"+33 1 23 45 67 89","note":"é ✓"}';

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { envSecret } from "../config/index.js";
-import { BODY_CIPHERS, decryptBody, parseBodyKey, type BodyCipher } from "../delivery/body-encryption.js";
+import { BODY_CIPHERS, decryptBody, parseBodyKey, type BodyCipher } from "../endpoints/body-encryption.js";
 import { HookwardenError } from "../errors/index.js";
 
 /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseCidr } from "../delivery/ssrf.js";
+import { parseCidr } from "../net/ssrf.js";
 import { SecretValue } from "../vault/secret-value.js";
 import { parseDuration, parseDurationList } from "./duration.js";
 

@@ -6,7 +6,7 @@ import { HookwardenError } from "../errors/index.js";
 import { signingKeyFrom } from "../signing/endpoint-secret.js";
 import { compileTemplate, type RequestTemplateDef } from "../templates/request.js";
 import { SecretValue } from "../vault/secret-value.js";
-import type { BodyCipher } from "./body-encryption.js";
+import type { BodyCipher } from "../endpoints/body-encryption.js";
 import { buildRequest, type BuildInput, type BuiltRequest } from "./build-request.js";
 
 const SIGNING_SECRET = `whsec_${randomBytes(24).toString("base64")}`;

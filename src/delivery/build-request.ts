@@ -8,7 +8,7 @@ import { signatureHeader, type SigningKey } from "../signing/standard-webhooks.j
 import type { RenderScope } from "../templates/render.js";
 import { renderRequest, type CompiledTemplate, type HttpMethod } from "../templates/request.js";
 import { SecretValue } from "../vault/secret-value.js";
-import { encryptBody, newIv, parseBodyKey } from "./body-encryption.js";
+import { encryptBody, newIv, parseBodyKey } from "../endpoints/body-encryption.js";
 
 export const USER_AGENT = "Hookwarden/0.1 (+https://www.standardwebhooks.com)";
 const MASK = SecretValue.MASK;

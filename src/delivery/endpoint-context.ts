@@ -4,7 +4,7 @@ import { referencedSecrets, type Integration } from "../endpoints/integration.js
 import { loadSigningKeys } from "../endpoints/secrets.js";
 import type { SigningKey } from "../signing/standard-webhooks.js";
 import { compileTemplate, type CompiledTemplate } from "../templates/request.js";
-import { loadAppSecrets } from "../vault/app-secrets.js";
+import { loadAppSecrets } from "../applications/vault.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { HookwardenError } from "../errors/index.js";
 

@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { Agent, buildConnector, type Dispatcher } from "undici";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
 import { onAbort } from "../util/on-abort.js";
-import type { AddressPolicy } from "./ssrf.js";
+import type { AddressPolicy } from "../net/ssrf.js";
 import { honoursRetryAfter, parseRetryAfter } from "./retry-schedule.js";
 
 /** A 429/503 whose `Retry-After` is one of RFC 9110's two forms (the retry then honours it). */

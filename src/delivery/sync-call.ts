@@ -11,7 +11,7 @@ import { loadEndpointContexts } from "./endpoint-context.js";
 import type { HttpSender } from "./http-sender.js";
 import { isHttpUrl } from "./destination-send.js";
 import type { FunctionRunner } from "../functions/runner.js";
-import { messageRetention } from "../retention/expiry.js";
+import { messageRetention } from "../messages/expiry.js";
 import { SpanKind } from "../tracing/index.js";
 
 export interface CallInput {

@@ -15,7 +15,7 @@ import type { HttpSender, SendResult } from "./http-sender.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
-import { RateLimiter } from "./rate-limiter.js";
+import { RateLimiter } from "../util/rate-limiter.js";
 import { FairShare } from "./fair-share.js";
 import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";

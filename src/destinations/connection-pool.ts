@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
-import type { AddressPolicy } from "../delivery/ssrf.js";
+import type { AddressPolicy } from "../net/ssrf.js";
 import type { BrokerCredentials } from "./kind.js";
 
 /** What every broker kind is built with (by the composition root). */

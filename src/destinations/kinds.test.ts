@@ -5,7 +5,7 @@ import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-
 import amqp, { type Channel, type ChannelModel } from "amqplib";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AddressPolicy } from "../delivery/ssrf.js";
+import { AddressPolicy } from "../net/ssrf.js";
 import { AmqpDestination } from "./amqp/index.js";
 import type { DestinationRequest } from "./kind.js";
 import { NatsDestination } from "./nats/index.js";

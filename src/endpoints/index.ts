@@ -7,11 +7,11 @@ import { checkCustomSecret, generateSecret, type SignatureScheme } from "../sign
 import { isUniqueViolation } from "../store/errors.js";
 import type { EndpointsTable } from "../store/schema.js";
 import type { EndpointRef } from "../events/index.js";
-import type { Page } from "../api/pagination.js";
+import type { Page } from "../store/page.js";
 import type { Patch } from "../util/patch.js";
 import { compileTemplate, type RequestTemplateDef } from "../templates/request.js";
 import type { SecretValue } from "../vault/secret-value.js";
-import { checkHeaders } from "./headers.js";
+import { checkHeaders } from "../templates/headers.js";
 import { checkIntegration, referencedSecrets, type BodyEncryption, type EndpointAuth, type Integration } from "./integration.js";
 import { insertSecret, rotateSecret } from "./secrets.js";
 import { checkEndpointUrl } from "./url.js";

@@ -5,7 +5,7 @@ import { insertApp, openTestStore, type TestStore } from "../../test/helpers/sto
 import type { ApplicationRow } from "../applications/index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
-import { createAppSecret } from "../vault/app-secrets.js";
+import { createAppSecret } from "../applications/vault.js";
 import { SecretValue } from "../vault/secret-value.js";
 import { checkIntegration, referencedSecrets, type Integration } from "./integration.js";
 

@@ -1,9 +1,9 @@
 import type { Context } from "../context/index.js";
-import { BODY_CIPHERS, isAead, parseBodyKey, type BodyCipher } from "../delivery/body-encryption.js";
+import { BODY_CIPHERS, isAead, parseBodyKey, type BodyCipher } from "./body-encryption.js";
 import { HookwardenError } from "../errors/index.js";
 import { compileTemplate, type CompiledTemplate, type RequestTemplateDef } from "../templates/request.js";
 import { templateError } from "../templates/parse.js";
-import { appSecretNames, loadAppSecrets } from "../vault/app-secrets.js";
+import { appSecretNames, loadAppSecrets } from "../applications/vault.js";
 import { checkEndpointUrl } from "./url.js";
 import { BROKER_URLS } from "../destinations/urls.js";
 

@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import { AddressPolicy } from "../delivery/ssrf.js";
+import { AddressPolicy } from "../net/ssrf.js";
 import { HookwardenError } from "../errors/index.js";
 import { BROKER_URLS } from "../destinations/urls.js";
 

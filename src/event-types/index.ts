@@ -3,7 +3,7 @@ import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { isUniqueViolation } from "../store/errors.js";
 import type { EventTypesTable } from "../store/schema.js";
-import type { Page } from "../api/pagination.js";
+import type { Page } from "../store/page.js";
 import type { Patch } from "../util/patch.js";
 
 export type EventTypeRow = Selectable<EventTypesTable>;

@@ -5,7 +5,7 @@ import { checkEndpointUrl } from "../endpoints/url.js";
 import { HookwardenError } from "../errors/index.js";
 import type { MessageRow } from "../messages/index.js";
 import { Redactor } from "../redaction/index.js";
-import { appSecretNames, loadAppSecrets } from "../vault/app-secrets.js";
+import { appSecretNames, loadAppSecrets } from "../applications/vault.js";
 import { latestFunction } from "./index.js";
 import type { FunctionRunner } from "./runner.js";
 

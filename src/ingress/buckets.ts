@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Selectable } from "kysely";
 import type { Context } from "../context/index.js";
-import { parseCidr } from "../delivery/ssrf.js";
+import { parseCidr } from "../net/ssrf.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { isUniqueViolation } from "../store/errors.js";

@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import { parseCidr, type Cidr } from "../delivery/ssrf.js";
+import { parseCidr, type Cidr } from "../net/ssrf.js";
 
 function parse(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   try {

@@ -1,5 +1,5 @@
 import type { Context } from "../context/index.js";
-import type { Cidr } from "../delivery/ssrf.js";
+import type { Cidr } from "../net/ssrf.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { SecretValue as Secret } from "../vault/secret-value.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";

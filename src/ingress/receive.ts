@@ -4,7 +4,7 @@ import { answerWithFunction } from "../functions/input-response.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import type { Context } from "../context/index.js";
 import type { HttpSender, SendResult } from "../delivery/http-sender.js";
-import { RateLimiter } from "../delivery/rate-limiter.js";
+import { RateLimiter } from "../util/rate-limiter.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
 import { HookwardenError } from "../errors/index.js";
 import { classifyStorageError } from "../store/errors.js";

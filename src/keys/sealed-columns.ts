@@ -4,7 +4,7 @@ import { bucketAuthAad } from "../ingress/buckets.js";
 import { inputAad } from "../ingress/inputs.js";
 import { outputAad } from "../ingress/outputs.js";
 import { requestAad } from "../ingress/stored-request.js";
-import { vaultAad } from "../vault/app-secrets.js";
+import { vaultAad } from "../applications/vault.js";
 
 /**
  * Every column that holds a value sealed under the master key, with how to rebuild its

@@ -3,7 +3,7 @@ import type { ApplicationRow } from "../applications/index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import type { MessagesTable } from "../store/schema.js";
-import type { Page } from "../api/pagination.js";
+import type { Page } from "../store/page.js";
 
 export type MessageRow = Selectable<MessagesTable>;
 

@@ -10,7 +10,7 @@ import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
 import type { DeliveryWorker } from "../delivery/worker.js";
 import { endpointMatches } from "./filter.js";
-import { messageRetention } from "../retention/expiry.js";
+import { messageRetention } from "./expiry.js";
 import type { MessageRow } from "./index.js";
 
 export interface PublishInput {

@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from "kysely";
 import type { Store } from "../store/index.js";
 import type { JobRow } from "./types.js";
-import { notPausedJob } from "../incident/claim-filter.js";
+import { notPausedJob } from "./pause-filter.js";
 
 /**
  * Rows each scan reads per job claimed, and at least: enough that one job of another destination

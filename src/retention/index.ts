@@ -2,10 +2,10 @@ import { sql } from "kysely";
 import type { Context } from "../context/index.js";
 import { deleteExpiredDedupeKeys, deleteOldRejections, deleteOldRequests } from "../ingress/retention.js";
 import type { Db } from "../store/index.js";
-import { DAY_MS } from "./expiry.js";
+import { DAY_MS } from "../messages/expiry.js";
 import { expireMessages } from "./messages.js";
 
-export { messageRetention, DAY_MS } from "./expiry.js";
+export { messageRetention, DAY_MS } from "../messages/expiry.js";
 export { removeMessageContent, contentRemoved } from "./messages.js";
 
 export interface RetentionReport {

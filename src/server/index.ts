@@ -7,7 +7,7 @@ import { systemClock, type Clock } from "../clock/index.js";
 import type { Config } from "../config/index.js";
 import type { Context } from "../context/index.js";
 import { HttpSender } from "../delivery/http-sender.js";
-import { AddressPolicy } from "../delivery/ssrf.js";
+import { AddressPolicy } from "../net/ssrf.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { brokerDestinations } from "../destinations/index.js";
 import { EventBus } from "../events/index.js";

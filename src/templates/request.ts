@@ -1,4 +1,4 @@
-import { checkHeaders } from "../endpoints/headers.js";
+import { checkHeaders } from "./headers.js";
 import { HookwardenError } from "../errors/index.js";
 import { expressions, parseTemplate, templateError, type Segment } from "./parse.js";
 import { encodeComponent, renderJsonValue, renderSegments, type RenderScope } from "./render.js";

@@ -1,11 +1,17 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { Config } from "../config/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { Keyring } from "./envelope.js";
 import { decodeMasterKey, loadMasterKey } from "./master-key.js";
 import { SecretValue } from "./secret-value.js";
+
+/** Where the master keys come from (the configuration's fields of these names). */
+export interface KeySource {
+  readonly masterKey?: SecretValue | undefined;
+  readonly masterKeyPrevious?: SecretValue | undefined;
+  readonly dataDir: string;
+}
 
 export const PREVIOUS_KEYS_FILE = "master.key.previous";
 /** The key an in-progress `hookwarden keys rotate` re-seals under, until it replaces `master.key`. */
@@ -31,7 +37,7 @@ function decodeList(text: string, source: string): Buffer[] {
  * While a key-file rotation is unfinished, rows it already re-sealed are under `master.key.next`,
  * so that key is readable too (a server restarted mid-rotation would otherwise lose those rows).
  */
-export function loadKeyring(config: Pick<Config, "masterKey" | "masterKeyPrevious" | "dataDir">, logger: Logger): Keyring {
+export function loadKeyring(config: KeySource, logger: Logger): Keyring {
   const current = loadMasterKey({ masterKey: config.masterKey, dataDir: config.dataDir, logger });
   let previous: Buffer[] = [];
   if (config.masterKey) {

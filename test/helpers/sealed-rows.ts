@@ -10,7 +10,7 @@ import { createOutput } from "../../src/ingress/outputs.js";
 import { sealRequest } from "../../src/ingress/stored-request.js";
 import { EXTRA_COLUMNS, SEALED_COLUMNS } from "../../src/keys/sealed-columns.js";
 import type { Db } from "../../src/store/index.js";
-import { createAppSecret, loadAppSecrets } from "../../src/vault/app-secrets.js";
+import { createAppSecret, loadAppSecrets } from "../../src/applications/vault.js";
 import type { Keyring } from "../../src/vault/envelope.js";
 import { SecretValue } from "../../src/vault/secret-value.js";
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { findApplication } from "../../applications/index.js";
 import type { Context } from "../../context/index.js";
-import { headersOut } from "../../endpoints/headers.js";
+import { headersOut } from "../../templates/headers.js";
 import {
   createEndpoint,
   deleteEndpoint,

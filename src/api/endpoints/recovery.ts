@@ -12,7 +12,7 @@ import type { Publisher } from "../../messages/publisher.js";
 import { enqueueJob } from "../../queue/enqueue.js";
 import { TRIGGER_MANUAL, TRIGGER_SCHEDULED } from "../../queue/types.js";
 import { messageOut } from "../messages/index.js";
-import { messageRetention } from "../../retention/expiry.js";
+import { messageRetention } from "../../messages/expiry.js";
 import { eventTypeName, iso } from "../schemas.js";
 import { route } from "../contract/index.js";
 import { Message } from "../messages/index.js";

@@ -21,7 +21,7 @@ import { getTransformation, setTransformation } from "../../functions/endpoint-t
 import { getInputTransformation, getOutputTransformation, setInputTransformation, setOutputTransformation } from "../../functions/forward-transform.js";
 import { findInput } from "../../ingress/inputs.js";
 import { findOutput } from "../../ingress/outputs.js";
-import { appSecretNames, loadAppSecrets } from "../../vault/app-secrets.js";
+import { appSecretNames, loadAppSecrets } from "../../applications/vault.js";
 import type { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
 import { dateTime, listOf, named, route } from "../contract/index.js";

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import type { ApplicationRow } from "../../applications/index.js";
 import type { Context } from "../../context/index.js";
-import { headersOut } from "../../endpoints/headers.js";
+import { headersOut } from "../../templates/headers.js";
 import { createEndpoint, deleteEndpoint, findEndpoint, listEndpoints, readHeaders, replaceHeaders, rotateEndpointSecret, updateEndpoint, type EndpointRow } from "../../endpoints/index.js";
 import { HookwardenError, hasCode } from "../../errors/index.js";
 import { OPERATIONAL_EVENT_TYPES } from "../../operational/event-types.js";

@@ -4,7 +4,7 @@ import { findApplication } from "../../applications/index.js";
 import type { Context } from "../../context/index.js";
 import { endpointsUsingSecret } from "../../endpoints/index.js";
 import { HookwardenError } from "../../errors/index.js";
-import { createAppSecret, deleteAppSecret, listAppSecrets, replaceAppSecret, type AppSecretMeta } from "../../vault/app-secrets.js";
+import { createAppSecret, deleteAppSecret, listAppSecrets, replaceAppSecret, type AppSecretMeta } from "../../applications/vault.js";
 import { SecretValue } from "../../vault/secret-value.js";
 import { iso } from "../schemas.js";
 import { dateTime, listOf, named, route } from "../contract/index.js";

@@ -1,10 +1,10 @@
-import type { ApplicationRow } from "../applications/index.js";
+import type { ApplicationRow } from "./index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError, hasCode } from "../errors/index.js";
 import type { Db } from "../store/index.js";
 import { isUniqueViolation } from "../store/errors.js";
 import { SECRET_NAME_RE } from "../templates/parse.js";
-import { SecretValue } from "./secret-value.js";
+import { SecretValue } from "../vault/secret-value.js";
 
 export interface AppSecretMeta {
   name: string;

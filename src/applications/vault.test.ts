@@ -4,11 +4,11 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DIALECTS } from "../../test/helpers/dialects.js";
 import { insertApp, openTestStore, type TestStore } from "../../test/helpers/store.js";
-import type { ApplicationRow } from "../applications/index.js";
+import type { ApplicationRow } from "./index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
-import { createAppSecret, deleteAppSecret, listAppSecrets, loadAppSecrets, replaceAppSecret } from "./app-secrets.js";
-import { SecretValue } from "./secret-value.js";
+import { createAppSecret, deleteAppSecret, listAppSecrets, loadAppSecrets, replaceAppSecret } from "./vault.js";
+import { SecretValue } from "../vault/secret-value.js";
 
 async function rejects(code: ErrorCode, status: number, p: Promise<unknown>): Promise<HookwardenError> {
   const err = await p.then(
