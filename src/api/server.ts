@@ -35,8 +35,8 @@ import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
 import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
-import { consoleRoutes } from "../console/index.js";
-import { ConsoleSessions, sessionToken } from "../console/sessions.js";
+import { consoleRoutes } from "./console/index.js";
+import { ConsoleSessions, sessionToken } from "./console/sessions.js";
 
 /** The HTTP edge: Svix-compatible admin API under `/api/v1` plus health and metrics. */
 export interface ApiDeps {

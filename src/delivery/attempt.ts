@@ -11,7 +11,7 @@ import { storableText } from "../util/text.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import { isHttpUrl, sendToDestination } from "./destination-send.js";
-import { applyEndpointTransform, type TransformOutcome } from "../functions/endpoint-transform.js";
+import { applyEndpointTransform, type TransformOutcome } from "./endpoint-transform.js";
 import type { FunctionRunner } from "../functions/runner.js";
 
 export const ATTEMPT_SUCCESS = 0;

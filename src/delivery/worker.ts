@@ -4,6 +4,7 @@ import type { EndpointRow } from "../endpoints/index.js";
 import type { MessageRow } from "../messages/index.js";
 import { claimJobs } from "../queue/claim-jobs.js";
 import { releaseJobs } from "../queue/release-jobs.js";
+import type { HandOff, TakeRow } from "../queue/hand-off.js";
 import type { JobRow } from "../queue/types.js";
 import { ATTEMPT_FAIL, performAttempt } from "./attempt.js";
 import { newId } from "../ids/index.js";
@@ -198,11 +199,11 @@ export class DeliveryWorker {
    * Direct hand-off, asked by the publisher and the ingress intake before they commit a batch:
    * which of these new jobs can this worker start the moment they are committed? Those it marks
    * leased to itself (`locked_by`, `run_at` = lease end), to be inserted so, and returns; after the
-   * commit `handOff`/`handOffForward` start them (no claim, no NOTIFY, no re-read), after a failed
+   * commit `outbound`/`forwards` start them (no claim, no NOTIFY, no re-read), after a failed
    * one `unreserve` gives their slots back. Nothing is taken while due jobs wait in the queue (they
    * go first), while a claim is under way, or while results wait to be recorded.
    */
-  take<T extends { org_id: string; app_id: string; endpoint_id: string; locked_by?: string | null; run_at: number }>(rows: readonly T[], now: number): T[] {
+  take<T extends TakeRow>(rows: readonly T[], now: number): T[] {
     const { config } = this.#ctx;
     const taken: T[] = [];
     if (!this.#running || this.#backlog || this.#claiming || this.#recorder.saturated) return taken;
@@ -227,15 +228,19 @@ export class DeliveryWorker {
     }
   }
 
-  /** Starts taken outbound jobs, now committed; `messages` are their rows. */
-  handOff(jobs: JobRow[], messages: ReadonlyMap<string, MessageRow>): void {
-    this.#startTaken(jobs, () => this.#dispatchOutbound(jobs, messages));
-  }
+  /** The direct hand-off of new outbound jobs (publisher): started with their message rows. */
+  readonly outbound: HandOff<ReadonlyMap<string, MessageRow>> = {
+    take: (rows, now) => this.take(rows, now),
+    unreserve: (ids) => this.unreserve(ids),
+    start: (jobs, messages) => this.#startTaken(jobs, () => this.#dispatchOutbound(jobs, messages)),
+  };
 
-  /** Starts taken forward jobs, now committed; `requests` are their kept form, in the clear. */
-  handOffForward(jobs: JobRow[], requests: ReadonlyMap<string, StoredRequest>): void {
-    this.#startTaken(jobs, () => this.#dispatchForward(jobs, requests));
-  }
+  /** The direct hand-off of new forward jobs (ingress intake): started with their requests in the clear. */
+  readonly forwards: HandOff<ReadonlyMap<string, StoredRequest>> = {
+    take: (rows, now) => this.take(rows, now),
+    unreserve: (ids) => this.unreserve(ids),
+    start: (jobs, requests) => this.#startTaken(jobs, () => this.#dispatchForward(jobs, requests)),
+  };
 
   #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
     for (const job of jobs) this.#fair.unhold(job.endpoint_id);

@@ -1,4 +1,4 @@
-import { applyForwardTransform } from "../functions/forward-transform.js";
+import { applyForwardTransform } from "./forward-transform.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import type { Context } from "../context/index.js";
 import { ATTEMPT_FAIL, ATTEMPT_SUCCESS } from "../delivery/attempt.js";

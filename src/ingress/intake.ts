@@ -4,7 +4,7 @@ import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
-import type { DeliveryWorker } from "../delivery/worker.js";
+import type { HandOff } from "../queue/hand-off.js";
 import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
 import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { isStorageFault, notDurable } from "../store/errors.js";
@@ -36,8 +36,8 @@ export interface IntakeResult {
   leasedJob: JobRow | undefined;
 }
 
-/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
-export type ForwardHandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOffForward">;
+/** The local worker's direct hand-off of new forward jobs, started with their requests in the clear. */
+export type ForwardHandOff = HandOff<ReadonlyMap<string, StoredRequest>>;
 
 interface Pending {
   item: IntakeItem;
@@ -260,7 +260,7 @@ export class Intake {
       handed = [];
       throw err;
     }
-    if (handed.length > 0) this.#worker!.handOffForward(handed, kept);
+    if (handed.length > 0) this.#worker!.start(handed, kept);
     if (jobs > 0) this.#onJobs();
     settleWhenDurable(
       store,

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { answerWithFunction } from "../functions/input-response.js";
+import { answerWithFunction } from "./input-response.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import type { Context } from "../context/index.js";
 import type { HttpSender, SendResult } from "../delivery/http-sender.js";

@@ -8,7 +8,7 @@ import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
 import { isForeignKeyViolation, isStorageFault, notDurable } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
-import type { DeliveryWorker } from "../delivery/worker.js";
+import type { HandOff } from "../queue/hand-off.js";
 import { endpointMatches } from "./filter.js";
 import { messageRetention } from "./expiry.js";
 import type { MessageRow } from "./index.js";
@@ -27,8 +27,8 @@ export interface PublishInput {
   retention?: number | undefined;
 }
 
-/** The local delivery worker's side of the direct hand-off (`DeliveryWorker.take`). */
-export type HandOff = Pick<DeliveryWorker, "take" | "unreserve" | "handOff">;
+/** The local worker's direct hand-off of new outbound jobs, started with their message rows. */
+export type OutboundHandOff = HandOff<ReadonlyMap<string, MessageRow>>;
 
 export interface PublishResult {
   row: MessageRow;
@@ -60,14 +60,14 @@ const MAX_QUEUED = 20_000;
 export class Publisher {
   readonly #ctx: Context;
   readonly #onJobs: () => void;
-  readonly #worker: HandOff | undefined;
+  readonly #worker: OutboundHandOff | undefined;
   #queue: Pending[] = [];
   /** Committed batches waiting for `Store.durable` before their requests are answered. */
   readonly #settling = new Set<Promise<void>>();
   #flushing: Promise<void> | undefined;
 
   /** `onJobs` wakes the local worker for queued jobs; `worker` takes jobs it can start at once. */
-  constructor(ctx: Context, onJobs: () => void, worker?: HandOff) {
+  constructor(ctx: Context, onJobs: () => void, worker?: OutboundHandOff) {
     this.#ctx = ctx;
     this.#onJobs = onJobs;
     this.#worker = worker;
@@ -261,7 +261,7 @@ export class Publisher {
     });
     if (handed.length > 0) {
       const messages = new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row]));
-      this.#worker!.handOff(
+      this.#worker!.start(
         handed.map((r) => ({ ...r, kind: "outbound" }) as JobRow),
         messages,
       );

@@ -122,9 +122,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   await pauses.start(config.pollInterval);
   const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
   // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
-  const handOff = runsWorker ? worker : undefined;
   const wake = runsWorker ? () => worker.wake() : () => {};
-  const publisher = new Publisher(ctx, wake, handOff);
+  const publisher = new Publisher(ctx, wake, runsWorker ? worker.outbound : undefined);
   const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -137,7 +136,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, wake, handOff, outputs),
+    intake: new Intake(ctx, wake, runsWorker ? worker.forwards : undefined, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),

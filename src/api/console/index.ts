@@ -3,17 +3,17 @@ import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
-import { findApplication } from "../applications/index.js";
-import { findTokenByHash, hashToken } from "../auth/tokens.js";
-import type { Context } from "../context/index.js";
-import { HookwardenError } from "../errors/index.js";
-import { installJsonBody } from "../api/json-body.js";
-import { parse } from "../api/validate.js";
+import { findApplication } from "../../applications/index.js";
+import { findTokenByHash, hashToken } from "../../auth/tokens.js";
+import type { Context } from "../../context/index.js";
+import { HookwardenError } from "../../errors/index.js";
+import { installJsonBody } from "../json-body.js";
+import { parse } from "../validate.js";
 import { ConsoleSessions, CSRF_HEADER, SESSION_COOKIE, sessionCookie } from "./sessions.js";
 import { loadStaticFiles } from "./static-files.js";
 
-/** Where `npm run build` puts the browser bundle: `dist/web`, two levels above this file in src/ and dist/ alike. */
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../../dist/web", import.meta.url));
+/** Where `npm run build` puts the browser bundle: `dist/web`, three levels above this file in src/ and dist/ alike. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../../../dist/web", import.meta.url));
 
 const signIn = z
   .object({

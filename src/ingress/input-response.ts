@@ -1,9 +1,9 @@
 import { z } from "zod";
 import type { Context } from "../context/index.js";
-import { DEFAULT_RESPONSE, type ResponseConfig } from "../ingress/inputs.js";
-import type { ReceivedRequest } from "../ingress/types.js";
-import { latestFunction } from "./index.js";
-import type { FunctionRunner } from "./runner.js";
+import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
+import type { ReceivedRequest } from "./types.js";
+import { latestFunction } from "../functions/index.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 type StaticResponse = Extract<ResponseConfig, { mode: "static" }>;
 

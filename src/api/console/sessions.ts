@@ -1,8 +1,8 @@
-import type { TokenInfo } from "../auth/tokens.js";
+import type { TokenInfo } from "../../auth/tokens.js";
 import { createHash, randomBytes } from "node:crypto";
 import type { FastifyRequest } from "fastify";
-import type { Clock } from "../clock/index.js";
-import { HookwardenError } from "../errors/index.js";
+import type { Clock } from "../../clock/index.js";
+import { HookwardenError } from "../../errors/index.js";
 
 /** The cookie that carries a console session id (never the API token). */
 export const SESSION_COOKIE = "hw_session";

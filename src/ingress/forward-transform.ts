@@ -1,9 +1,9 @@
 import { z } from "zod";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
-import type { StoredRequest } from "../ingress/stored-request.js";
-import { latestFunction } from "./index.js";
-import type { FunctionRunner } from "./runner.js";
+import type { StoredRequest } from "./stored-request.js";
+import { latestFunction } from "../functions/index.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 export async function getOutputTransformation(ctx: Context, outputId: string): Promise<string | undefined> {
   const row = await ctx.store.db.selectFrom("output_transformations").select("function_name").where("output_id", "=", outputId).executeTakeFirst();

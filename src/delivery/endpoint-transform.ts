@@ -6,8 +6,8 @@ import { HookwardenError } from "../errors/index.js";
 import type { MessageRow } from "../messages/index.js";
 import { Redactor } from "../redaction/index.js";
 import { appSecretNames, loadAppSecrets } from "../applications/vault.js";
-import { latestFunction } from "./index.js";
-import type { FunctionRunner } from "./runner.js";
+import { latestFunction } from "../functions/index.js";
+import type { FunctionRunner } from "../functions/runner.js";
 
 export interface EndpointTransformation {
   function: string;
