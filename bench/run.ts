@@ -14,7 +14,8 @@
  * undici, as configured and with `appendfsync always`, compared with `e2e`: bench/bullmq.ts),
  * `fanout` (one message to 100 endpoints) and `backlog` (BENCH_BACKLOG pending jobs, 1,000,000 by
  * default, drained after an outage; long, so only when named), both bench/engine-load.ts,
- * `fairness` (a healthy endpoint's latency beside slow or failing ones, bench/fairness.ts).
+ * `fairness` (a healthy endpoint's latency beside slow or failing ones, bench/fairness.ts),
+ * `switches` (the engine's optimisations on and off: group commit, direct hand-off, bench/switches.ts).
  *
  * Topology: the gateway (built, `node bin/hookwarden.js serve`) and the receiver
  * (`bench/receiver.ts`) are separate processes; this process generates the load, so no two of
@@ -23,7 +24,7 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness (+ backlog),
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness,switches (+ backlog),
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
@@ -35,6 +36,7 @@ import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import type { GatewayClient } from "../test/helpers/gateway-client.js";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
+import { switchesPhase } from "./switches.js";
 import { brokers } from "./brokers.js";
 import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
@@ -291,6 +293,7 @@ async function main(): Promise<void> {
   if (PHASES.has("fanout")) for (const dialect of DIALECTS) await fanout(dialect, receiver);
   if (PHASES.has("backlog")) for (const dialect of DIALECTS) await backlog(dialect, receiver);
   if (PHASES.has("fairness")) await fairnessPhase(receiver);
+  if (PHASES.has("switches")) for (const dialect of DIALECTS) await switchesPhase(dialect, receiver);
   if (PHASES.has("bullmq")) await bullmqPhase(receiver);
   await runCleanups();
   if (PHASES.has("agent")) await agentPhase();

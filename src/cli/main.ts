@@ -55,6 +55,8 @@ storageOptions(
     .option("--delivery-concurrency <n>", "attempts in flight per node (default 128)")
     .option("--endpoint-concurrency <n>", "attempts in flight per endpoint per node (default 32)")
     .option("--poll-interval <duration>", "how often to look for due retries (default 1s)")
+    .option("--group-commit <on>", "true (default) or false: share one commit (one fsync) among requests that arrive together")
+    .option("--direct-hand-off <on>", "true (default) or false: start new deliveries on this node without a claim")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
     .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")
     .option("--resend-window <duration>", "how far back unacknowledged agent deliveries are re-sent after a reconnect (default 10m)")

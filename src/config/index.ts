@@ -83,6 +83,9 @@ const schema = z.object({
   maxPayloadSize: z.coerce.number().int().min(1024).default(1024 * 1024),
   responseBodyLimit: z.coerce.number().int().min(0).default(64 * 1024),
   deliveryConcurrency: z.coerce.number().int().min(1).default(128),
+  /** Optimisations, each with an off switch (the suite runs with them on and off): see ARCHITECTURE.md. */
+  groupCommit: bool.default(true),
+  directHandOff: bool.default(true),
   endpointConcurrency: z.coerce.number().int().min(1).default(32),
   pollInterval: duration.default(1000),
   idempotencyTtl: duration.default(24 * 3_600_000),
@@ -224,6 +227,8 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_GRPC_PORT: "grpcPort",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",
+  HOOKWARDEN_GROUP_COMMIT: "groupCommit",
+  HOOKWARDEN_DIRECT_HAND_OFF: "directHandOff",
   HOOKWARDEN_LOG_FORMAT: "logFormat",
   HOOKWARDEN_SHUTDOWN_GRACE: "shutdownGrace",
   HOOKWARDEN_INBOUND_REQUEST_TIMEOUT: "inboundRequestTimeout",

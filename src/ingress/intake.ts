@@ -6,8 +6,9 @@ import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { HandOff } from "../queue/hand-off.js";
 import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
-import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
-import { isStorageFault, notDurable } from "../store/errors.js";
+import { commitBatch, type Db } from "../store/index.js";
+import { GroupCommit } from "../store/group-commit.js";
+import { notDurable } from "../store/errors.js";
 import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
 import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
@@ -68,12 +69,7 @@ export class Intake {
   readonly #onJobs: () => void;
   readonly #worker: ForwardHandOff | undefined;
   readonly #outputs: OutputCache | undefined;
-  #queue: Pending[] = [];
-  /** Callers of `barrier()` waiting for the next batch to be on disk. */
-  #barriers: (() => void)[] = [];
-  /** Committed batches waiting for `Store.durable` before their callers are answered. */
-  readonly #settling = new Set<Promise<void>>();
-  #flushing: Promise<void> | undefined;
+  readonly #group: GroupCommit<Pending>;
 
   /**
    * `worker` takes the forwards to URL outputs it can start at once (as the publisher's hand-off);
@@ -84,10 +80,11 @@ export class Intake {
     this.#onJobs = onJobs;
     this.#worker = worker;
     this.#outputs = outputs;
+    this.#group = new GroupCommit<Pending>(ctx.store, { enabled: ctx.config.groupCommit, maxBatch: MAX_BATCH, commit: (batch, release) => this.#commit(batch, release) });
   }
 
   accept(item: IntakeItem): Promise<IntakeResult> {
-    if (this.#queue.length >= MAX_QUEUED) return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many requests waiting to be stored; retry shortly", { retryAfter: 1 }));
+    if (this.#group.waiting >= MAX_QUEUED) return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many requests waiting to be stored; retry shortly", { retryAfter: 1 }));
     // Only a digest of the provider's id is kept: ephemeral buckets keep no header values.
     const dedupeKey = item.deliveryId === undefined ? undefined : createHash("sha256").update(item.deliveryId).digest("hex");
     const id = newId("req");
@@ -107,10 +104,7 @@ export class Intake {
       trace_context: item.req.traceContext ?? null,
     };
     if (kept !== undefined && item.req.traceContext !== undefined) kept.trace = item.req.traceContext;
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ item, id, kept, dedupeKey, row, resolve, reject });
-      this.#kick();
-    });
+    return new Promise((resolve, reject) => this.#group.add({ item, id, kept, dedupeKey, row, resolve, reject }));
   }
 
   /**
@@ -120,61 +114,15 @@ export class Intake {
    * request still waits for `Store.durable()` and for the batch committing before it.
    */
   barrier(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#barriers.push(resolve);
-      this.#kick();
-    });
+    return this.#group.barrier();
   }
 
   /** Resolves once every accepted request has been committed or refused. */
-  async drain(): Promise<void> {
-    while (this.#flushing || this.#settling.size > 0) {
-      await this.#flushing;
-      await Promise.all([...this.#settling]);
-    }
+  drain(): Promise<void> {
+    return this.#group.drain();
   }
 
-  #kick(): void {
-    if (this.#flushing) return;
-    // Collect the batch one event-loop turn later (setImmediate runs after the poll phase has read
-    // every socket that is ready), as the publisher does. better-sqlite3 commits synchronously, so
-    // without this turn no request could arrive during a commit and every batch held exactly one
-    // request: 6,000 posts at concurrency 32 took 6,000 transactions (one WAL fsync each) and the
-    // SQLite ingest bench accepted 266-492 req/s; with it they took 252 (24 per commit) and it
-    // accepted 637-734 req/s on the same loaded machine. PostgreSQL pays at most one loop turn.
-    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#loop()).finally(() => {
-      this.#flushing = undefined;
-      if (this.#queue.length > 0 || this.#barriers.length > 0) this.#kick();
-    });
-  }
-
-  async #loop(): Promise<void> {
-    while (this.#queue.length > 0 || this.#barriers.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
-      const barriers = this.#barriers.splice(0);
-      const release = () => {
-        for (const b of barriers) b();
-      };
-      if (batch.length === 0) {
-        settleWhenDurable(this.#ctx.store, this.#settling, release, release);
-        continue;
-      }
-      try {
-        await this.#commit(batch, release);
-      } catch (err) {
-        release();
-        if (batch.length === 1 || isStorageFault(err)) {
-          // Storage down or full fails every request alike: no one-by-one retry.
-          for (const p of batch) p.reject(err);
-          continue;
-        }
-        // One bad request must not fail its neighbours: retry them one by one.
-        for (const p of batch) await this.#commit([p]).catch((e: unknown) => p.reject(e));
-      }
-    }
-  }
-
-  async #commit(batch: Pending[], release: () => void = () => {}): Promise<void> {
+  async #commit(batch: Pending[], release: () => void): Promise<void> {
     const { store, clock, config } = this.#ctx;
     const now = clock.now();
     const seen = new Set<string>();
@@ -262,9 +210,7 @@ export class Intake {
     }
     if (handed.length > 0) this.#worker!.start(handed, kept);
     if (jobs > 0) this.#onJobs();
-    settleWhenDurable(
-      store,
-      this.#settling,
+    this.#group.settle(
       () => {
         for (const p of batch) p.resolve(results.get(p)!);
         release();

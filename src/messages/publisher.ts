@@ -4,8 +4,9 @@ import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
-import { commitBatch, settleWhenDurable, type Db } from "../store/index.js";
-import { isForeignKeyViolation, isStorageFault, notDurable } from "../store/errors.js";
+import { commitBatch, type Db } from "../store/index.js";
+import { GroupCommit } from "../store/group-commit.js";
+import { isForeignKeyViolation, notDurable } from "../store/errors.js";
 import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
 import type { HandOff } from "../queue/hand-off.js";
@@ -61,20 +62,23 @@ export class Publisher {
   readonly #ctx: Context;
   readonly #onJobs: () => void;
   readonly #worker: OutboundHandOff | undefined;
-  #queue: Pending[] = [];
-  /** Committed batches waiting for `Store.durable` before their requests are answered. */
-  readonly #settling = new Set<Promise<void>>();
-  #flushing: Promise<void> | undefined;
+  readonly #group: GroupCommit<Pending>;
 
   /** `onJobs` wakes the local worker for queued jobs; `worker` takes jobs it can start at once. */
   constructor(ctx: Context, onJobs: () => void, worker?: OutboundHandOff) {
     this.#ctx = ctx;
     this.#onJobs = onJobs;
     this.#worker = worker;
+    this.#group = new GroupCommit<Pending>(ctx.store, {
+      enabled: ctx.config.groupCommit,
+      maxBatch: MAX_BATCH,
+      commit: (batch, release) => this.#commit(batch, release),
+      refusal: (err) => (isForeignKeyViolation(err) ? HookwardenError.notFound("Application") : err),
+    });
   }
 
   publish(app: ApplicationRow, input: PublishInput, idempotencyKey?: string): Promise<PublishResult> {
-    if (this.#queue.length >= MAX_QUEUED) {
+    if (this.#group.waiting >= MAX_QUEUED) {
       return Promise.reject(new HookwardenError("E_UNAVAILABLE", 503, "Too many messages waiting to be stored; retry shortly", { retryAfter: 1 }));
     }
     const now = this.#ctx.clock.now();
@@ -97,10 +101,7 @@ export class Publisher {
     // Per application, as Svix keys it on the request URL: one key sent to several apps (a client
     // keying on its own event ids) must create a message in each, not return the first app's.
     if (idempotencyKey !== undefined) keys.push({ scope: `idem:${app.id}`, key: idempotencyKey });
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ app, row, keys, resolve, reject });
-      this.#kick();
-    });
+    return new Promise((resolve, reject) => this.#group.add({ app, row, keys, resolve, reject }));
   }
 
   /** Tells the local worker that jobs were queued outside the publisher (resend). */
@@ -109,56 +110,11 @@ export class Publisher {
   }
 
   /** Resolves when every accepted publish has been committed or refused. */
-  async drain(): Promise<void> {
-    while (this.#flushing || this.#settling.size > 0) {
-      await this.#flushing;
-      await Promise.all([...this.#settling]);
-    }
+  drain(): Promise<void> {
+    return this.#group.drain();
   }
 
-  #kick(): void {
-    if (this.#flushing) return;
-    // Collect the batch one event-loop turn later (setImmediate runs after the poll phase has
-    // read every socket that is ready). better-sqlite3 commits synchronously, so without this
-    // turn no request could arrive during a commit and every batch held exactly one message:
-    // 3,000 publishes at concurrency 32 took 3,000 transactions (one WAL fsync each, ~3 ms on the
-    // bench machine); with it they took 146. PostgreSQL, whose commits are asynchronous, already
-    // batched and pays at most one loop turn.
-    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#loop()).finally(() => {
-      this.#flushing = undefined;
-      if (this.#queue.length > 0) this.#kick();
-    });
-  }
-
-  async #loop(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
-      try {
-        await this.#commit(batch);
-      } catch (err) {
-        if (batch.length === 1) {
-          batch[0]!.reject(isForeignKeyViolation(err) ? HookwardenError.notFound("Application") : err);
-          continue;
-        }
-        // Storage down or full fails every row alike: retrying them one by one would only hold the
-        // callers (and the database) longer.
-        if (isStorageFault(err)) {
-          for (const p of batch) p.reject(err);
-          continue;
-        }
-        // One bad row must not fail its neighbours: retry them one by one.
-        for (const p of batch) {
-          try {
-            await this.#commit([p]);
-          } catch (e) {
-            p.reject(isForeignKeyViolation(e) ? HookwardenError.notFound("Application") : e);
-          }
-        }
-      }
-    }
-  }
-
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending[], release: () => void): Promise<void> {
     const ctx = this.#ctx;
     const now = ctx.clock.now();
     // Requests in the same batch that share a key follow the first one.
@@ -255,10 +211,17 @@ export class Publisher {
         else p.resolve(r);
       }
     };
-    settleWhenDurable(store, this.#settling, settle, (err) => {
-      ctx.logger.error({ err }, "could not flush committed messages to disk");
-      for (const p of batch) p.reject(notDurable(err, "The message could not be made durable; retry with the same idempotency key"));
-    });
+    this.#group.settle(
+      () => {
+        settle();
+        release();
+      },
+      (err) => {
+        release();
+        ctx.logger.error({ err }, "could not flush committed messages to disk");
+        for (const p of batch) p.reject(notDurable(err, "The message could not be made durable; retry with the same idempotency key"));
+      },
+    );
     if (handed.length > 0) {
       const messages = new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row]));
       this.#worker!.start(

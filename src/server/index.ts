@@ -123,7 +123,10 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
   // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
   const wake = runsWorker ? () => worker.wake() : () => {};
-  const publisher = new Publisher(ctx, wake, runsWorker ? worker.outbound : undefined);
+  // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
+  // node's worker start new jobs without a claim; on an API node they reach workers through the queue.
+  const handOff = runsWorker && config.directHandOff;
+  const publisher = new Publisher(ctx, wake, handOff ? worker.outbound : undefined);
   const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -136,7 +139,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   });
   worker.useAgents(agents);
   const ingress = {
-    intake: new Intake(ctx, wake, runsWorker ? worker.forwards : undefined, outputs),
+    intake: new Intake(ctx, wake, handOff ? worker.forwards : undefined, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
