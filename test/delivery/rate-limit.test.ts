@@ -82,9 +82,10 @@ for (const dialect of DIALECTS) {
         const at = hits("/live").map((r) => r.at - started);
         expect(at).toHaveLength(4);
         // Two at once (one second's burst), then one per 500 ms. Measured from the first, as lower
-        // bounds: the limiter never sends early, while a loaded machine may send any one late.
-        expect(at[2]! - at[0]!).toBeGreaterThanOrEqual(450);
-        expect(at[3]! - at[0]!).toBeGreaterThanOrEqual(950);
+        // bounds: the limiter never sends early, while a loaded machine may send any one late (the
+        // 100 ms margin is the first request's own transit; without a limit all four take a few ms).
+        expect(at[2]! - at[0]!).toBeGreaterThanOrEqual(400);
+        expect(at[3]! - at[0]!).toBeGreaterThanOrEqual(900);
         expect(at[3]!).toBeLessThan(10_000);
       } finally {
         await live.stop();
