@@ -131,6 +131,11 @@ for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
         const unrecordedAtSigkill = await stopAndCount(g2, "SIGKILL", KILL_AFTER);
         const g3 = await spawnGateway({ runtime: "tsx", startTimeoutMs: 90_000, args, ...secrets });
         gateways.push(g3);
+        // The agent comes back on its own schedule: after a slow restart its capped backoff (up to
+        // 30 s; one run on one core waited 6.8 s between two attempts) may still be running, and the
+        // jobs the killed node held can only drain once it is back. When every body was already at
+        // the internal service, the 30 s queue wait alone had to cover that reconnect.
+        await a.waitConnected(3);
         await sending;
         const missing = () => bodies.filter((b) => !svc.received.some((r) => r.body === b));
         await until(`every body at the internal service (${missing().length} missing)`, () => missing().length === 0, 60_000, 200);
