@@ -1,7 +1,8 @@
 import { ConfigError } from "../config/index.js";
 import { HookwardenError } from "../errors/index.js";
 
-type Coded = { code?: unknown; address?: unknown; port?: unknown; errors?: unknown[] };
+/** `flag`: the option that chose the port (`--grpc-port` for the agents' gRPC listener; else `--port`). */
+type Coded = { code?: unknown; address?: unknown; port?: unknown; flag?: unknown; errors?: unknown[] };
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
 
@@ -36,11 +37,14 @@ export function explainStartupError(err: unknown, opts: { host?: string | undefi
   }
   const e = (err ?? {}) as Coded;
   const code = typeof e.code === "string" ? e.code : typeof (e.errors?.[0] as Coded | undefined)?.code === "string" ? ((e.errors![0] as Coded).code as string) : undefined;
+  const grpc = e.flag === "--grpc-port";
   if (code === "EADDRINUSE") {
-    return `port ${String(e.port ?? opts.port)} on ${String(e.address ?? opts.host)} is already in use (another hookwarden or another program listens there): stop it, or start with --port <another port>`;
+    return `${grpc ? "gRPC port" : "port"} ${String(e.port ?? opts.port)} on ${String(e.address ?? opts.host)} is already in use (another hookwarden or another program listens there): stop it, or start with ${grpc ? "--grpc-port" : "--port"} <another port>`;
   }
   if (code === "EACCES" && e.port !== undefined) {
-    return `not allowed to listen on port ${String(e.port)}: ports below 1024 need privileges; use --port 8071 (or another above 1023) behind a proxy`;
+    return grpc
+      ? `not allowed to listen on gRPC port ${String(e.port)}: ports below 1024 need privileges; use --grpc-port 7443 (or another above 1023)`
+      : `not allowed to listen on port ${String(e.port)}: ports below 1024 need privileges; use --port 8071 (or another above 1023) behind a proxy`;
   }
   if (code !== undefined && UNREACHABLE.has(code) && opts.databaseUrl) {
     return `cannot reach ${pgWhere(opts.databaseUrl)} (${code}): start PostgreSQL or fix --database-url / HOOKWARDEN_DATABASE_URL`;

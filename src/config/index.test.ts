@@ -197,4 +197,12 @@ describe("TLS settings", () => {
     expect(configError({ tlsCert: "/etc/hw/cert.pem" })).toContain("give both --tls-cert and --tls-key, or neither");
     expect(configError({}, { HOOKWARDEN_TLS_KEY: "/k.pem" })).toContain("give both --tls-cert and --tls-key, or neither");
   });
+
+  it("refuses the API's port as the agents' gRPC port (the default 8071 too)", () => {
+    expect(configError({ grpcPort: 8071 })).toContain("grpcPort: must differ from --port");
+    expect(configError({}, { HOOKWARDEN_PORT: "7443", HOOKWARDEN_GRPC_PORT: "7443" })).toContain("grpcPort: must differ from --port");
+    expect(loadConfig({ grpcPort: 7443 }, {}).grpcPort).toBe(7443);
+    // Two random ports: never the same one.
+    expect(loadConfig({ port: 0, grpcPort: 0 }, {}).grpcPort).toBe(0);
+  });
 });

@@ -266,6 +266,8 @@ export function loadConfig(flags: Partial<ConfigInput> = {}, env: NodeJS.Process
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
   const parsed = schema
     .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: "give both --tls-cert and --tls-key, or neither", path: ["tlsKey"] })
+    // Both listen on --host: the second bind would fail as "in use" by another program.
+    .refine((c) => c.grpcPort === undefined || c.grpcPort === 0 || c.grpcPort !== c.port, { message: "must differ from --port (the API's port): agents' gRPC has a port of its own", path: ["grpcPort"] })
     .safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "config"}: ${i.message}`);

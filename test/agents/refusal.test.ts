@@ -205,7 +205,8 @@ for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
       const cases: [Parameters<typeof spawnAgent>[0], number, RegExp][] = [
         [{ server: agentServer(t.hw, transport), key: token.key, secret: "as_wrong", bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unauthorized, /\(401\)/],
         [{ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "other", forwardTo: svc.url }, AGENT_EXIT.forbidden, /\(403/],
-        [{ server: `${scheme}://127.0.0.1:${await closedPort()}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unreachable, /cannot reach the gateway at .*ECONNREFUSED/],
+        [{ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "no-such-bucket", forwardTo: svc.url }, AGENT_EXIT.forbidden, /refused the buckets no-such-bucket .*\(403/],
+        [{ server: `${scheme}://127.0.0.1:${await closedPort()}`, key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.unreachable, /^hookwarden: cannot reach the gateway at \S+: ECONNREFUSED connect ECONNREFUSED 127\.0\.0\.1:\d+$/m],
         [{ server: agentServer(t.hw, transport), key: token.key, secret: token.secret, bucket: "orders", forwardTo: "ftp://internal/" }, AGENT_EXIT.error, /forwardTo for orders must be an http\(s\) URL/],
         [{ server: "ftp://127.0.0.1:21", key: token.key, secret: token.secret, bucket: "orders", forwardTo: svc.url }, AGENT_EXIT.error, /server must be an http\(s\):\/\/, ws\(s\):\/\/ \(WebSocket\) or grpc\(s\):\/\/ \(gRPC\) URL/],
       ];

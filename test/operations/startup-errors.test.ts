@@ -46,6 +46,18 @@ describe("start-up errors are one line with the cause and the fix", { timeout: 9
     expect(line).toBe(`hookwarden: port ${port} on 127.0.0.1 is already in use (another hookwarden or another program listens there): stop it, or start with --port <another port>`);
   });
 
+  it("gRPC port in use", async () => {
+    const { adminToken, masterKey } = gatewaySecrets();
+    const d = dir();
+    const line = oneLine(await runCli(["serve", "--data-dir", d, "--port", "0", "--grpc-port", String(port)], { HOOKWARDEN_ADMIN_TOKEN: adminToken, HOOKWARDEN_MASTER_KEY: masterKey }));
+    expect(line).toBe(`hookwarden: gRPC port ${port} on 127.0.0.1 is already in use (another hookwarden or another program listens there): stop it, or start with --grpc-port <another port>`);
+    // The failed start left nothing behind: the same data dir starts once the port is free.
+    const grpcPort = await closedPort();
+    running = await spawnGateway({ runtime: "tsx", args: ["--data-dir", d, "--port", "0", "--grpc-port", String(grpcPort)], adminToken, masterKey });
+    await running.stop();
+    running = undefined;
+  });
+
   it("PostgreSQL unreachable, without the URL's password", async () => {
     const pgPort = await closedPort();
     const { masterKey } = gatewaySecrets();

@@ -81,6 +81,8 @@ describe("the packed tarball, installed globally", () => {
     expect(packed).toContain("bin/hookwarden.js");
     expect(packed).toContain("dist/cli/main.js");
     expect(packed).toContain("dist/agents/client.js");
+    // gRPC needs no generated code at run time (frame-codec.ts); the schema ships for other clients.
+    expect(packed).toContain("dist/agents/grpc/agent.proto");
     expect(packed).toContain("package.json");
     expect(packed).toContain("README.md");
     for (const f of packed) {
@@ -119,11 +121,12 @@ describe("the packed tarball, installed globally", () => {
         if (dataDir) await dropTestStorage(dialect, dataDir, schema);
       });
 
-      it("relays a webhook through the agent, which runs as the printed systemd unit says", async () => {
+      it("relays a webhook through the agent, which runs as the printed systemd unit says, and one through an agent over gRPC", async () => {
         const cwd = mkdtempSync(join(elsewhere, `${dialect}-`));
         dataDir = join(cwd, ".hookwarden");
         const secrets = gatewaySecrets();
         const port = await closedPort();
+        const grpcPort = await closedPort();
         gateway = await spawnGateway({
           runtime: "dist",
           command: "hookwarden",
@@ -131,7 +134,7 @@ describe("the packed tarball, installed globally", () => {
           env,
           ...secrets,
           // No --data-dir: SQLite lands in ./.hookwarden of the directory it was started from.
-          args: ["--host", "127.0.0.1", "--port", String(port), "--allow-private-networks", "127.0.0.0/8", "--log-level", "warn", ...(dialect === "postgres" ? ["--database-url", TEST_PG_URL, "--database-schema", schema!] : [])],
+          args: ["--host", "127.0.0.1", "--port", String(port), "--allow-private-networks", "127.0.0.0/8", "--log-level", "warn", "--grpc-port", String(grpcPort), ...(dialect === "postgres" ? ["--database-url", TEST_PG_URL, "--database-schema", schema!] : [])],
           startTimeoutMs: 60_000,
         });
         if (dialect === "sqlite") expect(existsSync(join(dataDir, "hookwarden.db"))).toBe(true);
@@ -163,6 +166,24 @@ describe("the packed tarball, installed globally", () => {
         expect((await postWebhook(input.url, body)).status).toBe(200);
         await until("the webhook at the internal service", () => svc!.received.find((r) => r.body === body), 30_000);
         expect(svc.received.find((r) => r.body === body)!.url).toBe("/hooks");
+
+        // The same installation over gRPC: `hookwarden agent` by name, on the gateway's --grpc-port.
+        const grpc = await agentBucket(api, "orders-grpc");
+        const grpcToken = await createAgentToken(api, { name: "installed-grpc", buckets: ["orders-grpc"] });
+        const grpcServer = `grpc://127.0.0.1:${grpcPort}`;
+        const grpcCheck = await run("hookwarden", ["agent", "--check", "--server", grpcServer, "--key", grpcToken.key, "--bucket", "orders-grpc", "--forward-to", svc.url], {
+          cwd,
+          env: { ...process.env, ...env, HOOKWARDEN_AGENT_SECRET: grpcToken.secret },
+        });
+        expect(grpcCheck.code, grpcCheck.stderr).toBe(0);
+        expect(grpcCheck.stdout).toMatch(/OK: .* accepted key/);
+        const grpcAgent = spawnAgent({ command: "hookwarden", cwd, env, server: grpcServer, key: grpcToken.key, secret: grpcToken.secret, bucket: "orders-grpc", forwardTo: `${svc.url}/grpc` });
+        agents.push(grpcAgent);
+        await grpcAgent.waitConnected(1, 60_000);
+        const grpcBody = JSON.stringify({ installed: dialect, transport: "grpc" });
+        expect((await postWebhook(grpc.input.url, grpcBody)).status).toBe(200);
+        await until("the gRPC-relayed webhook at the internal service", () => svc!.received.find((r) => r.body === grpcBody), 30_000);
+        expect(svc.received.find((r) => r.body === grpcBody)!.url).toBe("/grpc");
       }, 180_000);
     });
   }

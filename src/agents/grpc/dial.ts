@@ -61,7 +61,8 @@ export function dialGrpc(opts: DialOptions, events: DialEvents): AgentLink {
       events.refused(s.code === Status.UNAUTHENTICATED ? 401 : 403, s.details);
     } else if (!heard && s.code !== Status.OK) {
       // Unreachable, TLS refused, not a Hookwarden port: what the operator needs to see.
-      events.error(Object.assign(new Error(s.details || Status[s.code]), { code: Status[s.code] }));
+      const detail = pickFirstDetail(s.details);
+      events.error(Object.assign(new Error(detail || Status[s.code]), { code: /\b(E[A-Z]{3,})\b/.exec(detail)?.[1] ?? Status[s.code] }));
     }
     end(heard ? closeCodeOf(s.code, s.metadata) : 1006, s.details);
   });
@@ -92,4 +93,15 @@ export function dialGrpc(opts: DialOptions, events: DialEvents): AgentLink {
       return heard && !ended;
     },
   };
+}
+
+/**
+ * The socket's own error out of grpc-js's pick-first wording ("No connection established. Last
+ * error: Error: connect ECONNREFUSED 127.0.0.1:7443. Resolution note: "), so an unreachable
+ * gateway reads as it does over WebSocket: "ECONNREFUSED connect ECONNREFUSED 127.0.0.1:7443".
+ */
+function pickFirstDetail(details: string): string {
+  const m = /^No connection established\. Last error: (?:Error: )?(.*?)\.? Resolution note: ?(.*)$/s.exec(details);
+  if (!m) return details;
+  return m[2] ? `${m[1]} (${m[2]})` : m[1]!;
 }

@@ -3,6 +3,7 @@ import type { Context } from "../../context/index.js";
 import type { AgentHub } from "../hub.js";
 import { maxFrameBytes } from "../protocol.js";
 import { GRPC_METHOD, decodeFrame, encodeFrame } from "./frame-codec.js";
+import { routeGrpcLogs } from "./grpc-log.js";
 import { grpcServerLink } from "./server-link.js";
 
 /** Protobuf overhead of one `Frame` around its JSON: a tag byte and a length varint. */
@@ -22,6 +23,7 @@ export interface GrpcAgentListener {
  */
 export async function listenGrpc(ctx: Context, hub: AgentHub, opts: { host: string; port: number; tls: { cert: Buffer; key: Buffer } | undefined }): Promise<GrpcAgentListener> {
   const { logger } = ctx;
+  routeGrpcLogs(logger);
   const server = new Server({
     "grpc.max_receive_message_length": maxFrameBytes(ctx.config.maxPayloadSize) + FRAME_OVERHEAD,
     "grpc.max_send_message_length": -1,
@@ -66,7 +68,9 @@ export async function listenGrpc(ctx: Context, hub: AgentHub, opts: { host: stri
   );
   const credentials = opts.tls ? ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false) : ServerCredentials.createInsecure();
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${opts.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${opts.port}`, credentials, (err, p) => (err ? reject(bindError(err, opts.host, opts.port)) : resolve(p))),
+  );
   const shown = opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : host;
   const url = `${opts.tls ? "grpcs" : "grpc"}://${shown}:${port}`;
   logger.info({ url }, "agents may connect over gRPC");
@@ -85,4 +89,14 @@ export async function listenGrpc(ctx: Context, hub: AgentHub, opts: { host: stri
         });
       }),
   };
+}
+
+/**
+ * grpc-js reports a failed bind only as text ("No address added out of total 1 resolved errors:
+ * [listen EADDRINUSE: …]"); the errno, address, port and flag are put back so the CLI explains
+ * it in one line, as it does for the API port.
+ */
+function bindError(err: Error, address: string, port: number): Error {
+  const code = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(err.message)?.[1];
+  return code === undefined ? err : Object.assign(new Error(err.message, { cause: err }), { code, syscall: "listen", address, port, flag: "--grpc-port" });
 }
