@@ -4,7 +4,9 @@ import { forwardAttempt, forwardedHeaders, forwardedQuery, transformForward, typ
 import type { StoredRequest } from "../ingress/stored-request.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
+import type { AgentRelay } from "../ingress/agent-relay.js";
 import type { AgentHub } from "./hub.js";
+import { agentModeOfBucket } from "./tokens.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { SpanKind } from "../tracing/index.js";
 
@@ -75,4 +77,12 @@ export async function resendToAgents(ctx: Context, bucketIds: string[]): Promise
     .where("endpoint_id", "in", (eb) => eb.selectFrom("outputs").select("id").where("bucket_id", "in", bucketIds).where("type", "=", "agent"))
     .executeTakeFirst();
   return Number(res.numUpdatedRows);
+}
+
+/** The agents of this node as ingress sees them (`AgentRelay`): serving modes and forwards. */
+export function agentRelay(ctx: Context, hub: AgentHub, functions?: FunctionRunner): AgentRelay {
+  return {
+    servingOf: async (orgId, bucketId) => hub.modeFor(bucketId) ?? (await agentModeOfBucket(ctx, orgId, bucketId)),
+    forward: (job, target, stored, signal) => performAgentForward(ctx, hub, job, target, stored, signal, functions),
+  };
 }

@@ -7,8 +7,7 @@ import type { BucketRow } from "./buckets.js";
 import { performForward, type ForwardTarget } from "./forward.js";
 import { outputAad, type OutputRow } from "./outputs.js";
 import { toStored, type StoredRequest } from "./stored-request.js";
-import type { AgentHub } from "../agents/hub.js";
-import { performAgentForward } from "../agents/forward.js";
+import type { AgentRelay } from "./agent-relay.js";
 import type { ReceivedRequest } from "./types.js";
 import type { FunctionRunner } from "../functions/runner.js";
 
@@ -27,7 +26,7 @@ export class EphemeralForwarder {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #abort = new AbortController();
   #pending = 0;
-  #agents: AgentHub | undefined;
+  #agents: AgentRelay | undefined;
   readonly #functions: FunctionRunner | undefined;
 
   /** `functions`: the sandbox running the input's and the outputs' transformations. */
@@ -38,8 +37,8 @@ export class EphemeralForwarder {
     this.#functions = functions;
   }
 
-  useAgents(hub: AgentHub): void {
-    this.#agents = hub;
+  useAgents(relay: AgentRelay): void {
+    this.#agents = relay;
   }
 
   get pending(): number {
@@ -81,7 +80,7 @@ export class EphemeralForwarder {
     try {
       const out =
         target.output.type === "agent" && this.#agents
-          ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal, this.#functions)
+          ? await this.#agents.forward(job, target, stored, this.#abort.signal)
           : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
       result = out.result;
       await store.db.insertInto("attempts").values(out.attempt).execute();

@@ -10,13 +10,12 @@ import { HookwardenError } from "../errors/index.js";
 import { classifyStorageError } from "../store/errors.js";
 import { isClientAbort } from "../api/connection-limits.js";
 import { route, type RouteSpec } from "../api/contract/index.js";
-import type { AgentHub } from "../agents/hub.js";
-import { agentModeOfBucket } from "../agents/tokens.js";
 import { clientIp, inRanges, parseCidrs } from "./client-ip.js";
 import { AcceptTimes } from "./accept-times.js";
 import type { EphemeralForwarder } from "./ephemeral.js";
 import { DEFAULT_RESPONSE, type ResponseConfig } from "./inputs.js";
 import type { Intake } from "./intake.js";
+import type { AgentRelay } from "./agent-relay.js";
 import type { InputCache, ResolvedInput } from "./lookup.js";
 import type { OutputCache } from "./output-cache.js";
 import type { RejectionLog } from "./rejections.js";
@@ -28,7 +27,8 @@ import { fallbackDeliveryId, verifySignature } from "./verify/providers.js";
 const TUNNEL_DROP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer", "proxy-connection"]);
 
 export interface IngressDeps {
-  agents?: AgentHub;
+  /** The agents connected to this node (agents/ provides it). */
+  agents?: AgentRelay;
   intake: Intake;
   inputs: InputCache;
   /** The node's cache of bucket outputs, invalidated by the admin API's changes. */
@@ -274,7 +274,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     // the tokens say which mode it is: a 502 told the caller the webhook failed although it is
     // stored and waits for an agent (and the provider sent it again).
     const first = result.outputs[0];
-    const agentMode = first?.type === "agent" ? (deps.agents?.modeFor(bucket.id) ?? (await agentModeOfBucket(ctx, bucket.org_id, bucket.id))) : undefined;
+    const agentMode = first?.type === "agent" ? await deps.agents?.servingOf(bucket.org_id, bucket.id) : undefined;
     if (agentMode === "forward") {
       if (result.leasedJob) deps.worker.releaseLeased(result.leasedJob);
       return sendStatic(reply, DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>);

@@ -24,7 +24,7 @@ import { loadKeyring } from "../vault/keyring.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
-import { resendToAgents } from "../agents/forward.js";
+import { agentRelay, resendToAgents } from "../agents/forward.js";
 import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
 import { Intake } from "../ingress/intake.js";
@@ -138,6 +138,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     },
   });
   worker.useAgents(agents);
+  const relay = agentRelay(ctx, agents, functions);
   const ingress = {
     intake: new Intake(ctx, wake, handOff ? worker.forwards : undefined, outputs),
     inputs: new InputCache(ctx),
@@ -146,11 +147,11 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     ephemeral: new EphemeralForwarder(ctx, sender, opts.random, functions),
     worker,
     sender,
-    agents,
+    agents: relay,
     functions,
     paused: pauses,
   };
-  ingress.ephemeral.useAgents(agents);
+  ingress.ephemeral.useAgents(relay);
   let url = "";
   const audit = new AuditLog(store, logger);
   const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });

@@ -1,0 +1,24 @@
+import type { SendResult } from "../delivery/http-sender.js";
+import type { AttemptInsert } from "../queue/complete-jobs.js";
+import type { JobRow } from "../queue/types.js";
+import type { ForwardTarget } from "./forward.js";
+import type { StoredRequest } from "./stored-request.js";
+
+/** How agents serve a bucket: `forward` (fire and acknowledge) or `tunnel` (the answer comes back). */
+export type AgentServing = "forward" | "tunnel";
+
+/**
+ * What ingress asks of the agents (outbound-connecting relays into private networks): agents/
+ * provides it (`agentRelay`), server/ wires it in, so ingress never imports agents/.
+ */
+export interface AgentRelay {
+  /** How a bucket's requests reach its agents: from an agent connected here, else from its tokens. */
+  servingOf(orgId: string, bucketId: string): Promise<AgentServing | undefined>;
+  /** One delivery of a request through an agent connected to this node; its ack is the attempt. */
+  forward(
+    job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+    target: ForwardTarget,
+    stored: StoredRequest,
+    signal?: AbortSignal,
+  ): Promise<{ result: SendResult; attempt: AttemptInsert }>;
+}
