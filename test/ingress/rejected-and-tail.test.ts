@@ -1,0 +1,232 @@
+import { Agent, fetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DIALECTS } from "../helpers/dialects.js";
+import { canary, send, setup } from "../helpers/ingress.js";
+import { github, githubBody, githubSecret } from "../helpers/provider-requests.js";
+import { Receiver } from "../helpers/receiver.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+const KEPT = 20;
+
+interface SseEvent {
+  event: string;
+  id: string | undefined;
+  data: any;
+}
+
+/**
+ * An open event stream read as a user agent would (WHATWG HTML "event stream" parsing, the parts
+ * used here). Its own connection pool, destroyed on close: the global one opens a spare connection
+ * after an abort, which a closing server then waits on until the headers timeout.
+ */
+async function openStream(url: string, headers: Record<string, string>) {
+  const ctrl = new AbortController();
+  const agent = new Agent();
+  const res = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: ctrl.signal, dispatcher: agent });
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  let ended = false;
+  const done = (async () => {
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buf = "";
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        let at: number;
+        while ((at = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          const ev: SseEvent = { event: "message", id: undefined, data: undefined };
+          let data: string | undefined;
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) comments.push(line.slice(1).trim());
+            else if (line.startsWith("event: ")) ev.event = line.slice(7);
+            else if (line.startsWith("id: ")) ev.id = line.slice(4);
+            else if (line.startsWith("data: ")) data = (data === undefined ? "" : data + "\n") + line.slice(6);
+          }
+          if (data !== undefined) {
+            ev.data = JSON.parse(data);
+            events.push(ev);
+          }
+        }
+      }
+    } catch {
+      // aborted by the test
+    }
+    ended = true;
+  })();
+  return {
+    res,
+    events,
+    comments,
+    ended: () => ended,
+    done,
+    close: () => {
+      ctrl.abort();
+      void agent.destroy();
+    },
+  };
+}
+
+for (const dialect of DIALECTS) {
+  describe(`rejected inbound requests and the live tail (${dialect})`, () => {
+    let t: TestServer;
+    let receiver: Receiver;
+    beforeAll(async () => {
+      t = await startTestServer(dialect, { rejectionsKept: KEPT, pollInterval: 200, streamHeartbeat: 100 });
+      receiver = await new Receiver().start();
+    });
+    afterAll(async () => {
+      await receiver?.stop();
+      await t?.stop();
+    }, 60_000);
+
+    it("lists rejected requests with method, code and reason, never their body or credentials; the caller's answer is unchanged", async () => {
+      const { bucket, input } = await setup(t, { bucket: { auth: { type: "token", token: "bucket-token-0123456789abcdef" } }, input: { verification: { type: "github", secret: githubSecret } } });
+      const url = `/in/${input.id}`;
+      const SECRET_BODY = canary("rejected-body");
+      const auth = { authorization: "Bearer bucket-token-0123456789abcdef" };
+      const noAuth = await send(t.url, url, { body: SECRET_BODY, headers: { authorization: "Bearer wrong-credential-xyz" } });
+      expect([noAuth.status, noAuth.json]).toEqual([401, { code: "E_UNAUTHORIZED", detail: "Missing or wrong credentials" }]);
+      const forgedBody = githubBody(SECRET_BODY);
+      const forged = await send(t.url, url, { method: "PUT", body: forgedBody, headers: { ...auth, ...(await github(forgedBody, "not-the-secret")) } });
+      expect([forged.status, forged.json?.code]).toEqual([401, "E_SIGNATURE_INVALID"]);
+      const goodBody = githubBody("accepted");
+      expect((await send(t.url, url, { body: goodBody, headers: { ...auth, ...(await github(goodBody)) } })).status).toBe(200);
+
+      const list = async (q: string) => {
+        const r = await t.api("GET", `/api/v1/bucket/${bucket.id}/request${q}`);
+        expect(r.status, r.text).toBe(200);
+        return r;
+      };
+      await vi.waitFor(async () => expect((await list("?status=rejected")).body.data).toHaveLength(2), { timeout: 5_000 });
+      const rejected = await list("?status=rejected");
+      expect(rejected.body.data).toEqual([
+        expect.objectContaining({ inputId: input.id, status: "rejected", method: "PUT", statusCode: 401, size: 0, rejectionCode: "E_SIGNATURE_INVALID", rejectionReason: expect.any(String) }),
+        expect.objectContaining({ inputId: input.id, status: "rejected", method: "POST", statusCode: 401, size: 0, rejectionCode: "E_UNAUTHORIZED", rejectionReason: "Missing or wrong credentials" }),
+      ]);
+      for (const secret of [SECRET_BODY, "wrong-credential-xyz", "not-the-secret", githubSecret, "bucket-token-0123456789abcdef"]) expect(rejected.text).not.toContain(secret);
+      // Default: accepted only (as before); `all`: both, newest first.
+      const accepted = await list("");
+      expect(accepted.body.data.map((r: any) => r.status)).toEqual(["accepted"]);
+      const all = await list("?status=all");
+      expect(all.body.data.map((r: any) => [r.status, r.rejectionCode])).toEqual([
+        ["accepted", null],
+        ["rejected", "E_SIGNATURE_INVALID"],
+        ["rejected", "E_UNAUTHORIZED"],
+      ]);
+      // Pages across both kinds follow the same order.
+      const first = await list("?status=all&limit=2");
+      expect(first.body.done).toBe(false);
+      const rest = await list(`?status=all&limit=2&iterator=${first.body.iterator}`);
+      expect([...first.body.data, ...rest.body.data].map((r: any) => r.id)).toEqual(all.body.data.map((r: any) => r.id));
+      expect((await t.api("GET", `/api/v1/bucket/${bucket.id}/request?status=refused`)).status).toBe(422);
+      // Another organisation sees nothing of it.
+      const other = await t.newOrgToken("other");
+      const foreign = await fetch(`${t.url}/api/v1/bucket/${bucket.id}/request?status=rejected`, { headers: { authorization: `Bearer ${other}` } });
+      expect(foreign.status).toBe(404);
+    });
+
+    it("keeps a bucket's newest rejections only: a flood of forged posts stays bounded", async () => {
+      const { bucket, input } = await setup(t, { bucket: { auth: { type: "token", token: "flood-token-0123456789abcdef" } } });
+      const FLOOD = 10 * KEPT;
+      for (let i = 0; i < FLOOD; i += 20) {
+        const batch = await Promise.all(Array.from({ length: 20 }, () => send(t.url, `/in/${input.id}`, { body: "x" })));
+        expect(batch.every((r) => r.status === 401)).toBe(true);
+      }
+      // The last one, told apart by its method.
+      expect((await send(t.url, `/in/${input.id}`, { method: "PATCH", body: "x" })).status).toBe(401);
+      const count = async () => Number((await t.hw.ctx.store.db.selectFrom("inbound_rejections").select((eb) => eb.fn.countAll().as("n")).where("bucket_id", "=", bucket.id).executeTakeFirstOrThrow()).n);
+      const newest = async () => (await t.api("GET", `/api/v1/bucket/${bucket.id}/request?status=rejected&limit=1`)).body.data[0]?.method;
+      await vi.waitFor(async () => expect(await newest()).toBe("PATCH"), { timeout: 10_000 });
+      const n = await count();
+      // The cap, plus at most the tenth recorded since the last trim.
+      expect(n).toBeGreaterThanOrEqual(KEPT);
+      expect(n).toBeLessThanOrEqual(KEPT + KEPT / 10);
+      const listed = await t.api("GET", `/api/v1/bucket/${bucket.id}/request?status=rejected&limit=250`);
+      expect(listed.body.data).toHaveLength(n);
+    }, 60_000);
+
+    it("streams a bucket's arrivals (verification, rejection reason, forward outcome) as Server-Sent Events, scoped to the bucket and organisation", async () => {
+      const { bucket, input } = await setup(t, { input: { verification: { type: "github", secret: githubSecret } }, outputs: [`${receiver.url}/tail`] });
+      const elsewhere = await setup(t, {});
+      const base = `${t.url}/api/v1/bucket/${bucket.id}/request/stream`;
+      const stream = await openStream(base, { authorization: `Bearer ${t.token}` });
+      try {
+        expect(stream.res.status).toBe(200);
+        expect(stream.res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+        expect(stream.res.headers.get("cache-control")).toBe("no-store");
+
+        const body = githubBody("streamed");
+        expect((await send(t.url, `/in/${input.id}`, { body, headers: await github(body) })).status).toBe(200);
+        const forgedBody = githubBody("forged-in-stream");
+        expect((await send(t.url, `/in/${input.id}`, { body: forgedBody, headers: await github(forgedBody, "wrong") })).status).toBe(401);
+        expect((await send(t.url, `/in/${elsewhere.input.id}`, { body: "{}" })).status).toBe(200);
+
+        await vi.waitFor(() => {
+          const rows = stream.events.filter((e) => e.event === "request").map((e) => e.data);
+          expect(rows.some((r) => r.status === "accepted" && r.verification === "verified (github)" && r.forward?.state === "delivered" && r.forward.statusCode === 200)).toBe(true);
+          expect(rows.some((r) => r.status === "rejected" && r.rejectionCode === "E_SIGNATURE_INVALID" && r.verification === "E_SIGNATURE_INVALID" && r.forward === null)).toBe(true);
+        }, { timeout: 15_000 });
+        // Only this bucket's requests, and nothing of the bodies.
+        expect(stream.events.every((e) => e.data.inputId === input.id)).toBe(true);
+        expect(JSON.stringify(stream.events)).not.toContain("forged-in-stream");
+        expect(JSON.stringify(stream.events)).not.toContain("streamed");
+        // An accepted row is sent again as its forward outcome changes, never the same state twice.
+        const states = stream.events.filter((e) => e.data.status === "accepted").map((e) => JSON.stringify(e.data));
+        expect(new Set(states).size).toBe(states.length);
+        await vi.waitFor(() => expect(stream.comments).toContain("ping"), { timeout: 5_000 });
+      } finally {
+        stream.close();
+      }
+
+      // Scope: another organisation's token gets a 404, like the bucket itself.
+      const other = await t.newOrgToken("stranger");
+      expect((await fetch(base, { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
+      expect((await fetch(base)).status).toBe(401);
+    }, 60_000);
+
+    it("caps the streams one caller may hold open, and frees a slot when one closes", async () => {
+      const { bucket } = await setup(t, {});
+      const url = `${t.url}/api/v1/bucket/${bucket.id}/request/stream`;
+      const token = await t.newOrgToken("capped");
+      const own = await fetch(`${t.url}/api/v1/bucket`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "capped" }) });
+      const ownBucket = (await own.json()) as { id: string };
+      const ownUrl = `${t.url}/api/v1/bucket/${ownBucket.id}/request/stream`;
+      const streams = [];
+      for (let i = 0; i < 4; i++) {
+        const s = await openStream(ownUrl, { authorization: `Bearer ${token}` });
+        expect(s.res.status).toBe(200);
+        streams.push(s);
+      }
+      const fifth = await fetch(ownUrl, { headers: { authorization: `Bearer ${token}` } });
+      expect([fifth.status, ((await fifth.json()) as { code: string }).code]).toEqual([429, "E_TOO_MANY_STREAMS"]);
+      // Another caller is not affected.
+      const admin = await openStream(url, { authorization: `Bearer ${t.token}` });
+      expect(admin.res.status).toBe(200);
+      admin.close();
+      streams.pop()!.close();
+      await vi.waitFor(async () => {
+        const again = await openStream(ownUrl, { authorization: `Bearer ${token}` });
+        try {
+          expect(again.res.status).toBe(200);
+        } finally {
+          again.close();
+        }
+      }, { timeout: 5_000 });
+      for (const s of streams) s.close();
+    });
+
+    it("server shutdown ends open streams and does not wait for them", async () => {
+      const t2 = await startTestServer(dialect);
+      const { bucket } = await setup(t2, {});
+      const s = await openStream(`${t2.url}/api/v1/bucket/${bucket.id}/request/stream`, { authorization: `Bearer ${t2.token}` });
+      expect(s.res.status).toBe(200);
+      // A stream holding the close would keep stop() from resolving: the test would time out.
+      await t2.stop();
+      await s.done;
+      expect(s.ended()).toBe(true);
+    }, 30_000);
+  });
+}
