@@ -1,4 +1,6 @@
 import { Agent, fetch } from "undici";
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DIALECTS } from "../helpers/dialects.js";
 import { canary, send, setup } from "../helpers/ingress.js";
@@ -218,6 +220,36 @@ for (const dialect of DIALECTS) {
       for (const s of streams) s.close();
     });
 
+    it("a console session opens the stream without the CSRF header (EventSource cannot send one), nothing else; at most 4 per session; a portal session cannot", async () => {
+      const { bucket } = await setup(t, {});
+      const signIn = async (body: Record<string, unknown>) => {
+        const res = await fetch(`${t.url}/console/api/session`, { method: "POST", headers: { "content-type": "application/json", "x-hookwarden-console": "1" }, body: JSON.stringify(body) });
+        expect(res.status).toBe(201);
+        return res.headers.get("set-cookie")!.split(";")[0]!;
+      };
+      const cookie = await signIn({ token: t.token });
+      const url = `${t.url}/api/v1/bucket/${bucket.id}/request/stream`;
+      const streams = [];
+      for (let i = 0; i < 4; i++) {
+        const s = await openStream(url, { cookie });
+        expect(s.res.status).toBe(200);
+        streams.push(s);
+      }
+      const fifth = await fetch(url, { headers: { cookie } });
+      expect(fifth.status).toBe(429);
+      await fifth.body?.cancel();
+      // Every other cookie call still needs the header, the stream's own path with a suffix too.
+      expect((await fetch(`${t.url}/api/v1/bucket/${bucket.id}/request`, { headers: { cookie } })).status).toBe(403);
+      expect((await fetch(`${url}x`, { headers: { cookie } })).status).toBe(403);
+      expect((await fetch(`${t.url}/api/v1/bucket`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: "{\"name\":\"csrf\"}" })).status).toBe(403);
+      for (const s of streams) s.close();
+      // A portal session (one application) reaches no bucket.
+      const app = await t.api("POST", "/api/v1/app", { name: "portal-app" });
+      const portal = await signIn({ token: t.token, app: app.body.id });
+      const refused = await fetch(url, { headers: { cookie: portal } });
+      expect(refused.status).toBe(404);
+    });
+
     it("server shutdown ends open streams and does not wait for them", async () => {
       const t2 = await startTestServer(dialect);
       const { bucket } = await setup(t2, {});
@@ -230,3 +262,36 @@ for (const dialect of DIALECTS) {
     }, 30_000);
   });
 }
+
+describe("live tail on two nodes sharing one PostgreSQL database", () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    const masterKey = randomBytes(32).toString("base64");
+    a = await startTestServer("postgres", { masterKey, pollInterval: 200 });
+    b = await startTestServer("postgres", { masterKey, pollInterval: 200, databaseSchema: a.schema!, adminToken: a.token });
+  }, 60_000);
+  afterAll(async () => {
+    await b?.hw.stop();
+    if (b) rmSync(b.dataDir, { recursive: true, force: true });
+    await a?.stop();
+  });
+
+  it("a stream on one node shows requests accepted and rejected on the other", async () => {
+    const { bucket, input } = await setup(a, { input: { verification: { type: "github", secret: githubSecret } } });
+    const stream = await openStream(`${a.url}/api/v1/bucket/${bucket.id}/request/stream`, { authorization: `Bearer ${a.token}` });
+    try {
+      expect(stream.res.status).toBe(200);
+      const body = githubBody("on-node-b");
+      expect((await send(b.url, `/in/${input.id}`, { body, headers: await github(body) })).status).toBe(200);
+      expect((await send(b.url, `/in/${input.id}`, { body, headers: await github(body, "forged") })).status).toBe(401);
+      await vi.waitFor(() => {
+        const rows = stream.events.map((e) => e.data);
+        expect(rows.some((r) => r.status === "accepted" && r.verification === "verified (github)")).toBe(true);
+        expect(rows.some((r) => r.status === "rejected" && r.rejectionCode === "E_SIGNATURE_INVALID")).toBe(true);
+      }, { timeout: 15_000 });
+    } finally {
+      stream.close();
+    }
+  });
+});
