@@ -17,19 +17,23 @@ export const TAIL_ROWS = 25;
 
 /**
  * The newest requests of a bucket, accepted and rejected, with their verification and forward
- * outcome: three indexed reads (requests, rejections; attempts and jobs of those ids).
+ * outcome: indexed reads only (requests and rejections by bucket, attempts by request, the
+ * bucket's inputs and outputs).
  */
 export async function readTail(ctx: Context, bucket: BucketRow, rows = TAIL_ROWS): Promise<TailEntry[]> {
   const listed = (await listRequests(ctx, bucket, { limit: rows - 1, iterator: undefined, status: "all" })).slice(0, rows);
   const accepted = listed.filter((r) => r.status === "accepted").map((r) => r.id);
   const db = ctx.store.db;
-  const [inputs, attempts, jobs] = await Promise.all([
+  // Not the jobs table: it has no index by request (one would cost every enqueue), so "pending"
+  // is read as "an output exists and no attempt yet"; a failed attempt that will be retried
+  // shows as failed until the retry lands.
+  const [inputs, attempts, outputs] = await Promise.all([
     db.selectFrom("inputs").select(["id", "verification"]).where("bucket_id", "=", bucket.id).execute(),
-    accepted.length === 0 ? [] : db.selectFrom("attempts").select(["msg_id", "status", "response_status_code", "error_code", "id"]).where("app_id", "=", bucket.id).where("msg_id", "in", accepted).orderBy("id", "desc").execute(),
-    accepted.length === 0 ? [] : db.selectFrom("jobs").select(["msg_id"]).where("msg_id", "in", accepted).execute(),
+    accepted.length === 0 ? [] : db.selectFrom("attempts").select(["msg_id", "status", "response_status_code", "error_code", "id"]).where("msg_id", "in", accepted).where("app_id", "=", bucket.id).orderBy("id", "desc").execute(),
+    db.selectFrom("outputs").select("id").where("bucket_id", "=", bucket.id).where("disabled", "=", 0).limit(1).execute(),
   ]);
   const verificationOf = new Map(inputs.map((i) => [i.id, (JSON.parse(i.verification) as { type?: string }).type ?? "none"]));
-  const waiting = new Set(jobs.map((j) => j.msg_id));
+  const hasOutput = outputs.length > 0;
   type Row = (typeof attempts)[number];
   const byRequest = new Map<string, Row[]>();
   for (const a of attempts) {
@@ -42,7 +46,7 @@ export async function readTail(ctx: Context, bucket: BucketRow, rows = TAIL_ROWS
     const type = verificationOf.get(r.inputId) ?? "none";
     const tries = byRequest.get(r.id) ?? [];
     const last = tries[0];
-    const state = waiting.has(r.id) ? "pending" : !last ? "none" : Number(last.status) === STATUS_SUCCESS ? "delivered" : "failed";
+    const state = !last ? (hasOutput ? "pending" : "none") : Number(last.status) === STATUS_SUCCESS ? "delivered" : "failed";
     return {
       ...r,
       verification: type === "none" ? "not checked" : `verified (${type})`,

@@ -124,6 +124,12 @@ for (const dialect of DIALECTS) {
       const rest = await list(`?status=all&limit=2&iterator=${first.body.iterator}`);
       expect([...first.body.data, ...rest.body.data].map((r: any) => r.id)).toEqual(all.body.data.map((r: any) => r.id));
       expect((await t.api("GET", `/api/v1/bucket/${bucket.id}/request?status=refused`)).status).toBe(422);
+      // Hostile cursors: a stable 4xx or an empty page, never a 5xx.
+      for (const iterator of ["%00", "rej_%00", "__proto__", "x".repeat(256), "req_", "%F0%9F%92%A9"]) {
+        const r = await t.api("GET", `/api/v1/bucket/${bucket.id}/request?status=all&iterator=${iterator}`);
+        expect(r.status, `${iterator}: ${r.text}`).toBeLessThan(500);
+        if (r.status !== 200) expect(r.body.code).toMatch(/^E_/);
+      }
       // Another organisation sees nothing of it.
       const other = await t.newOrgToken("other");
       const foreign = await fetch(`${t.url}/api/v1/bucket/${bucket.id}/request?status=rejected`, { headers: { authorization: `Bearer ${other}` } });
