@@ -1,6 +1,7 @@
 import { Agent, fetch } from "undici";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DIALECTS } from "../helpers/dialects.js";
 import { canary, send, setup } from "../helpers/ingress.js";
@@ -256,13 +257,21 @@ for (const dialect of DIALECTS) {
       expect(refused.status).toBe(404);
     });
 
-    it("server shutdown ends open streams and does not wait for them", async () => {
-      const t2 = await startTestServer(dialect);
+    it("server shutdown ends open streams, and connections that never sent a request, without waiting for them", async () => {
+      // Headers and requests may take 10 minutes: nothing but the shutdown itself may end them here.
+      const t2 = await startTestServer(dialect, { inboundHeadersTimeout: 600_000, inboundRequestTimeout: 600_000 });
       const { bucket } = await setup(t2, {});
       const s = await openStream(`${t2.url}/api/v1/bucket/${bucket.id}/request/stream`, { authorization: `Bearer ${t2.token}` });
       expect(s.res.status).toBe(200);
-      // A stream holding the close would keep stop() from resolving: the test would time out.
+      // And a connection that never sent a request (a client's spare socket, or a stalled one).
+      const url = new URL(t2.url);
+      const spare = connect(Number(url.port), url.hostname);
+      await new Promise((resolve) => spare.once("connect", resolve));
+      const spareClosed = new Promise((resolve) => spare.once("close", resolve));
+      // A stream or a spare connection holding the close would keep stop() from resolving until
+      // the headers timeout (10 minutes here): the test would time out.
       await t2.stop();
+      await spareClosed;
       await s.done;
       expect(s.ended()).toBe(true);
     }, 30_000);
