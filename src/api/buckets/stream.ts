@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { Context } from "../../context/index.js";
+import { sessionCookie } from "../../console/sessions.js";
 import { HookwardenError } from "../../errors/index.js";
 import { findBucket } from "../../ingress/buckets.js";
 import type { TailEntry, TailHub } from "../../ingress/tail.js";
@@ -12,6 +13,9 @@ import { route } from "../contract/index.js";
 export const STREAMS_PER_CALLER = 4;
 /** Streams the node holds open at once, all callers together. */
 export const STREAMS_PER_NODE = 1000;
+
+/** Bytes of events a stream may have waiting for a slow reader. */
+const MAX_BUFFERED = 1024 * 1024;
 
 export const STREAM_URL = "/api/v1/bucket/:bucket_id/request/stream";
 
@@ -48,9 +52,10 @@ export function bucketStreamRoutes(app: FastifyInstance, ctx: Context, deps: { t
     },
     async (req, reply) => {
       const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-      const cookie = req.headers.cookie;
-      // A console session is keyed by its cookie (hashed: the key is kept in memory), a script by its token.
-      const caller = cookie ? `s:${createHash("sha256").update(cookie).digest("base64url")}` : `t:${req.tokenId}`;
+      // A console session is keyed by its session id alone (hashed: the key is kept in memory;
+      // other cookies beside it change nothing), a script by its token.
+      const session = sessionCookie(req);
+      const caller = session !== undefined ? `s:${createHash("sha256").update(session).digest("base64url")}` : `t:${req.tokenId}`;
       const mine = byCaller.get(caller) ?? 0;
       if (mine >= STREAMS_PER_CALLER) throw new HookwardenError("E_TOO_MANY_STREAMS", 429, `At most ${STREAMS_PER_CALLER} live tails may be open at once; close one`);
       if (total >= STREAMS_PER_NODE) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many live tails are open on this node; retry shortly", { retryAfter: 5 });
@@ -80,6 +85,12 @@ export function bucketStreamRoutes(app: FastifyInstance, ctx: Context, deps: { t
         if (done) return;
         // Oldest first, so a client that prepends shows the newest on top.
         for (const e of [...entries].reverse()) out.write(`event: request\nid: ${e.id}\ndata: ${JSON.stringify(entryOut(e))}\n\n`);
+        // A client that does not read would have the node buffer its events without end: past
+        // 1 MiB the stream is closed (a browser's EventSource reconnects and starts afresh).
+        if (out.writableLength + reply.raw.writableLength > MAX_BUFFERED) {
+          finish();
+          reply.raw.destroy();
+        }
       };
       out.write(`retry: 3000\n: ${bucket.id}\n\n`);
       try {
