@@ -65,6 +65,22 @@ export function guardConnections(app: FastifyInstance, config: Config, logger: L
     });
   }
 
+  // Shutdown: Node's closeIdleConnections leaves a connection that has not sent a request yet
+  // (a client's spare socket: undici opens one after an aborted response, browsers pre-connect),
+  // and the close then waited for its headers timeout. Such a socket carries nothing to finish.
+  const idleSinceOpen = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    idleSinceOpen.add(socket);
+    socket.once("close", () => idleSinceOpen.delete(socket));
+  });
+  server.on("request", (req: { socket: Socket }) => idleSinceOpen.delete(req.socket));
+  server.on("upgrade", (req: { socket: Socket }) => idleSinceOpen.delete(req.socket));
+  app.addHook("preClose", (done) => {
+    for (const socket of idleSinceOpen) socket.destroy();
+    idleSinceOpen.clear();
+    done();
+  });
+
   // Timed out by Node (`requestTimeout`, `headersTimeout`): Fastify answers 408 and closes.
   const timedOut = new WeakSet<object>();
   server.on("clientError", (err: { code?: string }, socket: Socket) => {

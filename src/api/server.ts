@@ -23,6 +23,8 @@ import { healthRoutes } from "./health/index.js";
 import { messageRoutes } from "./messages/index.js";
 import { secretRoutes } from "./secrets/index.js";
 import { bucketRoutes } from "./buckets/index.js";
+import { bucketStreamRoutes } from "./buckets/stream.js";
+import { TailHub } from "../ingress/tail.js";
 import { agentTokenRoutes } from "./agent-tokens/index.js";
 import { functionRoutes } from "./functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
@@ -105,6 +107,10 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     agentTokenRoutes(api, ctx, deps.agents);
     if (deps.functions) functionRoutes(api, ctx, deps.functions);
     bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, ...(deps.ingress.outputs ? { outputs: deps.ingress.outputs } : {}), publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
+    // Live tails re-read their bucket as often as the worker looks for due retries (--poll-interval).
+    const tail = new TailHub(ctx, { rejections: deps.ingress.rejections, pollMs: ctx.config.pollInterval });
+    api.addHook("onClose", async () => tail.close());
+    bucketStreamRoutes(api, ctx, { tail, heartbeatMs: ctx.config.streamHeartbeat });
   });
   // Public ingress: raw bodies, its own error handling, no token.
   await app.register(async (pub) => ingressRoutes(pub, ctx, deps.ingress));

@@ -111,9 +111,16 @@ const schema = z.object({
   verificationFailingWindow: duration.default(300_000).refine((ms) => ms >= 1000, "must be at least 1s"),
   /** Rows the retention cleaner changes per transaction (it yields to delivery between batches). */
   retentionBatchSize: z.coerce.number().int().min(1).max(10_000).default(500),
+  /**
+   * Rejected inbound requests kept per bucket (the newest; older ones are trimmed as new ones are
+   * recorded), so a stranger posting forged requests cannot fill the disk within the retention days.
+   */
+  rejectionsKept: z.coerce.number().int().min(10).max(1_000_000).default(1000),
   resendWindow: duration.default(600_000),
   /** How often the server pings each agent; one missed in two intervals drops the connection. */
   agentHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
+  /** How often a live tail (Server-Sent Events) sends a comment line, so proxies keep an idle stream open. */
+  streamHeartbeat: duration.default(15_000).refine((ms) => ms >= 50, "must be at least 50ms"),
   /**
    * Port of the agents' gRPC listener (same host, same TLS pair as the API); unset: no gRPC
    * listener, agents connect over WebSocket only. A port of its own rather than HTTP/2 on the API
@@ -219,11 +226,13 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_RETENTION: "retention",
   HOOKWARDEN_RETENTION_DAYS: "retentionDays",
   HOOKWARDEN_RETENTION_BATCH_SIZE: "retentionBatchSize",
+  HOOKWARDEN_REJECTIONS_KEPT: "rejectionsKept",
   HOOKWARDEN_RETENTION_INTERVAL: "retentionInterval",
   HOOKWARDEN_VERIFICATION_FAILING_THRESHOLD: "verificationFailingThreshold",
   HOOKWARDEN_VERIFICATION_FAILING_WINDOW: "verificationFailingWindow",
   HOOKWARDEN_RESEND_WINDOW: "resendWindow",
   HOOKWARDEN_AGENT_HEARTBEAT: "agentHeartbeat",
+  HOOKWARDEN_STREAM_HEARTBEAT: "streamHeartbeat",
   HOOKWARDEN_GRPC_PORT: "grpcPort",
   HOOKWARDEN_TEMPLATE_OUTPUT_LIMIT: "templateOutputLimit",
   HOOKWARDEN_LOG_LEVEL: "logLevel",

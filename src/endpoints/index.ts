@@ -195,6 +195,21 @@ export async function listEndpoints(ctx: Context, app: ApplicationRow, page: Pag
 
 export type EndpointPatch = Patch<Omit<EndpointInput, "headers">>;
 
+/**
+ * The endpoint as it would be with an unsaved template, auth and body encryption (absent: as
+ * saved; null: none), checked exactly as a save checks them, so a preview refuses what a save
+ * would refuse, with the same code and field. Nothing is written.
+ */
+export async function withDraftIntegration(ctx: Context, app: ApplicationRow, row: EndpointRow, draft: Pick<EndpointInput, "template" | "auth" | "encryption">): Promise<EndpointRow> {
+  if (draft.template === undefined && draft.auth === undefined && draft.encryption === undefined) return row;
+  const merged: EndpointRow = { ...row };
+  if (draft.template !== undefined) merged.template = draft.template ? JSON.stringify(draft.template) : null;
+  if (draft.auth !== undefined) merged.auth = draft.auth ? JSON.stringify(draft.auth) : null;
+  if (draft.encryption !== undefined) merged.encryption = draft.encryption ? JSON.stringify(draft.encryption) : null;
+  await checkIntegration(ctx, app.id, merged.url, integrationOf(merged));
+  return merged;
+}
+
 /** PUT and PATCH. A new `secret` starts a rotation; re-enabling clears the failure history. */
 export async function updateEndpoint(ctx: Context, app: ApplicationRow, idOrUid: string, patch: EndpointPatch): Promise<EndpointRow> {
   const current = await findEndpoint(ctx, app, idOrUid);

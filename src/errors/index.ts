@@ -65,7 +65,9 @@ export type ErrorCode =
   | "E_CONFIG"
   | "E_INTERNAL"
   | "E_UNAVAILABLE"
-  | "E_STORAGE_FULL";
+  | "E_STORAGE_FULL"
+  /** Issue 13: a caller holds as many live tails (event streams) as it may. */
+  | "E_TOO_MANY_STREAMS";
 
 /** One item of a 422 body, in Svix's shape: `{loc: ["body", "url"], msg, type}`. */
 export interface ValidationItem {

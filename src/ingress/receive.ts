@@ -117,7 +117,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
 
   const reject = (req: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string, reason = detail) => {
     const r = req.ingress?.resolved;
-    deps.rejections.record({ orgId: r?.bucket.org_id ?? null, bucketId: r?.bucket.id ?? null, inputId: r?.input.id ?? "", status, code, reason });
+    deps.rejections.record({ orgId: r?.bucket.org_id ?? null, bucketId: r?.bucket.id ?? null, inputId: r?.input.id ?? "", status, code, reason, method: req.method });
     return reply.status(status).send({ code, detail });
   };
 

@@ -13,11 +13,49 @@ export interface RequestSummary {
   statusCode: number;
 }
 
-export async function listRequests(ctx: Context, bucket: BucketRow, opts: { limit: number; iterator: string | undefined }): Promise<RequestSummary[]> {
-  let q = ctx.store.db.selectFrom("inbound_requests").select(["id", "input_id", "received_at", "size", "status_code"]).where("bucket_id", "=", bucket.id);
-  if (opts.iterator) q = q.where("id", "<", opts.iterator);
-  const rows = await q.orderBy("id", "desc").limit(opts.limit + 1).execute();
-  return rows.map((r) => ({ id: r.id, inputId: r.input_id, receivedAt: r.received_at, size: r.size, statusCode: r.status_code }));
+/** A row of the requests list: an accepted request, or a refused one (no body, no headers kept). */
+export interface ListedRequest extends RequestSummary {
+  status: "accepted" | "rejected";
+  method: string | null;
+  /** Rejected only: the machine code (`E_SIGNATURE_INVALID`, ...) and the reason. */
+  rejectionCode: string | null;
+  rejectionReason: string | null;
+}
+
+export type RequestStatusFilter = "accepted" | "rejected" | "all";
+
+/** The time-ordered part of an id (`req_…` and `rej_…` share one ULID order). */
+const ulidOf = (id: string): string => id.slice(id.indexOf("_") + 1);
+
+/**
+ * A bucket's requests, newest first: accepted ones, rejected ones, or both merged by time (each
+ * table read on its (bucket_id, id) index, `limit + 1` rows each). The iterator is the last id
+ * seen, of either kind.
+ */
+export async function listRequests(ctx: Context, bucket: BucketRow, opts: { limit: number; iterator: string | undefined; status?: RequestStatusFilter }): Promise<ListedRequest[]> {
+  const status = opts.status ?? "accepted";
+  const after = opts.iterator === undefined ? undefined : ulidOf(opts.iterator);
+  const out: ListedRequest[] = [];
+  if (status !== "rejected") {
+    let q = ctx.store.db.selectFrom("inbound_requests").select(["id", "input_id", "received_at", "size", "status_code"]).where("bucket_id", "=", bucket.id);
+    if (after !== undefined) q = q.where("id", "<", `req_${after}`);
+    for (const r of await q.orderBy("id", "desc").limit(opts.limit + 1).execute()) {
+      out.push({ id: r.id, inputId: r.input_id, receivedAt: r.received_at, size: r.size, statusCode: r.status_code, status: "accepted", method: null, rejectionCode: null, rejectionReason: null });
+    }
+  }
+  if (status !== "accepted") {
+    let q = ctx.store.db.selectFrom("inbound_rejections").select(["id", "input_id", "at", "status_code", "code", "method", "reason"]).where("bucket_id", "=", bucket.id);
+    if (after !== undefined) q = q.where("id", "<", `rej_${after}`);
+    for (const r of await q.orderBy("id", "desc").limit(opts.limit + 1).execute()) out.push(rejectionOut(r));
+  }
+  if (status === "all") out.sort((a, b) => (ulidOf(a.id) < ulidOf(b.id) ? 1 : -1));
+  return out.slice(0, opts.limit + 1);
+}
+
+export function rejectionOut(r: { id: string; input_id: string; at: number; status_code: number; code: string | null; method: string | null; reason: string }): ListedRequest {
+  const code = r.code ?? r.reason.split(":", 1)[0] ?? "";
+  const reason = r.reason.startsWith(`${code}: `) ? r.reason.slice(code.length + 2) : r.reason;
+  return { id: r.id, inputId: r.input_id, receivedAt: r.at, size: 0, statusCode: r.status_code, status: "rejected", method: r.method, rejectionCode: code, rejectionReason: reason };
 }
 
 /** A stored request, decrypted for an authorised caller; ephemeral buckets have nothing to show. */

@@ -14,6 +14,7 @@ import * as m0010 from "./migrations/0010-retention.js";
 import * as m0011 from "./migrations/0011-incident-pauses.js";
 import * as m0012 from "./migrations/0012-trace-context.js";
 import * as m0013 from "./migrations/0013-output-health.js";
+import * as m0014 from "./migrations/0014-rejection-codes.js";
 import * as m0015 from "./migrations/0015-input-transformations.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { StorageHealth } from "./health.js";
@@ -107,6 +108,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0011-incident-pauses": m0011,
   "0012-trace-context": m0012,
   "0013-output-health": m0013,
+  "0014-rejection-codes": m0014,
   "0015-input-transformations": m0015,
 };
 

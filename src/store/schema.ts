@@ -257,6 +257,9 @@ export interface InboundRejectionsTable {
   status_code: number;
   reason: string;
   at: number;
+  /** Migration 0014; null on older rows (their `reason` starts with the code). */
+  code: string | null;
+  method: string | null;
 }
 
 export interface AgentTokensTable {

@@ -259,6 +259,9 @@ for (const dialect of DIALECTS) {
       expect(sent.status).toBe(200);
       const requests = await call("GET", `/api/v1/bucket/${bucket.body.id}/request`);
       expect(requests.body.data).toHaveLength(1);
+      expect((await fetch(`${t.url}/in/${input.body.id}`, { method: "POST", body: "{}" })).status).toBe(401);
+      await expect.poll(async () => (await call("GET", `/api/v1/bucket/${bucket.body.id}/request?status=all`)).body.data.map((r: { status: string }) => r.status), { timeout: 5_000 }).toEqual(["rejected", "accepted"]);
+      await call("GET", `/api/v1/bucket/${bucket.body.id}/request?status=rejected&limit=1`);
       await call("GET", `/api/v1/bucket/${bucket.body.id}/request/${requests.body.data[0].id}`);
       await call("POST", `/api/v1/bucket/${bucket.body.id}/request/${requests.body.data[0].id}/replay`);
 

@@ -29,6 +29,10 @@ async function statsOf(server: TestServer, app: string, ep: string): Promise<Rec
   return (await server.api("GET", `/api/v1/app/${app}/endpoint/${ep}/stats`)).body;
 }
 
+async function accessibleNow(page: import("playwright-core").Page): Promise<void> {
+  expect(await seriousViolations(page)).toEqual([]);
+}
+
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -170,6 +174,74 @@ for (const dialect of DIALECTS) {
         await close();
       }
     }, 240_000);
+
+    it("request editor: the preview follows an unsaved template as it is typed, secrets masked, errors as text; save; send a test", async () => {
+      const app = (await server.api("POST", "/api/v1/app", { name: "Editor" })).body;
+      const token = `crm_${Math.random().toString(36).slice(2)}_TOPSECRET`;
+      expect((await server.api("POST", `/api/v1/app/${app.id}/secret`, { name: "CRM_TOKEN", value: token })).status).toBeLessThan(300);
+      const ep = (await server.api("POST", `/api/v1/app/${app.id}/endpoint`, { url: `${receiver.url}/editor`, filterTypes: ["never.sent"] })).body;
+      const saved = async () => (await server.api("GET", `/api/v1/app/${app.id}/endpoint/${ep.id}`)).body;
+      const before = receiver.received.length;
+      const { page, cspErrors, close } = await openConsole(browser, server, `/console/app/${app.id}/endpoint/${ep.id}`);
+      const head = page.getByTestId("preview-head");
+      const body = page.getByTestId("preview-body");
+      try {
+        await page.getByRole("heading", { name: "Request editor" }).waitFor();
+        // The saved endpoint (no template): the default request, signed.
+        await head.filter({ hasText: `POST ${receiver.url}/editor` }).waitFor();
+        expect(await head.textContent()).toMatch(/^webhook-signature: v1,\*{6}$/m);
+        expect(JSON.parse((await body.textContent())!)).toEqual({ id: 1, name: "Ada" });
+
+        // Typing a template changes the preview, before anything is saved.
+        const template = page.getByLabel("Request template (JSON; empty for none)");
+        await template.fill(JSON.stringify({ method: "PUT", headers: { "X-Customer": "{{payload.name}}", "X-Key": "{{secrets.CRM_TOKEN}}" }, body: { who: "{{payload.name}}", html: HOSTILE } }));
+        await head.filter({ hasText: `PUT ${receiver.url}/editor` }).waitFor();
+        const text = (await head.textContent())!;
+        expect(text).toMatch(/^x-customer: Ada$/m);
+        expect(text).toMatch(/^x-key: \*{6}$/m);
+        expect(JSON.parse((await body.textContent())!)).toEqual({ who: "Ada", html: HOSTILE });
+        await page.getByLabel("Sample payload (JSON)").fill(JSON.stringify({ name: "Grace" }));
+        await head.filter({ hasText: "x-customer: Grace" }).waitFor();
+        await page.getByLabel("Auth").selectOption("bearer");
+        await page.getByLabel("Vault secret name").fill("CRM_TOKEN");
+        await head.filter({ hasText: "authorization: Bearer ******" }).waitFor();
+        expect((await saved()).template).toBeNull();
+        expect(await page.content()).not.toContain(token);
+        expect(await page.evaluate<unknown>("window.__pwned")).toBeUndefined();
+        expect(await page.locator("main img").count()).toBe(0);
+        await accessibleNow(page);
+        if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}console-request-editor.png`, fullPage: true });
+
+        // Errors read as text: bad JSON in the browser, a bad template with the API's field and position.
+        await template.fill(`{"headers": {"X-A": "{{payload.name"}`);
+        await page.getByRole("alert").filter({ hasText: "not valid JSON" }).waitFor();
+        await template.fill(JSON.stringify({ headers: { "X-A": "{{payload.name" } }));
+        await page.getByRole("alert").filter({ hasText: /E_TEMPLATE_INVALID: body\.template\.headers\.X-A: unclosed \{\{ \(at character 0\)/ }).waitFor();
+        await template.fill(JSON.stringify({ headers: { "X-A": "{{secrets.NOPE}}" } }));
+        await page.getByRole("alert").filter({ hasText: "unknown secret NOPE" }).waitFor();
+        await accessibleNow(page);
+
+        // Save, then send a test with the saved settings.
+        await template.fill(JSON.stringify({ headers: { "X-Customer": "{{payload.name}}", "X-Key": "{{secrets.CRM_TOKEN}}" } }));
+        await head.filter({ hasText: "x-customer: Grace" }).waitFor();
+        await page.getByRole("button", { name: "Save request settings" }).click();
+        await page.getByRole("status").filter({ hasText: "Request settings saved." }).waitFor();
+        expect((await saved()).template).toEqual({ headers: { "X-Customer": "{{payload.name}}", "X-Key": "{{secrets.CRM_TOKEN}}" } });
+        expect((await saved()).auth).toEqual({ type: "bearer", tokenSecret: "CRM_TOKEN" });
+        expect(receiver.received.length).toBe(before);
+        await page.getByRole("button", { name: "Send test" }).click();
+        await page.getByRole("status").filter({ hasText: "Test sent with the saved settings: success, HTTP 200." }).waitFor();
+        await receiver.waitFor(before + 1);
+        const got = receiver.received[before]!;
+        expect(got.headers["x-customer"]).toBe("Grace");
+        expect(got.headers["x-key"]).toBe(token);
+        expect(got.headers.authorization).toBe(`Bearer ${token}`);
+        expect(await page.content()).not.toContain(token);
+        expect(cspErrors).toEqual([]);
+      } finally {
+        await close();
+      }
+    }, 180_000);
 
     it("vault: a stored value is sent once and never shown again; names and times only", async () => {
       const app = (await server.api("POST", "/api/v1/app", { name: "Vaulted" })).body;

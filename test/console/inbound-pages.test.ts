@@ -36,7 +36,7 @@ for (const dialect of DIALECTS) {
       await server?.stop();
     }, 90_000);
 
-    it("bucket, input (secret never shown), output; tails a GitHub-signed webhook as it arrives, inspects it masked, replays it", async () => {
+    it("bucket, input (secret never shown), output; tails a GitHub-signed webhook and a forged one as they arrive (server push), inspects it masked, replays it", async () => {
       const { page, cspErrors, close } = await openConsole(browser, server, "/console/");
       const accessible = async () => expect(await seriousViolations(page)).toEqual([]);
       try {
@@ -78,17 +78,34 @@ for (const dialect of DIALECTS) {
         await page.getByRole("cell", { name: `${receiver.url}/fwd` }).waitFor();
         await accessible();
 
-        // A forged request is refused and not listed; the signed one appears by itself (live tail).
+        // Live tail, pushed by the server (no reload, no polling): a badly signed request shows
+        // up rejected with its reason (nothing of its body), the signed one verified and forwarded.
+        await page.getByTestId("tail-state").filter({ hasText: "connected" }).waitFor();
+        const fetched: string[] = [];
+        page.on("request", (r) => {
+          if (r.url().includes("/request")) fetched.push(`${r.resourceType()} ${new URL(r.url()).pathname}`);
+        });
         const body = githubBody(`tail ${HOSTILE}`);
-        const forged = await post(inputUrl, { headers: await github(body, "not-the-secret"), body });
+        const forgedBody = githubBody("forged-body-never-shown");
+        const forged = await post(inputUrl, { headers: await github(forgedBody, "not-the-secret"), body: forgedBody });
         expect(forged.status).toBe(401);
+        const rejected = page.getByTestId("rejected-row");
+        await rejected.first().waitFor();
+        expect(await rejected.first().getByTestId("rejection").textContent()).toMatch(/^E_SIGNATURE_INVALID: /);
+        expect(await rejected.first().textContent()).toContain("rejected POST");
         const signed = await post(`${inputUrl}/hooks?token=query-credential-77&ref=main`, { headers: { ...(await github(body)), authorization: "Bearer header-credential-42" }, body });
         expect(signed.status).toBeLessThan(300);
         const rows = page.getByTestId("request-row");
         await rows.first().waitFor();
         expect(await rows.count()).toBe(1);
+        await rows.first().getByRole("cell", { name: "verified (github)" }).waitFor();
+        await rows.first().getByTestId("tail-forward").filter({ hasText: /^delivered, HTTP 200/ }).waitFor({ timeout: 30_000 });
         await receiver.waitFor(1);
         expect(receiver.received[0]!.body).toBe(body);
+        expect(await page.content()).not.toContain("forged-body-never-shown");
+        // Nothing was fetched to show them: they came over the stream opened before.
+        expect(fetched).toEqual([]);
+        await accessible();
         if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}console-inbound-bucket.png`, fullPage: true });
 
         // Inspect: body as text, provider headers visible, credentials masked.

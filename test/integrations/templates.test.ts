@@ -157,6 +157,51 @@ for (const dialect of DIALECTS) {
       expect((await t.api("GET", `/api/v1/app/${appId}/msg?limit=250`)).body.data.length).toBe(msgsBefore);
     });
 
+    it("previews an unsaved template, auth and encryption (checked as a save would, with the same errors) without saving it", async () => {
+      await putSecret(t.api, appId, "BODY_KEY", Buffer.alloc(32, 7).toString("base64"));
+      const ep = await createEndpoint(t, appId, { url: `${receiver.url}/draft`, filterTypes: ["never.sent"], template: { headers: { "X-Saved": "{{payload.id}}" } } });
+      const saved = await getEndpoint(t, appId, ep.id);
+      const preview = (extra: Record<string, unknown>) => t.api("POST", `/api/v1/app/${appId}/endpoint/${ep.id}/preview`, { eventType: "draft.test", payload: { id: 5, name: "Zoë" }, ...extra });
+
+      const asSaved = await preview({});
+      expect(asSaved.body.headers["x-saved"]).toBe("5");
+      const draft = await preview({
+        template: { method: "PUT", headers: { "X-Draft": "{{payload.name}}-{{secrets.CRM_TOKEN}}" }, body: { who: "{{payload.name}}" } },
+        auth: { type: "header", name: "X-Api-Key", valueSecret: "CRM_TOKEN" },
+      });
+      expect(draft.status, draft.text).toBe(200);
+      expect(draft.body).toMatchObject({ method: "PUT", url: `${receiver.url}/draft`, encrypted: false });
+      expect(draft.body.headers).toMatchObject({ "x-draft": "Zoë-******", "x-api-key": "******" });
+      expect(draft.body.headers["x-saved"]).toBeUndefined();
+      expect(JSON.parse(draft.body.body)).toEqual({ who: "Zoë" });
+      expect(draft.text).not.toContain(SECRET);
+      // `null` previews with none; encryption as drafted (the body is ciphertext, the key never shown).
+      const bare = await preview({ template: null, encryption: { cipher: "aes-256-gcm", keySecret: "BODY_KEY" } });
+      expect(bare.status, bare.text).toBe(200);
+      expect(bare.body.encrypted).toBe(true);
+      expect(bare.body.headers["x-saved"]).toBeUndefined();
+      expect(bare.text).not.toContain(Buffer.alloc(32, 7).toString("base64"));
+
+      // The same refusals as a save: code, field and position.
+      for (const [extra, code, loc] of [
+        [{ template: { body: "hello {{payload.name" } }, "E_TEMPLATE_INVALID", ["body", "template", "body"]],
+        [{ template: { headers: { "X-A": "{{constructor.constructor}}" } } }, "E_TEMPLATE_INVALID", ["body", "template", "headers", "X-A"]],
+        [{ auth: { type: "bearer", tokenSecret: "MISSING" } }, "E_TEMPLATE_INVALID", ["body", "auth"]],
+        [{ encryption: { cipher: "aes-256-gcm", keySecret: "BODY_KEY", randomIv: false } }, "E_ENCRYPTION_INVALID", ["body", "encryption", "randomIv"]],
+        [{ template: { method: "TRACE" } }, "E_VALIDATION", ["body", "template", "method"]],
+        [{ template: { __proto__: { polluted: 1 }, headers: [] } }, "E_VALIDATION", ["body", "template", "headers"]],
+      ] as const) {
+        const saveRes = await t.api("PATCH", `/api/v1/app/${appId}/endpoint/${ep.id}`, extra);
+        const previewRes = await preview(extra);
+        expect([previewRes.status, previewRes.body.code, previewRes.body.detail?.[0]?.loc], previewRes.text).toEqual([422, code, loc]);
+        expect([saveRes.status, saveRes.body.code, saveRes.body.detail?.[0]?.loc]).toEqual([previewRes.status, previewRes.body.code, previewRes.body.detail?.[0]?.loc]);
+        expect(saveRes.body.detail?.[0]?.msg).toBe(previewRes.body.detail?.[0]?.msg);
+      }
+      // Nothing was saved, nothing sent.
+      expect(await getEndpoint(t, appId, ep.id)).toEqual(saved);
+      expect(await attemptsTo(t, appId, ep.id)).toEqual([]);
+    });
+
     it("POST .../test sends one real request and returns its attempt", async () => {
       const ep = await createEndpoint(t, appId, { url: `${receiver.url}/test-event`, filterTypes: ["never.sent"], template: { headers: { "X-Key": "{{secrets.CRM_TOKEN}}" } } });
       const before = receiver.received.length;

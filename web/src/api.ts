@@ -27,9 +27,17 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
   }
   if (!res.ok) {
     const err = (parsed ?? {}) as { code?: string; detail?: unknown };
-    throw new ApiError(res.status, err.code ?? `HTTP_${res.status}`, typeof err.detail === "string" ? err.detail : text.slice(0, 200));
+    throw new ApiError(res.status, err.code ?? `HTTP_${res.status}`, typeof err.detail === "string" ? err.detail : (validationText(err.detail) ?? text.slice(0, 200)));
   }
   return parsed as T;
+}
+
+/** A 422's items (`[{loc: ["body", "template", "url"], msg}]`) as one line a person reads. */
+function validationText(detail: unknown): string | undefined {
+  if (!Array.isArray(detail) || detail.length === 0) return undefined;
+  return detail
+    .map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d.loc) ? d.loc.join(".") : "?"}: ${typeof d.msg === "string" ? d.msg : "invalid"}`)
+    .join("; ");
 }
 
 export interface ListOut<T> {

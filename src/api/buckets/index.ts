@@ -7,9 +7,9 @@ import { createInput, deleteInput, findInput, listInputs, updateInput, type Inpu
 import type { InputCache } from "../../ingress/lookup.js";
 import type { OutputCache } from "../../ingress/output-cache.js";
 import { createOutput, deleteOutput, findOutput, listOutputs, updateOutput, type OutputRow } from "../../ingress/outputs.js";
-import { getRequest, listRequests, replayRequest } from "../../ingress/requests.js";
+import { getRequest, listRequests, replayRequest, type ListedRequest } from "../../ingress/requests.js";
 import { attemptOut } from "../attempts/index.js";
-import { listResponse, parsePage } from "../pagination.js";
+import { listResponse, pageFrom } from "../pagination.js";
 import { iso, rateLimit } from "../schemas.js";
 import { dateTime, listOf, named, route } from "../contract/index.js";
 import { Attempt } from "../attempts/schemas.js";
@@ -109,7 +109,23 @@ export const Output = named(
 /** A generated output signing secret appears only in the answer that created it. */
 const OutputWithSecret = named("OutputWithSecret", Output.extend({ signingSecret: z.string().optional() }));
 const requestSummary = { id: z.string(), inputId: z.string(), receivedAt: dateTime, size: z.number().int(), statusCode: z.number().int().nullable() };
-export const InboundRequestSummary = named("InboundRequestSummary", z.object(requestSummary));
+export const InboundRequestSummary = named(
+  "InboundRequestSummary",
+  z.object({
+    ...requestSummary,
+    /** `rejected`: refused by a check (allowlist, rate limit, size, auth, signature); `size` is 0, nothing of it is kept. */
+    status: z.enum(["accepted", "rejected"]),
+    /** The method of a rejected request; null for accepted ones (their stored request has it). */
+    method: z.string().nullable(),
+    /** Why it was refused, as a stable code (`E_SIGNATURE_INVALID`, `E_UNAUTHORIZED`, ...); null when accepted. */
+    rejectionCode: z.string().nullable(),
+    rejectionReason: z.string().nullable(),
+  }),
+);
+const requestListQuery = pageQuery.extend({
+  /** `accepted` (the default), `rejected`, or `all` merged newest first. */
+  status: z.enum(["accepted", "rejected", "all"]).default("accepted"),
+});
 export const InboundRequest = named(
   "InboundRequest",
   z.object({
@@ -122,6 +138,10 @@ export const InboundRequest = named(
   }),
 );
 const TAG = "Bucket";
+
+export function listedOut(r: ListedRequest): z.output<typeof InboundRequestSummary> {
+  return { id: r.id, inputId: r.inputId, receivedAt: iso(r.receivedAt), size: r.size, statusCode: r.statusCode, status: r.status, method: r.method, rejectionCode: r.rejectionCode, rejectionReason: r.rejectionReason };
+}
 
 function bucketOut(b: BucketRow): z.output<typeof Bucket> {
   return {
@@ -223,14 +243,11 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     return reply.status(204).send();
   });
 
-  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/request", operationId: "hookwarden.request.list", summary: "Requests received by the bucket, newest first", tag: "Inbound Request", query: pageQuery, responses: { 200: { description: "A page of requests", schema: listOf(InboundRequestSummary) } } }, async (req) => {
-    const page = parsePage(req.query, "descending");
+  route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/request", operationId: "hookwarden.request.list", summary: "Requests received by the bucket, newest first; `status=rejected` lists refused ones (code and reason, never a body)", tag: "Inbound Request", query: requestListQuery, responses: { 200: { description: "A page of requests", schema: listOf(InboundRequestSummary) } } }, async (req, _reply, { query }) => {
+    const page = pageFrom(query, "descending");
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
-    const rows = await listRequests(ctx, bucket, { limit: page.limit, iterator: page.iterator });
-    return listResponse(
-      rows.map((r) => ({ id: r.id, inputId: r.inputId, receivedAt: iso(r.receivedAt), size: r.size, statusCode: r.statusCode })),
-      page,
-    );
+    const rows = await listRequests(ctx, bucket, { limit: page.limit, iterator: page.iterator, status: query.status });
+    return listResponse(rows.map(listedOut), page);
   });
   route(app, { method: "GET", url: "/api/v1/bucket/:bucket_id/request/:id", operationId: "hookwarden.request.get", summary: "A received request as sent (credentials included: no-store) with its forward attempts", tag: "Inbound Request", responses: { 200: { description: "The request", schema: InboundRequest } } }, async (req, reply) => {
     // A stored request holds whatever credentials its sender put in it.

@@ -108,9 +108,18 @@ export function sessionToken(sessions: ConsoleSessions, req: FastifyRequest): To
   if (id === undefined) return undefined;
   const s = sessions.find(id);
   if (!s) return undefined;
-  if (req.headers[CSRF_HEADER] !== "1") throw new HookwardenError("E_FORBIDDEN", 403, `A console session call must carry the header ${CSRF_HEADER}: 1`);
+  if (req.headers[CSRF_HEADER] !== "1" && !isEventStream(req)) throw new HookwardenError("E_FORBIDDEN", 403, `A console session call must carry the header ${CSRF_HEADER}: 1`);
   if (s.app && !withinApp(req.url, s.app)) throw HookwardenError.notFound("Application");
   return s.token;
+}
+
+/**
+ * The live tail (`GET …/bucket/{id}/request/stream`) is opened by the browser's EventSource, which
+ * cannot add a header. It may go without the CSRF header: a GET that changes nothing, whose
+ * answer another origin cannot read (no CORS is granted), with the cookie `SameSite=Strict`.
+ */
+function isEventStream(req: FastifyRequest): boolean {
+  return req.method === "GET" && /^\/api\/v1\/bucket\/[^/?]+\/request\/stream(?:\?|$)/.test(req.url);
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   rotateEndpointSecret,
   updateEndpoint,
   integrationOf,
+  withDraftIntegration,
   type EndpointRow,
 } from "../../endpoints/index.js";
 import { currentSecret } from "../../endpoints/secrets.js";
@@ -219,6 +220,12 @@ const callIn = z.object({
   eventId: uid.nullish(),
 });
 const testIn = callIn.partial();
+/**
+ * A preview may carry an unsaved template, auth and encryption (the request editor's draft):
+ * absent means as saved, null means none. Same schemas and same checks as a save.
+ */
+const previewIn = callIn
+  .extend({ template: templateIn.nullish(), auth: authIn.nullish(), encryption: encryptionIn.nullish() });
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
 
@@ -326,9 +333,11 @@ export function endpointRoutes(app: FastifyInstance, ctx: Context, sender: HttpS
     return reply.status(204).send();
   });
 
-  route(app, { method: "POST", url: `${ONE}/preview`, operationId: "hookwarden.endpoint.preview", summary: "The request a message would produce (template, auth, encryption, signature), not sent; secrets masked", tag: TAG, body: callIn, responses: { 200: { description: "The request", schema: Preview } } }, async (req, _reply, { body: input }) => {
+  route(app, { method: "POST", url: `${ONE}/preview`, operationId: "hookwarden.endpoint.preview", summary: "The request a message would produce (template, auth, encryption, signature), not sent; secrets masked. An unsaved `template`, `auth` or `encryption` in the body is previewed instead of the saved one (checked as a save would, not saved)", tag: TAG, body: previewIn, responses: { 200: { description: "The request", schema: Preview } } }, async (req, _reply, { body }) => {
+    const { template, auth, encryption, ...input } = body;
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
-    const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const saved = await findEndpoint(ctx, application, req.params.endpoint_id);
+    const ep = await withDraftIntegration(ctx, application, saved, { template, auth, encryption });
     const built = await previewRequest(ctx, application, ep, input);
     return { method: built.method, url: built.url, headers: built.headers, body: built.body, encrypted: integrationOf(ep).encryption !== null };
   });

@@ -19,17 +19,66 @@ interface OutputOut {
   url: string | null;
   disabled: boolean;
 }
-interface RequestRow {
+/** One row of the live tail (`GET …/request/stream`, Server-Sent Events). */
+interface TailRow {
   id: string;
   inputId: string;
   receivedAt: string;
   size: number;
-  statusCode: number;
+  statusCode: number | null;
+  status: "accepted" | "rejected";
+  method: string | null;
+  rejectionCode: string | null;
+  rejectionReason: string | null;
+  verification: string;
+  forward: { state: "pending" | "delivered" | "failed" | "none"; statusCode: number | null; errorCode: string | null; attempts: number } | null;
 }
 
 const PROVIDERS = ["none", "stripe", "github", "shopify", "slack", "twilio", "standard-webhooks"] as const;
-/** How often the live tail asks for new requests (polling: the API has no push channel). */
-const TAIL_MS = 1500;
+/** Rows the tail keeps on screen (older ones: the requests API pages through them). */
+const TAIL_ROWS = 50;
+
+function forwardText(f: TailRow["forward"]): string {
+  if (!f) return "not forwarded";
+  if (f.state === "none") return "no output";
+  const last = f.statusCode ? `HTTP ${f.statusCode}` : (f.errorCode ?? "");
+  return [f.state, last, f.attempts > 1 ? `${f.attempts} attempts` : ""].filter(Boolean).join(", ");
+}
+
+/**
+ * The bucket's arrivals pushed by the server (EventSource on the same origin: the session cookie
+ * goes with it, and the CSP's `connect-src 'self'` allows it). Rows come as JSON and are shown
+ * as text. The browser reconnects by itself after a drop (the stream's `retry: 3000`).
+ */
+function useTail(url: string, live: boolean): { rows: TailRow[]; state: "connecting" | "open" | "closed" | "off"; opened: boolean } {
+  const [rows, setRows] = useState<TailRow[]>([]);
+  const [state, setState] = useState<"connecting" | "open" | "closed" | "off">("connecting");
+  const [opened, setOpened] = useState(false);
+  useEffect(() => {
+    if (!live) {
+      setState("off");
+      return;
+    }
+    setState("connecting");
+    const source = new EventSource(url);
+    source.onopen = () => {
+      setState("open");
+      setOpened(true);
+    };
+    source.onerror = () => setState(source.readyState === EventSource.CLOSED ? "closed" : "connecting");
+    source.addEventListener("request", (e) => {
+      let row: TailRow;
+      try {
+        row = JSON.parse((e as MessageEvent<string>).data) as TailRow;
+      } catch {
+        return;
+      }
+      setRows((old) => [row, ...old.filter((r) => r.id !== row.id)].sort((a, b) => (a.receivedAt < b.receivedAt ? 1 : a.receivedAt > b.receivedAt ? -1 : a.id < b.id ? 1 : -1)).slice(0, TAIL_ROWS));
+    });
+    return () => source.close();
+  }, [url, live]);
+  return { rows, state, opened };
+}
 
 /**
  * One bucket: its inputs (a URL to copy, the provider whose signature it checks; the secret is
@@ -40,16 +89,11 @@ export function Bucket({ bucketId }: { bucketId: string }) {
   const bucket = useLoad(() => call<BucketOut>("GET", base), [bucketId]);
   const inputs = useLoad(() => call<ListOut<InputOut>>("GET", `${base}/input?limit=100`), [bucketId]);
   const outputs = useLoad(() => call<ListOut<OutputOut>>("GET", `${base}/output?limit=100`), [bucketId]);
-  const requests = useLoad(() => call<ListOut<RequestRow>>("GET", `${base}/request?limit=50`), [bucketId]);
   const [live, setLive] = useState(true);
+  const tail = useTail(`${base}/request/stream`, live);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [status, setStatus] = useState("");
   const [error, setError] = useState<unknown>(undefined);
-  useEffect(() => {
-    if (!live) return;
-    const t = setInterval(() => document.visibilityState === "visible" && requests.reload(), TAIL_MS);
-    return () => clearInterval(t);
-  }, [live, requests.reload]);
 
   const submit = (fn: (form: HTMLFormElement) => Promise<string>) => async (e: Event) => {
     e.preventDefault();
@@ -183,38 +227,59 @@ export function Bucket({ bucketId }: { bucketId: string }) {
       <h2>Received requests</h2>
       <p>
         <label class="checkbox">
-          <input type="checkbox" checked={live} onChange={(e) => setLive((e.currentTarget as HTMLInputElement).checked)} /> Live tail (refreshes every {TAIL_MS / 1000} s)
-        </label>
+          <input type="checkbox" checked={live} onChange={(e) => setLive((e.currentTarget as HTMLInputElement).checked)} /> Live tail (pushed by the server as requests arrive)
+        </label>{" "}
+        <span data-testid="tail-state">{tail.state === "open" ? "connected" : tail.state === "off" ? "paused" : tail.state === "closed" ? "disconnected: reload the page" : "connecting…"}</span>
       </p>
-      <ErrorText error={requests.error} />
       <table aria-live={live ? "polite" : "off"}>
-        <caption class="visually-hidden">Received requests, newest first</caption>
+        <caption class="visually-hidden">Received and rejected requests, newest first</caption>
         <thead>
           <tr>
             <th scope="col">Request</th>
             <th scope="col">Input</th>
+            <th scope="col">Verification</th>
             <th scope="col">Answer</th>
+            <th scope="col">Forward</th>
             <th scope="col">Size</th>
             <th scope="col">Received</th>
           </tr>
         </thead>
         <tbody>
-          {requests.data?.data.map((r) => (
-            <tr key={r.id} data-testid="request-row">
-              <td>
-                <button type="button" class="link" aria-pressed={selected === r.id} onClick={() => setSelected(r.id)}>
-                  {r.id}
-                </button>
-              </td>
-              <td>{inputs.data?.data.find((i) => i.id === r.inputId)?.name ?? r.inputId}</td>
-              <td>HTTP {r.statusCode}</td>
-              <td>{r.size} B</td>
-              <td>{r.receivedAt}</td>
-            </tr>
-          ))}
+          {tail.rows.map((r) =>
+            r.status === "accepted" ? (
+              <tr key={r.id} data-testid="request-row">
+                <td>
+                  <button type="button" class="link" aria-pressed={selected === r.id} onClick={() => setSelected(r.id)}>
+                    {r.id}
+                  </button>
+                </td>
+                <td>{inputs.data?.data.find((i) => i.id === r.inputId)?.name ?? r.inputId}</td>
+                <td>{r.verification}</td>
+                <td>{r.statusCode ? `HTTP ${r.statusCode}` : "waiting"}</td>
+                <td data-testid="tail-forward">{forwardText(r.forward)}</td>
+                <td>{r.size} B</td>
+                <td>{r.receivedAt}</td>
+              </tr>
+            ) : (
+              <tr key={r.id} data-testid="rejected-row" class="rejected">
+                <td>
+                  rejected {r.method ?? ""} <span class="visually-hidden">{r.id}</span>
+                </td>
+                <td>{inputs.data?.data.find((i) => i.id === r.inputId)?.name ?? r.inputId}</td>
+                <td data-testid="rejection">
+                  {r.rejectionCode}
+                  {r.rejectionReason ? `: ${r.rejectionReason}` : ""}
+                </td>
+                <td>HTTP {r.statusCode}</td>
+                <td>not forwarded</td>
+                <td>not kept</td>
+                <td>{r.receivedAt}</td>
+              </tr>
+            ),
+          )}
         </tbody>
       </table>
-      {requests.data && requests.data.data.length === 0 && <p>No request received yet.</p>}
+      {tail.opened && tail.rows.length === 0 && <p>No request received yet.</p>}
       {selected && <InboundRequest key={selected} bucketId={bucketId} requestId={selected} />}
     </>
   );

@@ -3,6 +3,7 @@ import { call, enc, type AttemptOut, type EndpointOut, type ListOut } from "../a
 import { TimeChart } from "../chart.js";
 import { ErrorText, SecretReveal, isoFromLocal, useLoad } from "../components.js";
 import { BASE, onLink } from "../router.js";
+import { RequestEditor, type IntegrationOut } from "./request-editor.js";
 
 interface Stats {
   success: number;
@@ -43,13 +44,14 @@ export function health(attempts: AttemptOut[]) {
 }
 
 /**
- * One endpoint: its state, health at a glance (success and failure per minute and latency of
+ * One endpoint: its state, the request editor (template, auth, encryption; live preview),
+ * health at a glance (success and failure per minute and latency of
  * its latest attempts, polled), recovery of what failed since a date, and secret rotation
  * (the new secret shown once).
  */
 export function Endpoint({ appId, endpointId }: { appId: string; endpointId: string }) {
   const base = `/api/v1/app/${enc(appId)}/endpoint/${enc(endpointId)}`;
-  const ep = useLoad(() => call<EndpointOut & { disabledReason: string | null }>("GET", base), [appId, endpointId]);
+  const ep = useLoad(() => call<EndpointOut & IntegrationOut & { disabledReason: string | null }>("GET", base), [appId, endpointId]);
   const stats = useLoad(() => call<Stats>("GET", `${base}/stats`), [appId, endpointId]);
   const attempts = useLoad(() => call<ListOut<AttemptOut>>("GET", `/api/v1/app/${enc(appId)}/attempt/endpoint/${enc(endpointId)}?limit=250`), [appId, endpointId]);
   const [secret, setSecret] = useState<string | undefined>(undefined);
@@ -127,6 +129,8 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
       )}
       <p role="status">{status}</p>
       <ErrorText error={actionError} />
+
+      {e && <RequestEditor key={e.id} base={base} saved={e} onSaved={ep.reload} />}
 
       <h2>Health</h2>
       <ErrorText error={stats.error} />
