@@ -241,7 +241,12 @@ for (const dialect of DIALECTS) {
 
         const access = await svix.authentication.appPortalAccess(app.id, {});
         expect(access.token).toMatch(/^hwp_/);
-        expect(access.url).not.toContain(access.token);
+        // The portal link carries the token in its fragment only, as Svix's does: never in the
+        // path or query, which reach servers and their logs.
+        const link = new URL(access.url);
+        expect(`${link.origin}${link.pathname}`).toBe(`${t.url}/portal`);
+        expect(link.hash).toBe(`#key=${access.token}`);
+        expect(link.search).toBe("");
         const portal = client.make(access.token, t.url);
 
         // What it can do: manage this app's endpoints, read its messages and attempts, resend.

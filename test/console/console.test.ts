@@ -158,6 +158,42 @@ for (const dialect of DIALECTS) {
       }
     }, 120_000);
 
+    it("opens the portal straight from app-portal-access's link: no form, the key leaves the address, one application", async () => {
+      const a = (await server.api("POST", "/api/v1/app", { name: "Linked A" })).body;
+      const b = (await server.api("POST", "/api/v1/app", { name: "Linked B" })).body;
+      const access = (await server.api("POST", `/api/v1/auth/app-portal-access/${a.id}`, {})).body as { url: string; token: string };
+      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const page = await context.newPage();
+      const sent: string[] = [];
+      page.on("request", (r) => sent.push(r.url()));
+      try {
+        await page.goto(access.url);
+        // A portal token may not read the application record: the page is titled by its id.
+        await page.getByRole("heading", { name: "Application", exact: true, level: 1 }).waitFor();
+        await page.getByText(a.id).waitFor();
+        expect(await page.getByLabel("Portal token").count()).toBe(0);
+        // The key is gone from the address and from the history entry; no request carried it.
+        expect(page.url()).toBe(`${server.url}/portal`);
+        expect(await page.evaluate("location.hash")).toBe("");
+        expect(sent.filter((u) => u.includes(access.token))).toEqual([]);
+        expect(await seriousViolations(page)).toEqual([]);
+        const status = await page.evaluate<number>(`fetch("/api/v1/app/${b.id}", { headers: { "x-hookwarden-console": "1" } }).then((r) => r.status)`);
+        expect(status).toBe(404);
+      } finally {
+        await context.close();
+      }
+      // A link whose key is wrong (in a browser with no session) falls back to the sign-in form.
+      const fresh = await browser.newContext();
+      try {
+        const other = await fresh.newPage();
+        await other.goto(`${server.url}/portal#key=hwp_not_a_token`);
+        await other.getByLabel("Portal token").waitFor();
+        expect(other.url()).toBe(`${server.url}/portal`);
+      } finally {
+        await fresh.close();
+      }
+    }, 120_000);
+
     it("drives the console in Chromium: sign in, app, endpoint (secret once), publish, attempt, resend", async () => {
       const context: BrowserContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });

@@ -2,7 +2,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { call } from "./api.js";
 import { BASE, PORTAL, navigate, onLink, usePath } from "./router.js";
-import { SignIn } from "./pages/sign-in.js";
+import { SignIn, signInFromLink } from "./pages/sign-in.js";
 import { Applications } from "./pages/applications.js";
 import { Application } from "./pages/application.js";
 import { Message } from "./pages/message.js";
@@ -50,7 +50,8 @@ function App() {
       (s) => (setScope(s.app), setSignedIn(true)),
       () => setSignedIn(false),
     );
-  useEffect(() => void check(), []);
+  // A portal link's key first (when there is one), then whatever session this browser holds.
+  useEffect(() => void (PORTAL ? signInFromLink() : Promise.resolve(false)).then(check), []);
   useEffect(() => {
     const title = document.querySelector("main h1")?.textContent;
     document.title = title ? `${title} · Hookwarden` : "Hookwarden console";

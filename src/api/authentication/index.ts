@@ -32,7 +32,7 @@ const portalIn = z
 
 /** `/api/v1/auth`: app-portal tokens (svix `authentication.appPortalAccess`) and logout. */
 export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: BearerAuth, apps: ApplicationCache, apiUrl: () => string): void {
-  route(app, { method: "POST", url: "/api/v1/auth/app-portal-access/:app_id", operationId: "v1.authentication.app-portal-access", summary: "Mint an expiring token limited to one application", tag: "Authentication", body: portalIn, bodyOptional: true, responses: { 200: { description: "The token (shown once) and the application's API root", schema: AppPortalAccess } } }, async (req, reply, { body: input }) => {
+  route(app, { method: "POST", url: "/api/v1/auth/app-portal-access/:app_id", operationId: "v1.authentication.app-portal-access", summary: "Mint an expiring token limited to one application", tag: "Authentication", body: portalIn, bodyOptional: true, responses: { 200: { description: "The token (shown once) and the link that opens the portal with it", schema: AppPortalAccess } } }, async (req, reply, { body: input }) => {
     let application = await findApplication(ctx, req.orgId, req.params.app_id).catch((err: unknown) => {
       if (hasCode(err, "E_NOT_FOUND") && input.application) return undefined;
       throw err;
@@ -48,11 +48,12 @@ export function authenticationRoutes(app: FastifyInstance, ctx: Context, auth: B
     }
     const now = ctx.clock.now();
     const token = await createAppPortalToken(ctx.store.db, req.orgId, application.id, now, now + (input.expiry ?? WEEK) * 1000, input.readOnly === true);
-    // Shown once; never cached by a proxy or browser. Hookwarden has no portal UI: `url` is the
-    // API root of the application the token reaches (without the token, which URLs leak).
-    return reply
-      .header("cache-control", "no-store")
-      .send({ url: `${apiUrl()}/api/v1/app/${application.id}`, token: token.reveal() });
+    // Shown once; never cached by a proxy or browser. `url` opens the portal on this application,
+    // as Svix's does: the token rides in the fragment (`#key=`), which no request, log line or
+    // Referer carries, and the portal removes it from the address at once. Without the console
+    // (`--console false`) it is the application's API root, without the token.
+    const url = ctx.config.console ? `${apiUrl()}/portal#key=${encodeURIComponent(token.reveal())}` : `${apiUrl()}/api/v1/app/${application.id}`;
+    return reply.header("cache-control", "no-store").send({ url, token: token.reveal() });
   });
 
   route(app, { method: "POST", url: "/api/v1/auth/logout", operationId: "v1.authentication.logout", summary: "Revoke the app-portal token this call is made with", tag: "Authentication", responses: { 204: { description: "Revoked" } } }, async (req, reply) => {

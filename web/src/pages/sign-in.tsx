@@ -4,6 +4,24 @@ import { ErrorText } from "../components.js";
 import { PORTAL } from "../router.js";
 
 /**
+ * A portal link (`/portal#key=<token>`, the `url` of Svix's app-portal-access): the token is taken
+ * from the fragment, which no request carries, the fragment is removed from the address and its
+ * history entry at once, and the token is traded for a session like a typed one. False when the
+ * address holds no key.
+ */
+export async function signInFromLink(): Promise<boolean> {
+  const key = new URLSearchParams(location.hash.replace(/^#/, "")).get("key");
+  if (!key) return false;
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    await call("POST", "/console/api/session", { token: key });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The API token is sent once to /console/api/session, which answers with an HttpOnly cookie; the
  * token is dropped from memory with the form and is never written to web storage.
  */
@@ -32,8 +50,8 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
       <form onSubmit={submit}>
         {PORTAL && (
           <>
-            <label for="app">Application</label>
-            <input id="app" name="app" required value={new URLSearchParams(location.search).get("app") ?? ""} />
+            <label for="app">Application id or uid (optional)</label>
+            <input id="app" name="app" value={new URLSearchParams(location.search).get("app") ?? ""} />
           </>
         )}
         <label for="token">{PORTAL ? "Portal token" : "Organisation API token"}</label>
