@@ -90,7 +90,8 @@ async function checkApp(db: Db, req: FastifyRequest, token: TokenInfo): Promise<
 
 /**
  * What an app-portal token may reach, by route pattern: its application's endpoints (all of
- * Svix's endpoint operations), its messages and attempts read-only, resend, and logout.
+ * Svix's endpoint operations), its messages and attempts read-only, resend, logout, and the
+ * event catalogue read-only.
  * Hookwarden's own endpoint routes that send caller-chosen payloads (`preview`, `call`, `test`)
  * and everything organisation-wide stay with organisation tokens.
  */
@@ -101,6 +102,8 @@ const PORTAL_ROUTES: { pattern: RegExp; write: boolean }[] = [
   { pattern: /^\/api\/v1\/app\/:app_id\/attempt\/(msg\/:msg_id|endpoint\/:endpoint_id)$/, write: false },
   { pattern: /^\/api\/v1\/app\/:app_id\/msg\/:msg_id\/endpoint\/:endpoint_id\/resend$/, write: true },
   { pattern: /^\/api\/v1\/auth\/logout$/, write: true },
+  // The organisation's event catalogue, read-only (archived and feature-flagged types hidden).
+  { pattern: /^\/api\/v1\/event-type(\/:name)?$/, write: false },
 ];
 
 /**

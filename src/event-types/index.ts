@@ -28,9 +28,9 @@ function columns(input: Patch<EventTypeInput>) {
   };
 }
 
-export async function findEventType(ctx: Context, orgId: string, name: string): Promise<EventTypeRow> {
+export async function findEventType(ctx: Context, orgId: string, name: string, customerView = false): Promise<EventTypeRow> {
   const row = await ctx.store.db.selectFrom("event_types").selectAll().where("org_id", "=", orgId).where("name", "=", name).executeTakeFirst();
-  if (!row) throw HookwardenError.notFound("Event type");
+  if (!row || (customerView && (row.feature_flag !== null || row.archived === 1))) throw HookwardenError.notFound("Event type");
   return row;
 }
 
@@ -57,9 +57,14 @@ export async function createEventType(ctx: Context, orgId: string, name: string,
   return row;
 }
 
-export async function listEventTypes(ctx: Context, orgId: string, page: Page, includeArchived: boolean): Promise<EventTypeRow[]> {
+/**
+ * A page of the catalogue. `customerView` (an app-portal token, as Svix's portal): no archived
+ * types and none behind a feature flag (the portal is given no flags).
+ */
+export async function listEventTypes(ctx: Context, orgId: string, page: Page, includeArchived: boolean, customerView = false): Promise<EventTypeRow[]> {
   let q = ctx.store.db.selectFrom("event_types").selectAll().where("org_id", "=", orgId);
-  if (!includeArchived) q = q.where("archived", "=", 0);
+  if (!includeArchived || customerView) q = q.where("archived", "=", 0);
+  if (customerView) q = q.where("feature_flag", "is", null);
   if (page.iterator) q = q.where("name", page.order === "ascending" ? ">" : "<", page.iterator);
   return q.orderBy("name", page.order === "ascending" ? "asc" : "desc").limit(page.limit + 1).execute();
 }

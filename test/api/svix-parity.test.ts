@@ -268,7 +268,25 @@ for (const dialect of DIALECTS) {
         await expect(portal.application.get(other.id)).rejects.toMatchObject({ code: 403 });
         await expect(portal.application.list()).rejects.toMatchObject({ code: 403 });
         await expect(portal.application.delete(app.id)).rejects.toMatchObject({ code: 403 });
-        await expect(portal.eventType.list()).rejects.toMatchObject({ code: 403 });
+        // The event catalogue is readable, as in Svix's portal, without archived or feature-flagged
+        // types; it is not writable.
+        // svix 1.x sends `featureFlag`, 2.x `featureFlags`: each client sends what it knows.
+        await svix.eventType.create({ name: "portal.flagged", description: "beta", featureFlag: "beta", featureFlags: ["beta"] } as any);
+        expect((await svix.eventType.get("portal.flagged")).featureFlags).toEqual(["beta"]);
+        for (const body of [{ featureFlags: ["a", "b"] }, { featureFlag: "a", featureFlags: ["b"] }]) {
+          const r = await t.api("POST", "/api/v1/event-type", { name: "portal.two-flags", description: "no", ...body });
+          expect(r.status).toBe(422);
+          expect(JSON.stringify(r.body.detail)).toContain("featureFlags");
+        }
+        await svix.eventType.create({ name: "portal.archived", description: "old", archived: true });
+        await svix.eventType.create({ name: "portal.visible", description: "catalogue" });
+        const seen = (await portal.eventType.list({ limit: 250 })).data.map((t: any) => t.name);
+        expect(seen).toContain("portal.visible");
+        expect(seen).not.toContain("portal.flagged");
+        expect(seen).not.toContain("portal.archived");
+        expect((await portal.eventType.get("portal.visible")).name).toBe("portal.visible");
+        await expect(portal.eventType.get("portal.flagged")).rejects.toMatchObject({ code: 404 });
+        await expect(portal.eventType.create({ name: "portal.made", description: "no" })).rejects.toMatchObject({ code: 403 });
         await expect(portal.message.create(app.id, { eventType: "p.e", payload: {} })).rejects.toMatchObject({ code: 403 });
         await expect(portal.message.expungeContent(app.id, msg.id)).rejects.toMatchObject({ code: 403 });
         await expect(portal.authentication.appPortalAccess(other.id, {})).rejects.toMatchObject({ code: 403 });

@@ -158,11 +158,22 @@ for (const dialect of DIALECTS) {
       }
     }, 120_000);
 
-    it("opens the portal straight from app-portal-access's link: no form, the key leaves the address, one application", async () => {
+    it("opens the portal from app-portal-access's link (no form, the key leaves the address); the customer sees the event catalogue, adds an endpoint, sends an example, rotates the secret once; nothing of another application", async () => {
       const a = (await server.api("POST", "/api/v1/app", { name: "Linked A" })).body;
       const b = (await server.api("POST", "/api/v1/app", { name: "Linked B" })).body;
+      const example = { orderId: "o-1", note: "<img src=x onerror=\"window.__pwned = 4\">" };
+      for (const [name, extra] of [
+        ["order.shipped", { schemas: { "1": { examples: [example] } } }],
+        ["order.beta", { featureFlag: "beta-orders" }],
+        ["order.retired", { archived: true }],
+      ] as const) {
+        expect((await server.api("POST", "/api/v1/event-type", { name, description: `About ${name}`, ...extra })).status).toBe(201);
+      }
       const access = (await server.api("POST", `/api/v1/auth/app-portal-access/${a.id}`, {})).body as { url: string; token: string };
-      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      // The customer's own receiver (the suite's shared one counts the console test's deliveries).
+      const customer = await new Receiver().start();
+      const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+      await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
       const page = await context.newPage();
       const sent: string[] = [];
       page.on("request", (r) => sent.push(r.url()));
@@ -170,17 +181,57 @@ for (const dialect of DIALECTS) {
         await page.goto(access.url);
         // A portal token may not read the application record: the page is titled by its id.
         await page.getByRole("heading", { name: "Application", exact: true, level: 1 }).waitFor();
-        await page.getByText(a.id).waitFor();
+        await page.getByText(a.id).first().waitFor();
         expect(await page.getByLabel("Portal token").count()).toBe(0);
         // The key is gone from the address and from the history entry; no request carried it.
         expect(page.url()).toBe(`${server.url}/portal`);
         expect(await page.evaluate("location.hash")).toBe("");
         expect(sent.filter((u) => u.includes(access.token))).toEqual([]);
+
+        // The catalogue: what the customer may subscribe to, without flagged or archived types.
+        const catalogue = page.getByTestId("event-catalogue");
+        await catalogue.getByText("order.shipped", { exact: true }).waitFor();
+        expect(await catalogue.getByText("order.beta").count()).toBe(0);
+        expect(await catalogue.getByText("order.retired").count()).toBe(0);
+        await catalogue.getByText("Example of order.shipped").click();
+        await catalogue.getByText("o-1").waitFor();
+        expect(await page.evaluate<unknown>("window.__pwned")).toBeUndefined();
         expect(await seriousViolations(page)).toEqual([]);
+
+        // An endpoint of their own, its secret shown once.
+        await page.getByLabel("Endpoint URL").fill(`${customer.url}/portal-link`);
+        await page.getByRole("button", { name: "Add endpoint" }).click();
+        await page.getByTestId("endpoint-secret").waitFor();
+        await page.getByRole("button", { name: "I have stored it" }).click();
+        await page.getByRole("link", { name: `${customer.url}/portal-link` }).click();
+        await page.getByRole("heading", { name: `Endpoint ${customer.url}/portal-link` }).waitFor();
+        expect(await page.getByLabel(/Request template/).count()).toBe(0);
+
+        // A test event: the type's example, signed, to this endpoint only.
+        const before = customer.received.length;
+        await page.getByLabel("Event type").selectOption("order.shipped");
+        await page.getByRole("button", { name: "Send example" }).click();
+        await page.getByRole("status").filter({ hasText: "Example of order.shipped sent as msg_" }).waitFor();
+        await customer.waitFor(before + 1);
+        const got = customer.received.slice(before).find((r) => r.url === "/portal-link")!;
+        expect(JSON.parse(got.body)).toEqual(example);
+
+        // Rotation: the new secret once, then gone.
+        await page.getByRole("button", { name: "Rotate signing secret" }).click();
+        await page.getByRole("status").filter({ hasText: "Signing secret rotated." }).waitFor();
+        const shown = (await page.getByTestId("endpoint-secret").textContent())?.trim();
+        expect(shown).toMatch(/^whsec_/);
+        await page.reload();
+        await page.getByRole("heading", { name: `Endpoint ${customer.url}/portal-link` }).waitFor();
+        expect(await page.content()).not.toContain(shown!);
+        expect(await seriousViolations(page)).toEqual([]);
+        if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}portal-endpoint.png`, fullPage: true });
+
         const status = await page.evaluate<number>(`fetch("/api/v1/app/${b.id}", { headers: { "x-hookwarden-console": "1" } }).then((r) => r.status)`);
         expect(status).toBe(404);
       } finally {
         await context.close();
+        await customer.stop();
       }
       // A link whose key is wrong (in a browser with no session) falls back to the sign-in form.
       const fresh = await browser.newContext();
@@ -192,7 +243,7 @@ for (const dialect of DIALECTS) {
       } finally {
         await fresh.close();
       }
-    }, 120_000);
+    }, 180_000);
 
     it("drives the console in Chromium: sign in, app, endpoint (secret once), publish, attempt, resend", async () => {
       const context: BrowserContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });

@@ -109,7 +109,7 @@ export function sessionToken(sessions: ConsoleSessions, req: FastifyRequest): To
   const s = sessions.find(id);
   if (!s) return undefined;
   if (req.headers[CSRF_HEADER] !== "1" && !isEventStream(req)) throw new HookwardenError("E_FORBIDDEN", 403, `A console session call must carry the header ${CSRF_HEADER}: 1`);
-  if (s.app && !withinApp(req.url, s.app)) throw HookwardenError.notFound("Application");
+  if (s.app && !withinApp(req.url, s.app) && !readsCatalogue(req)) throw HookwardenError.notFound("Application");
   return s.token;
 }
 
@@ -120,6 +120,15 @@ export function sessionToken(sessions: ConsoleSessions, req: FastifyRequest): To
  */
 function isEventStream(req: FastifyRequest): boolean {
   return req.method === "GET" && /^\/api\/v1\/bucket\/[^/?]+\/request\/stream(?:\?|$)/.test(req.url);
+}
+
+/**
+ * The organisation's event catalogue, read: an application's session may show it (Svix's portal
+ * does); what the token may see of it is its own guard's to say (a portal token: no archived or
+ * feature-flagged types).
+ */
+function readsCatalogue(req: FastifyRequest): boolean {
+  return (req.method === "GET" || req.method === "HEAD") && /^\/api\/v1\/event-type(?:\/[A-Za-z0-9._-]+)?(?:\?|$)/.test(req.url);
 }
 
 /**

@@ -58,7 +58,7 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
   route(app, { method: "POST", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/send-example", operationId: "v1.endpoint.send-example", summary: "Send an event type's example to this endpoint only", tag: "Endpoint", body: exampleIn, responses: { 202: { description: "The message, queued", schema: Message } } }, async (req, reply, { body: input }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
-    const payload = input.eventType === PING ? { success: true } : await examplePayload(ctx, req.orgId, input.eventType, input.exampleIndex ?? 0);
+    const payload = input.eventType === PING ? { success: true } : await examplePayload(ctx, req.orgId, input.eventType, input.exampleIndex ?? 0, req.appScope !== undefined);
     const now = ctx.clock.now();
     const row: MessageRow = {
       id: newId("msg"),
@@ -86,8 +86,8 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
 }
 
 /** `schemas["1"].examples[index]` of the event type, as Svix reads it. */
-async function examplePayload(ctx: Context, orgId: string, name: string, index: number): Promise<Record<string, unknown>> {
-  const et = await findEventType(ctx, orgId, name).catch((err: unknown) => {
+async function examplePayload(ctx: Context, orgId: string, name: string, index: number, customerView: boolean): Promise<Record<string, unknown>> {
+  const et = await findEventType(ctx, orgId, name, customerView).catch((err: unknown) => {
     if (hasCode(err, "E_NOT_FOUND")) throw HookwardenError.invalidField(["body", "eventType"], `Event type ${name} does not exist`);
     throw err;
   });

@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { ApiError, call, enc, type AppOut, type EndpointOut, type ListOut } from "../api.js";
 import { ErrorText, SecretReveal, useLoad } from "../components.js";
 import { BASE, PORTAL, onLink } from "../router.js";
+import { EventCatalogue } from "./event-catalogue.js";
 import { MessageList } from "./messages.js";
 
 /** One application: its endpoints (a new one's signing secret shown once) and its messages. */
@@ -125,6 +126,8 @@ export function Application({ appId }: { appId: string }) {
       )}
       <ErrorText error={msgError} />
       <MessageList appId={appId} endpoints={endpoints.data?.data ?? []} tick={tick} />
+
+      <EventCatalogue />
     </>
   );
 }

@@ -2,7 +2,8 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { call, enc, type AttemptOut, type EndpointOut, type ListOut } from "../api.js";
 import { TimeChart } from "../chart.js";
 import { ErrorText, SecretReveal, isoFromLocal, useLoad } from "../components.js";
-import { BASE, onLink } from "../router.js";
+import { BASE, PORTAL, onLink } from "../router.js";
+import { useEventTypes } from "./event-catalogue.js";
 import { RequestEditor, type IntegrationOut } from "./request-editor.js";
 
 interface Stats {
@@ -53,6 +54,7 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
   const base = `/api/v1/app/${enc(appId)}/endpoint/${enc(endpointId)}`;
   const ep = useLoad(() => call<EndpointOut & IntegrationOut & { disabledReason: string | null }>("GET", base), [appId, endpointId]);
   const stats = useLoad(() => call<Stats>("GET", `${base}/stats`), [appId, endpointId]);
+  const types = useEventTypes();
   const attempts = useLoad(() => call<ListOut<AttemptOut>>("GET", `/api/v1/app/${enc(appId)}/attempt/endpoint/${enc(endpointId)}?limit=250`), [appId, endpointId]);
   const [secret, setSecret] = useState<string | undefined>(undefined);
   const [status, setStatus] = useState("");
@@ -90,6 +92,14 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
       setSecret(r.key);
       return "Signing secret rotated.";
     });
+  const sendExample = (e: Event) => {
+    e.preventDefault();
+    const eventType = ((e.currentTarget as HTMLFormElement).elements.namedItem("example-type") as HTMLSelectElement).value;
+    void act(async () => {
+      const m = await call<{ id: string }>("POST", `${base}/send-example`, { eventType });
+      return `Example of ${eventType} sent as ${m.id}.`;
+    });
+  };
   const enable = () =>
     act(async () => {
       await call("PATCH", base, { disabled: false });
@@ -130,7 +140,27 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
       <p role="status">{status}</p>
       <ErrorText error={actionError} />
 
-      {e && <RequestEditor key={e.id} base={base} saved={e} onSaved={ep.reload} />}
+      {/* Templates, auth and encryption are the operator's; a portal token may not preview them. */}
+      {e && !PORTAL && <RequestEditor key={e.id} base={base} saved={e} onSaved={ep.reload} />}
+
+      <h2>Send an example</h2>
+      <p class="muted">Sends an event type's example payload (or Svix's ping) to this endpoint only.</p>
+      <form class="inline" onSubmit={sendExample}>
+        <div>
+          <label for="example-type">Event type</label>
+          <select id="example-type" name="example-type">
+            <option value="svix.ping">svix.ping</option>
+            {(types.data?.data ?? [])
+              .filter((t) => t.schemas?.["1"]?.examples?.[0] !== undefined)
+              .map((t) => (
+                <option key={t.name} value={t.name}>
+                  {t.name}
+                </option>
+              ))}
+          </select>
+        </div>
+        <button type="submit">Send example</button>
+      </form>
 
       <h2>Health</h2>
       <ErrorText error={stats.error} />
