@@ -11,6 +11,13 @@ export interface ChartSeries {
   points?: boolean;
 }
 
+/** The x axis (seconds) of a chart: the data's span, widened around its middle to 10 minutes. */
+export function xRange(x: readonly number[]): [number, number] {
+  const lo = Math.min(...x);
+  const hi = Math.max(...x);
+  return hi - lo < 600 ? [(lo + hi) / 2 - 300, (lo + hi) / 2 + 300] : [lo, hi];
+}
+
 /**
  * A uPlot time chart. The canvas is an image to assistive technology (`role="img"` with a
  * summary); the same numbers are in a table beside it. uPlot builds its DOM with
@@ -29,8 +36,9 @@ export function TimeChart({ title, summary, x, ys, series, unit }: { title: stri
         legend: { show: false },
         cursor: { show: false },
         scales: {
-          // A few points close together would otherwise be stretched over an axis of years.
-          x: { time: true, range: (_u, min, max) => (max - min < 600 ? [(min + max) / 2 - 300, (min + max) / 2 + 300] : [min, max]) },
+          // A few points close together (or one) would otherwise be stretched over an axis of
+          // years: the range is taken from the data, at least ten minutes wide.
+          x: { time: true, range: () => xRange(x) },
           y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] },
         },
         axes: [{}, { label: unit }],
