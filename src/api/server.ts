@@ -36,7 +36,7 @@ import { operationalWebhookRoutes } from "./operational-webhooks/index.js";
 import type { AuditLog } from "../audit/index.js";
 import { TokenUse } from "../auth/token-use.js";
 import type { AgentHub } from "../agents/hub.js";
-import { ingressRoutes, type IngressDeps } from "../ingress/receive.js";
+import { ingressRoutes, type IngressDeps } from "./inbound/receive.js";
 import { consoleRoutes } from "./console/index.js";
 import { ConsoleSessions, sessionToken } from "./console/sessions.js";
 
