@@ -83,6 +83,7 @@ describe("the packed tarball, installed globally", () => {
     expect(packed).toContain("dist/agents/client.js");
     // gRPC needs no generated code at run time (frame-codec.ts); the schema ships for other clients.
     expect(packed).toContain("dist/agents/grpc/agent.proto");
+    expect(packed).toContain("dist/web/index.html");
     expect(packed).toContain("package.json");
     expect(packed).toContain("README.md");
     for (const f of packed) {
@@ -138,6 +139,12 @@ describe("the packed tarball, installed globally", () => {
           startTimeoutMs: 60_000,
         });
         if (dialect === "sqlite") expect(existsSync(join(dataDir, "hookwarden.db"))).toBe(true);
+        // The console and the portal are served from the installed package's dist/web.
+        for (const path of ["/console", "/portal"]) {
+          const page = await fetch(`${gateway.url}${path}`);
+          expect(page.status, path).toBe(200);
+          expect(await page.text()).toContain('<div id="root">');
+        }
         const api = apiAt(() => gateway!.url, secrets.adminToken);
         svc = await new Receiver().start();
         const { input } = await agentBucket(api, "orders");
