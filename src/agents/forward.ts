@@ -82,6 +82,8 @@ export async function resendToAgents(ctx: Context, bucketIds: string[]): Promise
 /** The agents of this node as ingress sees them (`AgentRelay`): serving modes and forwards. */
 export function agentRelay(ctx: Context, hub: AgentHub, functions?: FunctionRunner): AgentRelay {
   return {
+    serves: (bucketId) => hub.serves(bucketId),
+    servedBuckets: () => hub.servedBuckets(),
     servingOf: async (orgId, bucketId) => hub.modeFor(bucketId) ?? (await agentModeOfBucket(ctx, orgId, bucketId)),
     forward: (job, target, stored, signal) => performAgentForward(ctx, hub, job, target, stored, signal, functions),
   };

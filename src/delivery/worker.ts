@@ -8,19 +8,15 @@ import type { HandOff, TakeRow } from "../queue/hand-off.js";
 import type { JobRow } from "../queue/types.js";
 import { ATTEMPT_FAIL, performAttempt } from "./attempt.js";
 import { newId } from "../ids/index.js";
-import type { AgentHub } from "../agents/hub.js";
-import { performAgentForward } from "../agents/forward.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
 import { loadSigningKeys } from "../endpoints/secrets.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
-import { loadForwardContexts, performForward, type ForwardTarget } from "../ingress/forward.js";
-import type { StoredRequest } from "../ingress/stored-request.js";
+import type { DestinationHealth, ForwardDestination, ForwardRunner } from "./forwards.js";
 import { RateLimiter } from "../util/rate-limiter.js";
 import { FairShare } from "./fair-share.js";
 import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";
-import type { OutputCache } from "../ingress/output-cache.js";
 import { Recorder } from "./recorder.js";
 import { nextRetryAt } from "./retry-schedule.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
@@ -31,34 +27,7 @@ import { SpanKind } from "../tracing/index.js";
 const CLAIM_BATCH = 100;
 const AGENT_WAIT_MS = 5_000;
 
-function expiredAttempt(job: JobRow, target: ForwardTarget, now: number): AttemptInsert {
-  return {
-    id: newId("atmpt"),
-    org_id: job.org_id,
-    app_id: job.app_id,
-    msg_id: job.msg_id,
-    endpoint_id: target.output.id,
-    url: "agent",
-    status: ATTEMPT_FAIL,
-    response_status_code: 0,
-    response: "No agent acknowledged this request within the resend window",
-    duration_ms: 0,
-    trigger_type: job.trigger_type,
-    error_code: "E_AGENT_RESEND_EXPIRED",
-    tls_verify: 1,
-    created_at: now,
-    request: null,
-  };
-}
 const BUSY_DEFER_MS = 250;
-
-/** What the health gates read of a destination's row (endpoints and outputs alike). */
-interface DestinationHealth {
-  id: string;
-  consecutive_failures: number;
-  circuit_open_until: number | null;
-  rate_limit: number | null;
-}
 
 interface Prepared {
   messages: Map<string, MessageRow>;
@@ -98,28 +67,26 @@ export class DeliveryWorker {
   readonly #deferredUntil = new Set<number>();
   readonly #random: () => number;
 
-  #agents: AgentHub | undefined;
-  readonly #outputs: OutputCache | undefined;
+  /** Forward jobs' loading and sending (ingress provides it; none: they wait in the queue). */
+  #forwards: ForwardRunner | undefined;
   readonly #destinations: DestinationRegistry | undefined;
   readonly #functions: FunctionRunner | undefined;
   /** Incident pauses (src/incident): the hand-off leaves a paused scope's jobs to the queue. */
   readonly #paused: { blocks(orgId: string, appId: string): boolean } | undefined;
 
   /**
-   * `outputs`: the node's cache of bucket outputs for forwards (without it, read per batch).
    * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
    * `functions`: the sandbox that runs endpoint and output transformations.
    */
   constructor(
     ctx: Context,
     sender: HttpSender,
-    opts: { random?: () => number; outputs?: OutputCache; destinations?: DestinationRegistry; functions?: FunctionRunner; paused?: { blocks(orgId: string, appId: string): boolean } } = {},
+    opts: { random?: () => number; destinations?: DestinationRegistry; functions?: FunctionRunner; paused?: { blocks(orgId: string, appId: string): boolean } } = {},
   ) {
     this.#ctx = ctx;
     this.#sender = sender;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
-    this.#outputs = opts.outputs;
     this.#destinations = opts.destinations;
     this.#functions = opts.functions;
     this.#paused = opts.paused;
@@ -130,14 +97,14 @@ export class DeliveryWorker {
       slowMs: Math.min(1_000, config.requestTimeout / 4),
     });
     // Outputs are read through a 2 s cache: an opened circuit or a disabled output is seen now.
-    ctx.events.on("output:circuit-opened", () => this.#outputs?.invalidate());
-    ctx.events.on("output:disabled", () => this.#outputs?.invalidate());
-    ctx.events.on("output:recovered", () => this.#outputs?.invalidate());
+    ctx.events.on("output:circuit-opened", () => this.#forwards?.invalidate());
+    ctx.events.on("output:disabled", () => this.#forwards?.invalidate());
+    ctx.events.on("output:recovered", () => this.#forwards?.invalidate());
   }
 
-  /** Agent outputs are delivered through the hub of agents connected to this node. */
-  useAgents(hub: AgentHub): void {
-    this.#agents = hub;
+  /** Forward jobs (bucket outputs, URL or agent) are loaded and sent by `runner` (from ingress/). */
+  useForwards(runner: ForwardRunner): void {
+    this.#forwards = runner;
   }
 
   async start(): Promise<void> {
@@ -236,7 +203,7 @@ export class DeliveryWorker {
   };
 
   /** The direct hand-off of new forward jobs (ingress intake): started with their requests in the clear. */
-  readonly forwards: HandOff<ReadonlyMap<string, StoredRequest>> = {
+  readonly forwards: HandOff<ReadonlyMap<string, unknown>> = {
     take: (rows, now) => this.take(rows, now),
     unreserve: (ids) => this.unreserve(ids),
     start: (jobs, requests) => this.#startTaken(jobs, () => this.#dispatchForward(jobs, requests)),
@@ -283,7 +250,7 @@ export class DeliveryWorker {
           const shares = this.#fair.shares(free);
           this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);
           const wakes = this.#wakes;
-          const agents = { servedBuckets: this.#agents?.servedBuckets() ?? [], since: now - config.resendWindow };
+          const agents = { servedBuckets: this.#forwards?.servedBuckets() ?? [], since: now - config.resendWindow };
           const jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents);
           // Jobs committed while this claim ran may be missing from its snapshot: only a claim that
           // no wake overtook may declare the backlog empty. A destination that got its whole share
@@ -331,11 +298,13 @@ export class DeliveryWorker {
   }
 
   /** Inbound requests to their bucket's outputs: same queue, retries and attempt records. */
-  async #dispatchForward(jobs: JobRow[], known?: ReadonlyMap<string, StoredRequest>): Promise<void> {
-    const { config, clock } = this.#ctx;
-    let fctx: Awaited<ReturnType<typeof loadForwardContexts>>;
+  async #dispatchForward(jobs: JobRow[], known?: ReadonlyMap<string, unknown>): Promise<void> {
+    const { clock } = this.#ctx;
+    const runner = this.#forwards;
+    let fctx: Awaited<ReturnType<ForwardRunner["load"]>>;
     try {
-      fctx = await loadForwardContexts(this.#ctx, jobs, known, this.#outputs);
+      if (!runner) throw new Error("no forward runner on this worker");
+      fctx = await runner.load(jobs, known);
     } catch (err) {
       this.#reserved -= jobs.length;
       const runAt = clock.now() + 5_000;
@@ -351,20 +320,14 @@ export class DeliveryWorker {
         this.#recorder.add({ kind: "drop", job });
         continue;
       }
-      if (target.output.type === "agent") {
-        const now = clock.now();
-        if (job.created_at < now - config.resendWindow) {
-          // Unacknowledged for longer than the resend window: given up, visibly.
-          this.#release();
-          this.#recorder.add({ kind: "done", job, attempt: expiredAttempt(job, target, now) });
-          continue;
-        }
-        if (!this.#agents?.serves(target.bucket.id)) {
-          // No agent here now: wait (an agent connecting anywhere makes these due again).
-          this.#release();
-          this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS + Math.round(this.#random() * 1000) });
-          continue;
-        }
+      const now = clock.now();
+      const ready = runner.readiness(job, target, now);
+      if (!ready.go) {
+        this.#release();
+        if ("expired" in ready) this.#recorder.add({ kind: "done", job, attempt: ready.expired });
+        // Not from here now (an agent connecting anywhere makes these due again).
+        else this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS + Math.round(this.#random() * 1000) });
+        continue;
       }
       if (!(await this.#admit("outputs", target.output, job, clock.now()))) continue;
       this.#track(
@@ -379,7 +342,7 @@ export class DeliveryWorker {
    * Sends a forward job this node already holds the lease of (an input in `wait` mode delivers its
    * first output while the caller waits) and records it like any other attempt.
    */
-  deliverLeased(job: JobRow, target: ForwardTarget, stored: StoredRequest): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+  deliverLeased(job: JobRow, target: ForwardDestination, stored: unknown): Promise<{ result: SendResult; attempt: AttemptInsert }> {
     const p = this.#forward(job, target, stored, this.#ctx.config.maxPayloadSize);
     const tracked = p.then(
       () => undefined,
@@ -397,12 +360,10 @@ export class DeliveryWorker {
   }
 
   /** `answerLimit`: keep that many bytes of the destination's answer (a caller is waiting for it). */
-  async #forward(job: JobRow, target: ForwardTarget, stored: StoredRequest, answerLimit?: number): Promise<{ result: SendResult; attempt: AttemptInsert }> {
+  async #forward(job: JobRow, target: ForwardDestination, stored: unknown, answerLimit?: number): Promise<{ result: SendResult; attempt: AttemptInsert }> {
     const { config, clock, events } = this.#ctx;
-    const out =
-      target.output.type === "agent" && this.#agents
-        ? await performAgentForward(this.#ctx, this.#agents, job, target, stored, this.#abort.signal, this.#functions)
-        : await performForward(this.#ctx, this.#sender, job, target, stored, this.#abort.signal, answerLimit, this.#functions);
+    if (!this.#forwards) throw new Error("no forward runner on this worker");
+    const out = await this.#forwards.deliver(job, target, stored, this.#abort.signal, answerLimit);
     if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
     const now = clock.now();
     if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {

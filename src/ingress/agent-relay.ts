@@ -12,6 +12,10 @@ export type AgentServing = "forward" | "tunnel";
  * provides it (`agentRelay`), server/ wires it in, so ingress never imports agents/.
  */
 export interface AgentRelay {
+  /** Whether an agent connected to this node serves the bucket. */
+  serves(bucketId: string): boolean;
+  /** The buckets agents connected to this node serve. */
+  servedBuckets(): string[];
   /** How a bucket's requests reach its agents: from an agent connected here, else from its tokens. */
   servingOf(orgId: string, bucketId: string): Promise<AgentServing | undefined>;
   /** One delivery of a request through an agent connected to this node; its ack is the attempt. */

@@ -24,6 +24,7 @@ import { loadKeyring } from "../vault/keyring.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
+import { forwardRunner } from "../ingress/forward-runner.js";
 import { agentRelay, resendToAgents } from "../agents/forward.js";
 import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
@@ -120,7 +121,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
   const pauses = new PauseSet(store.db, (err) => logger.warn({ err }, "could not refresh the incident pauses; keeping the last known set"));
   await pauses.start(config.pollInterval);
-  const worker = new DeliveryWorker(ctx, sender, { outputs, destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
+  const worker = new DeliveryWorker(ctx, sender, { destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
   // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
   const wake = runsWorker ? () => worker.wake() : () => {};
   // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
@@ -137,8 +138,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       );
     },
   });
-  worker.useAgents(agents);
   const relay = agentRelay(ctx, agents, functions);
+  worker.useForwards(forwardRunner(ctx, sender, { outputs, functions, relay }));
   const ingress = {
     intake: new Intake(ctx, wake, handOff ? worker.forwards : undefined, outputs),
     inputs: new InputCache(ctx),
