@@ -9,10 +9,7 @@ import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
 import { signatureHeader } from "../signing/standard-webhooks.js";
 import { signingKeyFrom } from "../signing/endpoint-secret.js";
-import type { SecretValue } from "../vault/secret-value.js";
-import type { BucketRow } from "./buckets.js";
-import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
-import type { OutputRow } from "./outputs.js";
+import { loadBucketOutputs, type ForwardTarget, type OutputCache } from "./output-cache.js";
 import { storableText } from "../util/text.js";
 import { openRequest, type StoredRequest } from "./stored-request.js";
 import { SpanKind } from "../tracing/index.js";
@@ -24,11 +21,7 @@ import { SpanKind } from "../tracing/index.js";
  */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect"]);
 
-export interface ForwardTarget {
-  output: OutputRow;
-  bucket: Pick<BucketRow, "id" | "name" | "auth_type" | "ephemeral">;
-  signingSecret: SecretValue | undefined;
-}
+export type { ForwardTarget } from "./output-cache.js";
 
 export interface ForwardRequest {
   method: string;

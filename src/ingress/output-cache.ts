@@ -2,8 +2,14 @@ import type { Context } from "../context/index.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";
-import type { ForwardTarget } from "./forward.js";
 import { outputAad, type OutputRow } from "./outputs.js";
+
+/** A bucket output ready to send to: its row, its bucket, its signing secret opened. */
+export interface ForwardTarget {
+  output: OutputRow;
+  bucket: Pick<BucketRow, "id" | "name" | "auth_type" | "ephemeral">;
+  signingSecret: SecretValue | undefined;
+}
 
 /** A bucket's outputs (enabled and disabled, by id) with what forwarding needs of each. */
 export interface BucketOutputs {

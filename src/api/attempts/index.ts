@@ -12,34 +12,12 @@ import { findMessage } from "../../messages/index.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { iso } from "../schemas.js";
 import { listOf, route, dateTime } from "../contract/index.js";
-import { Attempt } from "./schemas.js";
+import { Attempt, STATUS_TEXT, attemptOut } from "./schemas.js";
 import { Endpoint } from "../endpoints/index.js";
 import { Message } from "../messages/index.js";
 import { pageQuery } from "../pagination.js";
 
-export { Attempt } from "./schemas.js";
-
-const STATUS_TEXT = ["success", "pending", "fail", "sending"] as const;
-
-export function attemptOut(row: AttemptRow): z.output<typeof Attempt> {
-  return {
-    id: row.id,
-    msgId: row.msg_id,
-    endpointId: row.endpoint_id,
-    url: row.url,
-    response: row.response,
-    responseStatusCode: row.response_status_code,
-    responseDurationMs: row.duration_ms,
-    status: row.status,
-    statusText: STATUS_TEXT[row.status] ?? ("fail" as const),
-    triggerType: row.trigger_type,
-    timestamp: iso(row.created_at),
-    errorCode: row.error_code,
-    tlsVerify: row.tls_verify === 1,
-    /** The request as sent (templated endpoints), every secret masked. */
-    request: row.request === null ? null : (JSON.parse(row.request) as unknown),
-  };
-}
+export { Attempt, attemptOut } from "./schemas.js";
 
 const filters = pageQuery
   .extend({

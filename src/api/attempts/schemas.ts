@@ -1,5 +1,7 @@
 import { z } from "zod";
+import type { AttemptRow } from "../../attempts/index.js";
 import { dateTime, named } from "../contract/index.js";
+import { iso } from "../schemas.js";
 
 /** A delivery attempt as the API answers it (Svix's MessageAttemptOut, plus what Hookwarden adds). */
 export const Attempt = named(
@@ -23,3 +25,25 @@ export const Attempt = named(
     request: z.unknown().nullable(),
   }),
 );
+
+export const STATUS_TEXT = ["success", "pending", "fail", "sending"] as const;
+
+export function attemptOut(row: AttemptRow): z.output<typeof Attempt> {
+  return {
+    id: row.id,
+    msgId: row.msg_id,
+    endpointId: row.endpoint_id,
+    url: row.url,
+    response: row.response,
+    responseStatusCode: row.response_status_code,
+    responseDurationMs: row.duration_ms,
+    status: row.status,
+    statusText: STATUS_TEXT[row.status] ?? ("fail" as const),
+    triggerType: row.trigger_type,
+    timestamp: iso(row.created_at),
+    errorCode: row.error_code,
+    tlsVerify: row.tls_verify === 1,
+    /** The request as sent (templated endpoints), every secret masked. */
+    request: row.request === null ? null : (JSON.parse(row.request) as unknown),
+  };
+}

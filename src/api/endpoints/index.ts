@@ -31,7 +31,7 @@ import { Attempt } from "../attempts/schemas.js";
 import { pageQuery } from "../pagination.js";
 import { noStore } from "../no-store.js";
 import { pickAlias } from "../aliases.js";
-import { attemptOut } from "../attempts/index.js";
+import { attemptOut } from "../attempts/schemas.js";
 import { callEndpoint, previewRequest } from "../../delivery/sync-call.js";
 import type { HttpSender } from "../../delivery/http-sender.js";
 import type { FunctionRunner } from "../../functions/runner.js";

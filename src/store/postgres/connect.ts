@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { Logger } from "pino";
-import type { Db, Store } from "../index.js";
+import type { Db, Store } from "../types.js";
 import type { Database } from "../schema.js";
 import { guardedDialect } from "../guarded-dialect.js";
 import { StorageHealth } from "../health.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql, type SqliteDatabase, type Transaction } from "kysely";
 import type { Logger } from "pino";
-import type { Store } from "../index.js";
+import type { Store } from "../types.js";
 import type { Database } from "../schema.js";
 import { classifyStorageError } from "../errors.js";
 import { guardedDialect } from "../guarded-dialect.js";
