@@ -130,6 +130,7 @@ for (const dialect of DIALECTS) {
         await page.getByText(/median \d+ ms, 95th percentile \d+ ms, max \d+ ms over 2 attempt/).first().waitFor();
         expect(await page.locator("[data-testid=chart] canvas").count()).toBe(2);
         expect(await page.getByTestId("endpoint-state").textContent()).toBe("enabled");
+        expect(await page.getByTestId("endpoint-breaker").textContent()).toMatch(/^closed \(/);
         await accessible();
         if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}console-endpoint-health.png`, fullPage: true });
 
@@ -174,6 +175,37 @@ for (const dialect of DIALECTS) {
         await close();
       }
     }, 240_000);
+
+    it("shows an open circuit breaker with its failure streak", async () => {
+      // A server of its own whose breaker opens after two failures (the shared one keeps the default).
+      const own = await startTestServer(dialect, { retrySchedule: [], circuitBreakerThreshold: 2, circuitBreakerCooldown: 60_000 });
+      try {
+        const app = (await own.api("POST", "/api/v1/app", { name: "Breaker" })).body;
+        const ep = (await own.api("POST", `/api/v1/app/${app.id}/endpoint`, { url: `${receiver.url}/breaker-down` })).body;
+        const before = receiver.received.length;
+        const respond = receiver.respond;
+        receiver.respond = (req) => (req.url === "/breaker-down" ? { status: 500, body: "down" } : respond?.(req));
+        try {
+          for (let i = 0; i < 2; i++) await own.api("POST", `/api/v1/app/${app.id}/msg`, { eventType: "t.e", payload: { i } });
+          await receiver.waitFor(before + 2);
+          await own.hw.worker.runUntilIdle();
+        } finally {
+          receiver.respond = respond;
+        }
+        const health = (await own.api("GET", `/api/v1/app/${app.id}/endpoint/${ep.id}`)).body.health;
+        expect(health.consecutiveFailures).toBe(2);
+        expect(Date.parse(health.circuitOpenUntil)).toBeGreaterThan(Date.now());
+        const { page, close } = await openConsole(browser, own, `/console/app/${app.id}/endpoint/${ep.id}`);
+        try {
+          await page.getByTestId("endpoint-breaker").filter({ hasText: /^open until .* \(2 consecutive failure\(s\) since .*\): deliveries wait, one probe then$/ }).waitFor();
+          expect(await seriousViolations(page)).toEqual([]);
+        } finally {
+          await close();
+        }
+      } finally {
+        await own.stop();
+      }
+    }, 120_000);
 
     it("request editor: the preview follows an unsaved template as it is typed, secrets masked, errors as text; save; send a test", async () => {
       const app = (await server.api("POST", "/api/v1/app", { name: "Editor" })).body;

@@ -111,6 +111,8 @@ export const Endpoint = named(
     throttleRate: z.number().int().nullable(),
     disabled: z.boolean(),
     disabledReason: z.string().nullable(),
+    /** Hookwarden's health of the endpoint: the failure streak and the circuit breaker. */
+    health: z.object({ consecutiveFailures: z.number().int(), failingSince: dateTime.nullable(), circuitOpenUntil: dateTime.nullable() }),
     metadata: z.record(z.string(), z.string()),
     signatureScheme: z.enum(["hmac-sha256", "ed25519", "none"]),
     tlsVerify: z.boolean(),
@@ -171,6 +173,11 @@ export function endpointOut(row: EndpointRow): z.output<typeof Endpoint> {
     throttleRate: row.rate_limit,
     disabled: row.disabled === 1,
     disabledReason: row.disabled_reason,
+    health: {
+      consecutiveFailures: row.consecutive_failures,
+      failingSince: row.failing_since === null ? null : iso(row.failing_since),
+      circuitOpenUntil: row.circuit_open_until === null ? null : iso(row.circuit_open_until),
+    },
     metadata: JSON.parse(row.metadata) as Record<string, string>,
     signatureScheme: row.signature_scheme as z.output<typeof Endpoint>["signatureScheme"],
     tlsVerify: row.tls_verify === 1,

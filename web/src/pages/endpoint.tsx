@@ -15,6 +15,20 @@ interface Stats {
 
 const MINUTE = 60_000;
 
+interface Health {
+  consecutiveFailures: number;
+  failingSince: string | null;
+  circuitOpenUntil: string | null;
+}
+
+/** The breaker as a sentence: open (until when) or closed, and the failure streak behind it. */
+export function breakerText(h: Health, now: number): string {
+  const streak = h.consecutiveFailures === 0 ? "no failure streak" : `${h.consecutiveFailures} consecutive failure(s)${h.failingSince ? ` since ${new Date(h.failingSince).toLocaleString()}` : ""}`;
+  const until = h.circuitOpenUntil === null ? undefined : Date.parse(h.circuitOpenUntil);
+  if (until !== undefined && until > now && h.consecutiveFailures > 0) return `open until ${new Date(until).toLocaleTimeString()} (${streak}): deliveries wait, one probe then`;
+  return `closed (${streak})`;
+}
+
 /** Per-minute success/failure counts and each attempt's latency, oldest first, from the latest attempts. */
 export function health(attempts: AttemptOut[]) {
   const sorted = [...attempts].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
@@ -52,7 +66,7 @@ export function health(attempts: AttemptOut[]) {
  */
 export function Endpoint({ appId, endpointId }: { appId: string; endpointId: string }) {
   const base = `/api/v1/app/${enc(appId)}/endpoint/${enc(endpointId)}`;
-  const ep = useLoad(() => call<EndpointOut & IntegrationOut & { disabledReason: string | null }>("GET", base), [appId, endpointId]);
+  const ep = useLoad(() => call<EndpointOut & IntegrationOut & { disabledReason: string | null; health?: Health }>("GET", base), [appId, endpointId]);
   const stats = useLoad(() => call<Stats>("GET", `${base}/stats`), [appId, endpointId]);
   const types = useEventTypes();
   const attempts = useLoad(() => call<ListOut<AttemptOut>>("GET", `/api/v1/app/${enc(appId)}/attempt/endpoint/${enc(endpointId)}?limit=250`), [appId, endpointId]);
@@ -128,6 +142,12 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
           <dd>{e.id}</dd>
           <dt>State</dt>
           <dd data-testid="endpoint-state">{e.disabled ? `disabled${e.disabledReason ? ` (${e.disabledReason})` : ""}` : "enabled"}</dd>
+          {e.health && (
+            <>
+              <dt>Circuit breaker</dt>
+              <dd data-testid="endpoint-breaker">{breakerText(e.health, Date.now())}</dd>
+            </>
+          )}
           <dt>Signing secret</dt>
           <dd>******</dd>
         </dl>
