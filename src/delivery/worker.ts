@@ -220,6 +220,9 @@ export class DeliveryWorker {
       if (this.#behind.has(row.endpoint_id)) continue;
       if (this.#fair.room(row.endpoint_id, config.deliveryConcurrency - this.#reserved) <= 0) continue;
       if (this.#paused?.blocks(row.org_id, row.app_id)) continue;
+      // An open circuit's jobs are left to the queue: handed over, each would be loaded (three
+      // queries) only to be parked, one by one, beside the healthy destinations' deliveries.
+      if ((this.#probes.get(row.endpoint_id) ?? 0) > now) continue;
       this.#reserved += 1;
       this.#fair.hold(row.endpoint_id);
       row.locked_by = this.id;
