@@ -5,12 +5,13 @@
  * answer 200 after 8 s, 50 that answer 500 (breaker cooldown 3 s instead of 30 s, so several
  * cooldowns end during the run). The bad endpoints get their own stream beside the healthy one.
  * One JSON line per scenario: healthy p50/p99 and the ratio of p99 to the p99 alone.
- * Runs alone with `npx tsx bench/fairness.ts` (builds unless BENCH_SKIP_BUILD=1).
+ * Runs alone with `npx tsx bench/fairness.ts` (builds unless BENCH_SKIP_BUILD=1); BENCH_FAIRNESS
+ * picks scenarios (`alone` always runs: the ratios are to it).
  */
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
-import { DIALECTS, QUICK, emit, eventPayload, log, withCleanup, type Dialect } from "./common.js";
+import { DIALECTS, FAIRNESS_SCENARIOS, QUICK, emit, eventPayload, log, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { benchNow, openLoop, percentile, round } from "./load.js";
 import { ReceiverProcess } from "./receiver-process.js";
@@ -18,7 +19,9 @@ import { ReceiverProcess } from "./receiver-process.js";
 const RATE = 40;
 const SECONDS = QUICK ? 8 : 20;
 type Scenario = "alone" | "never_answer" | "slow_200" | "failing_500";
-const SCENARIOS: Scenario[] = ["alone", "never_answer", "slow_200", "failing_500"];
+const ALL: Scenario[] = ["alone", "never_answer", "slow_200", "failing_500"];
+/** BENCH_FAIRNESS=never_answer,slow_200 runs only those (and always `alone`, the reference). */
+const SCENARIOS = ALL.filter((s) => s === "alone" || FAIRNESS_SCENARIOS === undefined || FAIRNESS_SCENARIOS.includes(s));
 
 /** In-process endpoints that misbehave: they never answer, answer after 8 s, or answer 500. */
 async function badEndpoints(kind: Scenario): Promise<{ urls: string[]; close: () => Promise<void> }> {

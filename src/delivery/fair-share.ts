@@ -60,18 +60,25 @@ export class FairShare {
     return free > this.#reserve ? free - this.#reserve : free;
   }
 
+  /** Of `free` slots, those outside the reserve. */
+  shared(free: number): number {
+    return Math.max(0, free - this.#reserve);
+  }
+
   /**
    * The shares a claim needs: `fresh`, the room of a destination this node knows nothing about
    * (nothing in flight, not known slow), and `room` for every other one it knows (0: skip it).
    */
-  shares(free: number): { fresh: number; room: Map<string, number> } {
+  shares(free: number): { fresh: number; room: Map<string, number>; busy: Map<string, number> } {
     const fresh = Math.max(0, Math.max(Math.min(this.#perDestination, free - this.#reserve), Math.min(this.#perDestination, free, this.#reserveEach)));
     const room = new Map<string, number>();
     for (const id of [...this.#running.keys(), ...this.#held.keys(), ...this.#slow.keys()]) {
       if (!room.has(id)) room.set(id, this.room(id, free));
     }
     for (const [id, n] of room) if (n === fresh && this.busy(id) === 0) room.delete(id);
-    return { fresh, room };
+    const busy = new Map<string, number>();
+    for (const id of room.keys()) if (this.busy(id) > 0) busy.set(id, this.busy(id));
+    return { fresh, room, busy };
   }
 
   hold(id: string): void {

@@ -18,6 +18,11 @@ const MIN_SCAN = 128;
 export interface ClaimShares {
   fresh: number;
   room: ReadonlyMap<string, number>;
+  /**
+   * Slots each listed destination already holds on this node: its jobs queue behind that many
+   * turns, so a destination with less in flight goes first when the claim cannot take everyone.
+   */
+  busy?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -31,7 +36,9 @@ export interface ClaimShares {
  * at once) be claimed ahead of every other destination, which then stalled 2-8 s. Two scans of the
  * oldest due rows (destinations the worker does not list, then the listed ones that have room),
  * `SCAN` × `limit` rows each, then a round-robin over tenants (`org_turn`) and, within a tenant,
- * over destinations (`turn`), each destination cut at its share. Window functions run on SQLite
+ * over destinations (`turn`, behind the slots the destination already holds here: with one slot to
+ * give, four slow destinations' 8 s-old backlog won it over a healthy one's 50 ms-old job, claim
+ * after claim), each destination cut at its share. Window functions run on SQLite
  * and PostgreSQL alike. Only the `limit` rows chosen are locked: PostgreSQL refuses `FOR UPDATE`
  * beside window functions, and locking whole scans wrote a lock per row seen.
  */
@@ -65,6 +72,11 @@ export async function claimJobs(
       ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and endpoint_id in (${sql.join(withRoom)})`)}) as active`
       : sql`select * from (${scan(notListed)}) as waiting`;
   // Shares are small integers of our own: inlined, so PostgreSQL need not infer a CASE's type.
+  const held = withRoom.filter((id) => (shares.busy?.get(id) ?? 0) > 0);
+  const rank =
+    held.length > 0
+      ? sql`turn + case endpoint_id ${sql.join(held.map((id) => sql`when ${id} then ${sql.lit(shares.busy!.get(id)!)}`), sql` `)} else 0 end`
+      : sql`turn`;
   const share =
     withRoom.length > 0
       ? sql`case endpoint_id ${sql.join(withRoom.map((id) => sql`when ${id} then ${sql.lit(shares.room.get(id)!)}`), sql` `)} else ${sql.lit(shares.fresh)} end`
@@ -74,14 +86,17 @@ export async function claimJobs(
     update jobs set locked_by = ${workerId}, run_at = ${leaseUntil}
     where id in (select id from jobs where run_at <= ${now} and id in (
       select id from (
-        select id, run_at, turn, row_number() over (partition by org_id order by turn, run_at, id) as org_turn
+        select id, run_at, rank, row_number() over (partition by org_id order by rank, run_at, id) as org_turn
         from (
-          select id, org_id, endpoint_id, run_at, row_number() over (partition by endpoint_id order by run_at, id) as turn
-          from (${seen}) as seen
+          select id, org_id, run_at, turn, ${rank} as rank
+          from (
+            select id, org_id, endpoint_id, run_at, row_number() over (partition by endpoint_id order by run_at, id) as turn
+            from (${seen}) as seen
+          ) as numbered
+          where turn <= ${share}
         ) as per_destination
-        where turn <= ${share}
       ) as per_tenant
-      order by org_turn, turn, run_at
+      order by org_turn, rank, run_at
       limit ${limit}
     ) ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;

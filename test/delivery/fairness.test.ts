@@ -4,6 +4,8 @@ import { DIALECTS } from "../helpers/dialects.js";
 import { createApp, createEndpoint, publish } from "../helpers/delivery.js";
 import { Receiver } from "../helpers/receiver.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { openTestStore } from "../helpers/store.js";
+import { claimJobs } from "../../src/queue/claim-jobs.js";
 
 /**
  * Issue 10's three bad populations, scaled down: slow or failing destinations must not starve a
@@ -69,6 +71,39 @@ for (const dialect of DIALECTS) {
         }
       }, 180_000);
     }
+
+    it("gives the one free slot to a destination with nothing in flight before an older backlog of one that holds slots", async () => {
+      const t = await openTestStore(dialect);
+      try {
+        const now = 1_700_000_000_000;
+        let n = 0;
+        const job = (endpointId: string, runAt: number) => ({
+          id: `job_${String(n++).padStart(4, "0")}`,
+          org_id: "org_same",
+          app_id: "app_same",
+          msg_id: `msg_${n}`,
+          endpoint_id: endpointId,
+          attempt: 0,
+          trigger_type: 0,
+          run_at: runAt,
+          locked_by: null,
+          created_at: runAt,
+          kind: "outbound",
+        });
+        // Same tenant: a slow destination's backlog, due for seconds, and one healthy job due now.
+        const rows = [...Array.from({ length: 20 }, (_, i) => job("ep_slow", now - 8_000 + i)), job("ep_healthy", now)];
+        await t.store.db.insertInto("jobs").values(rows).execute();
+        const shares = { fresh: PER_DESTINATION, room: new Map([["ep_slow", 1]]), busy: new Map([["ep_slow", PER_DESTINATION - 1]]) };
+        // Before: the slow destination's oldest job won every such claim (order by run_at).
+        const first = await claimJobs(t.store, "wrk_a", now, now + 30_000, 1, shares);
+        expect(first.map((j) => j.endpoint_id)).toEqual(["ep_healthy"]);
+        // With no one else due, the slow destination gets the slot.
+        const second = await claimJobs(t.store, "wrk_a", now, now + 30_000, 1, shares);
+        expect(second.map((j) => j.endpoint_id)).toEqual(["ep_slow"]);
+      } finally {
+        await t.drop();
+      }
+    });
 
     it("parks the backlog of 20 open circuits: after the cooldown only one probe each is due, and another tenant's job goes first", async () => {
       const clock = new FakeClock(Date.now());
