@@ -51,7 +51,7 @@ export async function claimJobs(
   shares: ClaimShares = { fresh: limit, room: new Map() },
   agents?: { servedBuckets: readonly string[]; since: number },
 ): Promise<JobRow[]> {
-  const lock = store.dialect === "postgres" ? sql`for update skip locked` : sql``;
+  const lock = store.capabilities.skipLocked ? sql`for update skip locked` : sql``;
   // Several nodes: a node leaves the agent deliveries of buckets no agent of its own serves to the
   // node that has one (claiming them would only defer them again). Jobs older than the resend
   // window are taken by anyone, to be given up visibly.
@@ -100,9 +100,6 @@ export async function claimJobs(
       limit ${limit}
     ) ${lock})
     returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
-  if (store.dialect === "postgres") return (await claim.execute(store.db)).rows;
-  // A lease need not survive power loss: SQLite releases every lease at start anyway
-  // (`releaseAllLeases`), so a lost one only means the job is due again, which it would be. A
-  // claim went from 2.5-3.8 ms with an fsync to 0.34 ms without (3,000 deliveries, query log).
-  return store.relaxed(async (trx) => (await claim.execute(trx)).rows);
+  // A lease need not survive power loss: a lost one only means the job is due again.
+  return store.leaseWrite(async (db) => (await claim.execute(db)).rows);
 }

@@ -33,11 +33,14 @@ function observeClaims(store: Store, onClaim: (rows: number) => void): void {
       return args.result;
     },
   };
-  // The claim runs on `store.db` (PostgreSQL) or inside `store.relaxed` (SQLite).
-  const mutable = store as { db: Store["db"]; relaxed: Store["relaxed"] };
+  // The claim runs through `store.leaseWrite` (on the pool on PostgreSQL, in a relaxed transaction
+  // on SQLite); the hand-off's and the recorder's writes through `store.db` and `store.relaxed`.
+  const mutable = store as { db: Store["db"]; relaxed: Store["relaxed"]; leaseWrite: Store["leaseWrite"] };
   const relaxed = store.relaxed.bind(store);
+  const leaseWrite = store.leaseWrite.bind(store);
   mutable.db = store.db.withPlugin(plugin);
   mutable.relaxed = (fn) => relaxed((trx) => fn(trx.withPlugin(plugin)));
+  mutable.leaseWrite = (fn) => leaseWrite((db) => fn(db.withPlugin(plugin)));
 }
 
 for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {

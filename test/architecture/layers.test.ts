@@ -110,6 +110,14 @@ describe("layers of src/", () => {
     expect(upwards).toEqual([]);
   });
 
+  it("keeps dialect differences in store/: nothing outside it asks which database it is", () => {
+    const asking = sources(SRC)
+      .filter((f) => !relative(SRC, f).startsWith("store/"))
+      .filter((f) => /\.dialect\s*[!=]==|dialect\s*[!=]==\s*["'](sqlite|postgres)["']/.test(readFileSync(f, "utf8")))
+      .map((f) => relative(SRC, f));
+    expect(asking).toEqual([]);
+  });
+
   it("sees the imports it checks (a folder graph this small would mean the parse broke)", () => {
     expect(graph.get("api")?.has("store")).toBe(true);
     expect([...graph.keys()].length).toBeGreaterThan(30);

@@ -124,7 +124,8 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
   return {
     db,
     dialect: "postgres",
-    capabilities: { sharedByNodes: true, reclaimsByRelocation: false },
+    capabilities: { sharedByNodes: true, reclaimsByRelocation: false, skipLocked: true },
+    leaseWrite: (fn) => fn(db),
     health,
     serializeAppends: async (trx, key) => {
       await sql`select pg_advisory_xact_lock(${key})`.execute(trx);

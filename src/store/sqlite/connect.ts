@@ -89,10 +89,11 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: cachingStatements(raw) }), health) });
   opts.logger.debug({ path }, "opened SQLite database");
   const wal = walFlusher(`${path}-wal`);
+  const relaxed = coalescingRelaxed(db);
   return {
     db,
     dialect: "sqlite",
-    capabilities: { sharedByNodes: false, reclaimsByRelocation: true },
+    capabilities: { sharedByNodes: false, reclaimsByRelocation: true, skipLocked: false },
     health,
     serializeAppends: async () => {},
     // A write that changes a row (an UPDATE to the same value writes a page): it succeeds only once
@@ -109,7 +110,8 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
     // machine, a FULL commit took 1-3 ms and a NORMAL one ~0.1 ms; with one delivery result per
     // commit at low rates the recorder's fsyncs were a third of the gateway's CPU profile. See
     // `coalescingRelaxed` for how the calls of one loop turn share a transaction.
-    relaxed: coalescingRelaxed(db),
+    relaxed,
+    leaseWrite: (fn) => relaxed(fn),
     durable: wal.flush,
     listenJobs: async () => {},
     reclaimSpace: (pages) => incrementalVacuum(db, raw, pages),
