@@ -116,6 +116,17 @@ for (const dialect of DIALECTS) {
 
       expect((await events(appId, "ep_nope")).status).toBe(404);
       expect((await events(appId, ep.id, "?limit=0")).status).toBe(422);
+      // Hostile cursors and ids: a 4xx or an empty page, never a 5xx.
+      for (const q of ["?iterator=%00", "?iterator=__proto__", "?iterator=%27%20OR%201%3D1--", `?iterator=${"x".repeat(300)}`, "?order=sideways"]) {
+        const r = await events(appId, ep.id, q);
+        expect(r.status, q).toBeLessThan(500);
+        if (r.status === 200) expect(r.body.data).toEqual([]);
+      }
+      for (const [a, e] of [[appId, "ep_%00"], ["%00", ep.id], [appId, "__proto__"]] as const) {
+        const r = await events(a, e);
+        expect([404, 422], `${a} ${e}`).toContain(r.status);
+        expect(r.body.code).toMatch(/^E_/);
+      }
     });
 
     it("stays bounded: the trim keeps the newest per endpoint, and the log trims as it writes", async () => {
