@@ -13,6 +13,7 @@ import { authenticationRoutes } from "./authentication/index.js";
 import { findApplication } from "../applications/index.js";
 import { endpointRoutes } from "./endpoints/index.js";
 import { endpointRecoveryRoutes } from "./endpoints/recovery.js";
+import { endpointOperationalEventRoutes } from "./endpoints/operational-events.js";
 import { contractRoutes, installContract } from "./contract/index.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
 import { guardConnections, timeoutOptions } from "./connection-limits.js";
@@ -101,6 +102,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     endpointRoutes(api, ctx, deps.sender, deps.functions);
     operationalWebhookRoutes(api, ctx);
     endpointRecoveryRoutes(api, ctx, deps.publisher);
+    endpointOperationalEventRoutes(api, ctx);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);
     secretRoutes(api, ctx);

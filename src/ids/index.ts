@@ -14,7 +14,7 @@ function pooledRandom(): () => number {
   };
 }
 
-export type IdPrefix = "org" | "tok" | "app" | "ep" | "msg" | "atmpt" | "job" | "whs" | "bkt" | "out" | "req" | "rej" | "agt" | "qtask" | "fn" | "aud";
+export type IdPrefix = "org" | "tok" | "app" | "ep" | "msg" | "atmpt" | "job" | "whs" | "bkt" | "out" | "req" | "rej" | "agt" | "qtask" | "fn" | "aud" | "opev";
 
 /**
  * Svix-style ids: a type prefix and a time-ordered ULID, so `ORDER BY id` is creation order and a

@@ -1,6 +1,7 @@
 import type { Context } from "../context/index.js";
 import type { Publisher } from "../messages/publisher.js";
 import { OPERATIONAL_ROWS, type MapContext, type OperationalEvent, type OperationalRow } from "./event-types.js";
+import { EndpointEventLog } from "./endpoint-log.js";
 import { findOperationalApp } from "./internal-app.js";
 import { VerificationBursts } from "./verification-bursts.js";
 
@@ -15,7 +16,8 @@ const MAX_PENDING = 1_000;
  *
  * Delivery is at least once from the moment the message is committed; an event raised just
  * before a crash, before that commit, is lost (the bus is in-process), which is also why an
- * organisation without an enabled operational endpoint costs no write at all.
+ * organisation without an enabled operational endpoint costs no message write. Events that name
+ * an endpoint are also kept, bounded, in that endpoint's log (`endpoint-log.ts`) for the console.
  */
 export class OperationalWebhooks {
   readonly #ctx: Context;
@@ -23,10 +25,17 @@ export class OperationalWebhooks {
   readonly #bursts: VerificationBursts;
   readonly #pending = new Set<Promise<void>>();
   readonly #off: (() => void)[] = [];
+  readonly #log: Pick<EndpointEventLog, "record">;
 
-  constructor(ctx: Context, publisher: Pick<Publisher, "publish">, rows: readonly OperationalRow[] = OPERATIONAL_ROWS) {
+  constructor(
+    ctx: Context,
+    publisher: Pick<Publisher, "publish">,
+    rows: readonly OperationalRow[] = OPERATIONAL_ROWS,
+    log: Pick<EndpointEventLog, "record"> = new EndpointEventLog(ctx),
+  ) {
     this.#ctx = ctx;
     this.#publisher = publisher;
+    this.#log = log;
     this.#bursts = new VerificationBursts(ctx.config.verificationFailingThreshold, ctx.config.verificationFailingWindow);
     this.#mapContext = this.#makeMapContext();
     for (const r of rows) this.#off.push(ctx.events.on(r.on, (payload) => this.#handle(r, payload)));
@@ -76,7 +85,9 @@ export class OperationalWebhooks {
       return Promise.resolve();
     }
     const p: Promise<void> = mapped
-      .then((event) => (event ? this.#publish(event) : undefined))
+      // The endpoint's own log (its console page) is kept whether or not anyone subscribes.
+      .then((event) => (event ? Promise.all([this.#log.record(event), this.#publish(event)]) : undefined))
+      .then(() => undefined)
       .catch((err: unknown) => this.#ctx.logger.error({ err }, "operational webhook could not be published"))
       .finally(() => this.#pending.delete(p));
     this.#pending.add(p);

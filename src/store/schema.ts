@@ -344,6 +344,17 @@ export interface Database {
   output_transformations: OutputTransformationsTable;
   input_transformations: InputTransformationsTable;
   incident_pauses: IncidentPausesTable;
+  endpoint_events: EndpointEventsTable;
+}
+
+/** Issue 13: an operational event that names an endpoint, kept for its page (src/operational/endpoint-log.ts). */
+export interface EndpointEventsTable {
+  id: string;
+  endpoint_id: string;
+  type: string;
+  /** The event's `data` as JSON: ids, times, status codes; never a secret. */
+  data: string;
+  created_at: number;
 }
 
 /** Issue 12: a paused application, bucket or organisation (`id` is that scope's id); see src/incident. */

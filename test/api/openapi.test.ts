@@ -223,6 +223,8 @@ for (const dialect of DIALECTS) {
       await call("GET", "/api/v1/app/tour/endpoint/main/msg");
       await call("GET", `/api/v1/app/tour/msg/${msg.body.id}/endpoint`);
       await call("GET", "/api/v1/app/tour/endpoint/main/stats");
+      await t.hw.operational.drain();
+      expect((await call("GET", "/api/v1/app/tour/endpoint/main/operational-event")).body.data.length).toBeGreaterThan(0);
       await call("POST", `/api/v1/app/tour/msg/${msg.body.id}/endpoint/main/resend`);
       await call("POST", "/api/v1/app/tour/endpoint/main/recover", { since: new Date(Date.now() - 3600_000).toISOString() });
       await call("POST", "/api/v1/app/tour/endpoint/main/send-example", { eventType: "invoice.paid" });

@@ -224,6 +224,10 @@ for (const dialect of DIALECTS) {
         await page.reload();
         await page.getByRole("heading", { name: `Endpoint ${customer.url}/portal-link` }).waitFor();
         expect(await page.content()).not.toContain(shown!);
+        // Operational events are the operator's (the API refuses portal tokens): no section, no error.
+        await page.getByRole("heading", { name: "Health" }).waitFor();
+        expect(await page.getByRole("heading", { name: "Operational events" }).count()).toBe(0);
+        expect(await page.getByRole("alert").count()).toBe(0);
         expect(await seriousViolations(page)).toEqual([]);
         if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}portal-endpoint.png`, fullPage: true });
 

@@ -131,6 +131,8 @@ for (const dialect of DIALECTS) {
         expect(await page.locator("[data-testid=chart] canvas").count()).toBe(2);
         expect(await page.getByTestId("endpoint-state").textContent()).toBe("enabled");
         expect(await page.getByTestId("endpoint-breaker").textContent()).toMatch(/^closed \(/);
+        // Operational events: the failed message, exhausted at once (no retries), named by id.
+        await page.getByTestId("operational-events").getByRole("row").filter({ hasText: "message.attempt.exhausted" }).filter({ hasText: `Message ${failed.id} failed for good (last answer 500)` }).waitFor();
         await accessible();
         if (dialect === DIALECTS[0]) await page.screenshot({ path: `${SHOTS}console-endpoint-health.png`, fullPage: true });
 

@@ -58,10 +58,45 @@ export function health(attempts: AttemptOut[]) {
   };
 }
 
+interface OperationalEventOut {
+  id: string;
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+const str = (v: unknown): string => (typeof v === "string" || typeof v === "number" ? String(v) : "");
+
+/** One line about an operational event, rendered as text (its fields are ids, times and codes). */
+export function operationalSummary(o: OperationalEventOut): string {
+  const d = o.data;
+  const attempt = d["lastAttempt"] as { responseStatusCode?: unknown } | undefined;
+  switch (o.type) {
+    case "endpoint.disabled":
+      return `Disabled (${str(d["trigger"]) || "?"})${d["reason"] ? `: ${str(d["reason"])}` : ""}`;
+    case "message.attempt.exhausted":
+      return `Message ${str(d["msgId"])} failed for good (last answer ${str(attempt?.responseStatusCode)})`;
+    case "message.attempt.failing":
+      return `Message ${str(d["msgId"])} keeps failing (last answer ${str(attempt?.responseStatusCode)})`;
+    case "message.attempt.recovered":
+      return `Message ${str(d["msgId"])} delivered after failures`;
+    case "secret.rotated":
+      return `Signing secret rotated${d["graceUntil"] ? `; the old one signs until ${str(d["graceUntil"])}` : ""}`;
+    case "endpoint.tls_verify_disabled":
+      return "TLS certificate verification turned off";
+    case "endpoint.created":
+      return "Created";
+    case "endpoint.updated":
+      return "Updated";
+    default:
+      return o.type;
+  }
+}
+
 /**
  * One endpoint: its state, the request editor (template, auth, encryption; live preview),
  * health at a glance (success and failure per minute and latency of
- * its latest attempts, polled), recovery of what failed since a date, and secret rotation
+ * its latest attempts, polled; in the console its operational events), recovery of what failed since a date, and secret rotation
  * (the new secret shown once).
  */
 export function Endpoint({ appId, endpointId }: { appId: string; endpointId: string }) {
@@ -70,6 +105,8 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
   const stats = useLoad(() => call<Stats>("GET", `${base}/stats`), [appId, endpointId]);
   const types = useEventTypes();
   const attempts = useLoad(() => call<ListOut<AttemptOut>>("GET", `/api/v1/app/${enc(appId)}/attempt/endpoint/${enc(endpointId)}?limit=250`), [appId, endpointId]);
+  // Organisation tokens only (the API refuses app-portal tokens): the portal never asks.
+  const opEvents = useLoad(() => (PORTAL ? Promise.resolve(undefined) : call<ListOut<OperationalEventOut>>("GET", `${base}/operational-event?limit=20`)), [appId, endpointId]);
   const [secret, setSecret] = useState<string | undefined>(undefined);
   const [status, setStatus] = useState("");
   const [actionError, setActionError] = useState<unknown>(undefined);
@@ -78,9 +115,10 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
       if (document.visibilityState !== "visible") return;
       attempts.reload();
       stats.reload();
+      if (!PORTAL) opEvents.reload();
     }, 2000);
     return () => clearInterval(t);
-  }, [attempts.reload, stats.reload]);
+  }, [attempts.reload, stats.reload, opEvents.reload]);
   const h = useMemo(() => health(attempts.data?.data ?? []), [attempts.data]);
 
   const act = async (what: () => Promise<string>) => {
@@ -250,6 +288,35 @@ export function Endpoint({ appId, endpointId }: { appId: string; endpointId: str
               </tbody>
             </table>
           </details>
+        </>
+      )}
+
+      {!PORTAL && (
+        <>
+          <h2>Operational events</h2>
+          <ErrorText error={opEvents.error} />
+          {opEvents.data && opEvents.data.data.length === 0 && <p>No operational event yet.</p>}
+          {opEvents.data && opEvents.data.data.length > 0 && (
+            <table data-testid="operational-events">
+              <caption class="visually-hidden">Operational events, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Type</th>
+                  <th scope="col">Time</th>
+                  <th scope="col">Summary</th>
+                </tr>
+              </thead>
+              <tbody>
+                {opEvents.data.data.map((o) => (
+                  <tr key={o.id}>
+                    <td>{o.type}</td>
+                    <td>{o.timestamp}</td>
+                    <td>{operationalSummary(o)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </>
       )}
 
