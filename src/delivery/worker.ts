@@ -6,8 +6,7 @@ import { claimJobs, type ClaimShares } from "../queue/claim-jobs.js";
 import { releaseJobs } from "../queue/release-jobs.js";
 import type { HandOff, TakeRow } from "../queue/hand-off.js";
 import type { JobRow } from "../queue/types.js";
-import { ATTEMPT_FAIL, performAttempt } from "./attempt.js";
-import { newId } from "../ids/index.js";
+import { performAttempt } from "./attempt.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
 import { loadSigningKeys } from "../endpoints/secrets.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
@@ -463,7 +462,7 @@ export class DeliveryWorker {
   }
 
   async #dispatchOutbound(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<void> {
-    const { config, clock, store } = this.#ctx;
+    const { clock } = this.#ctx;
     let prepared: Prepared;
     try {
       prepared = await this.#prepare(jobs, known);

@@ -3,7 +3,7 @@ import { FakeClock } from "../../src/clock/index.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { createApp, createEndpoint, publish } from "../helpers/delivery.js";
 import { Receiver } from "../helpers/receiver.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { startTestServer } from "../helpers/server.js";
 import { openTestStore } from "../helpers/store.js";
 import { claimJobs } from "../../src/queue/claim-jobs.js";
 

@@ -134,7 +134,6 @@ for (const dialect of DIALECTS) {
       const ep = await createEndpoint(t, appId, { url: `${receiver.url}/ok` });
       const other = await createEndpoint(t, appId, { url: `${receiver.url}/ok` });
       const log = new EndpointEventLog(t.hw.ctx, { kept: 5, trimEvery: 3 });
-      const ids: string[] = [];
       for (let i = 0; i < 12; i++) {
         await log.record({ orgId: "ignored", type: "endpoint.updated", data: { appId, endpointId: ep.id, n: i } });
         await log.record({ orgId: "ignored", type: "endpoint.updated", data: { appId, endpointId: other.id, n: i } });

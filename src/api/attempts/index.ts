@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { findApplication } from "../../applications/index.js";
-import { findAttempt, listAttempts, type AttemptRow } from "../../attempts/index.js";
+import { findAttempt, listAttempts } from "../../attempts/index.js";
 import type { Context } from "../../context/index.js";
 import { findEndpoint } from "../../endpoints/index.js";
 import { listAttemptedDestinations, listAttemptedMessages } from "../../attempts/destinations.js";
