@@ -49,7 +49,10 @@ export function contentSecurityPolicy(frameAncestors: readonly string[]): string
  */
 export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { sessions: ConsoleSessions; secure: boolean; webRoot?: string }): Promise<void> {
   const { sessions, secure } = opts;
-  const files = loadStaticFiles(opts.webRoot ?? DEFAULT_WEB_ROOT);
+  const root = opts.webRoot ?? DEFAULT_WEB_ROOT;
+  let loaded = loadStaticFiles(root);
+  // Read once; a gateway started before the bundle was built reads it when it is first asked for.
+  const bundle = () => (loaded?.has("/index.html") ? loaded : (loaded = loadStaticFiles(root)));
   const consoleCsp = contentSecurityPolicy([]);
   const portalCsp = contentSecurityPolicy(ctx.config.portalFrameAncestors);
 
@@ -61,7 +64,8 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
       .header("cross-origin-resource-policy", "same-origin");
 
   const page = (reply: FastifyReply, portal: boolean) => {
-    if (!files) throw new HookwardenError("E_NOT_FOUND", 404, "The console is not built: run npm run build");
+    const files = bundle();
+    if (!files?.has("/index.html")) throw new HookwardenError("E_NOT_FOUND", 404, "The console is not built: run npm run build");
     common(reply)
       .header("content-security-policy", portal ? portalCsp : consoleCsp)
       .header("cache-control", "no-store");
@@ -70,7 +74,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context, opts: { 
   };
 
   app.get<{ Params: { "*": string } }>("/console/assets/*", async (req, reply) => {
-    const file = files?.get("/assets/" + req.params["*"]);
+    const file = bundle()?.get("/assets/" + req.params["*"]);
     if (!file) throw new HookwardenError("E_NOT_FOUND", 404, "No such console file");
     // Vite names assets by content hash, so a year of caching is safe.
     return common(reply).header("content-security-policy", consoleCsp).header("cache-control", "public, max-age=31536000, immutable").type(file.type).send(file.body);
