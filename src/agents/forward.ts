@@ -1,6 +1,6 @@
 import type { Context } from "../context/index.js";
 import type { SendResult } from "../delivery/http-sender.js";
-import { forwardAttempt, forwardedHeaders, forwardedQuery, transformForward, type ForwardTarget } from "../ingress/forward.js";
+import { forwardAttempt, forwardSpan, forwardedHeaders, forwardedQuery, transformForward, type ForwardTarget } from "../ingress/forward.js";
 import type { StoredRequest } from "../ingress/stored-request.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
@@ -8,7 +8,6 @@ import type { AgentRelay } from "../ingress/agent-relay.js";
 import type { AgentHub } from "./hub.js";
 import { agentModeOfBucket } from "./tokens.js";
 import type { FunctionRunner } from "../functions/runner.js";
-import { SpanKind } from "../tracing/index.js";
 
 /**
  * One delivery of an inbound request through an agent: the same request a URL output would get
@@ -24,26 +23,16 @@ export async function performAgentForward(
   signal?: AbortSignal,
   functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-  const { config, clock, tracing } = ctx;
+  const { config, clock } = ctx;
   // Traced like a URL output's forward: a child of the ingress span stored with the request.
-  const span = tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
-    "hookwarden.org.id": job.org_id,
-    "hookwarden.bucket.id": job.app_id,
-    "hookwarden.request.id": job.msg_id,
-    "hookwarden.output.id": target.output.id,
-    "hookwarden.output.type": "agent",
-  });
-  const done = (out: { result: SendResult; attempt: AttemptInsert }) => {
-    span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
-    return out;
-  };
+  const { traceparent, done } = forwardSpan(ctx, job, target, stored, "agent");
   // The same transformations as a URL output's: the agent receives the shaped request, or nothing.
   const shaped = await transformForward(ctx, functions, job, target, stored);
   if ("early" in shaped) return done(shaped.early);
   stored = shaped.stored;
   const headers = forwardedHeaders(target, stored);
   // The internal service joins the trace one hop further down (the provider's own is replaced).
-  if (span) headers.traceparent = span.traceparent;
+  if (traceparent !== undefined) headers.traceparent = traceparent;
   const { result, via } = await hub.deliver(
     target.bucket.id,
     {

@@ -118,6 +118,34 @@ export async function transformForward(
   return { early: { result, attempt: forwardAttempt(job, target, result, url, target.output.tls_verify === 1, ctx.clock.now()) } };
 }
 
+/**
+ * The span of one forward, URL or agent output alike: a child of the ingress span stored with the
+ * request (worker, ephemeral and wait mode alike). `traceparent` is what the destination is sent
+ * to join the trace; `done` ends the span with the attempt's outcome.
+ */
+export function forwardSpan(
+  ctx: Context,
+  job: Pick<JobRow, "org_id" | "app_id" | "msg_id">,
+  target: ForwardTarget,
+  stored: StoredRequest,
+  outputType?: string,
+): { traceparent: string | undefined; done: (out: { result: SendResult; attempt: AttemptInsert }) => { result: SendResult; attempt: AttemptInsert } } {
+  const span = ctx.tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
+    "hookwarden.org.id": job.org_id,
+    "hookwarden.bucket.id": job.app_id,
+    "hookwarden.request.id": job.msg_id,
+    "hookwarden.output.id": target.output.id,
+    ...(outputType !== undefined ? { "hookwarden.output.type": outputType } : {}),
+  });
+  return {
+    traceparent: span?.traceparent,
+    done: (out) => {
+      span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
+      return out;
+    },
+  };
+}
+
 /** One forward attempt to a URL output, described as an attempt row (no query, no body kept). */
 export async function performForward(
   ctx: Context,
@@ -129,25 +157,15 @@ export async function performForward(
   answerLimit?: number,
   functions?: FunctionRunner,
 ): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-  const { config, clock, tracing } = ctx;
-  // A child of the ingress span stored with the request (worker, ephemeral and wait mode alike).
-  const span = tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
-    "hookwarden.org.id": job.org_id,
-    "hookwarden.bucket.id": job.app_id,
-    "hookwarden.request.id": job.msg_id,
-    "hookwarden.output.id": target.output.id,
-  });
-  const done = (out: { result: SendResult; attempt: AttemptInsert }) => {
-    span?.end({ "hookwarden.attempt.id": out.attempt.id, "http.response.status_code": out.result.statusCode }, out.result.ok ? null : (out.result.errorCode ?? "E_HTTP_STATUS"));
-    return out;
-  };
+  const { config, clock } = ctx;
+  const { traceparent, done } = forwardSpan(ctx, job, target, stored);
   const shaped = await transformForward(ctx, functions, job, target, stored);
   if ("early" in shaped) return done(shaped.early);
   stored = shaped.stored;
   const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
   // The caller's own `traceparent` (forwarded with its other headers) is replaced by this span's:
   // the destination joins the same trace, one hop further down.
-  if (span) fwd.headers.traceparent = span.traceparent;
+  if (traceparent !== undefined) fwd.headers.traceparent = traceparent;
   const tlsVerify = target.output.tls_verify === 1;
   const result = await sender.send({ url: fwd.url, method: fwd.method, headers: fwd.headers, body: fwd.body, tlsVerify, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}), ...(answerLimit !== undefined ? { answerLimit } : {}) });
   return done({ result, attempt: forwardAttempt(job, target, result, fwd.recordedUrl, tlsVerify, clock.now()) });
