@@ -5,7 +5,10 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../logger/index.js";
 import type { Store } from "../index.js";
-import { openSqlite } from "./connect.js";
+import BetterSqlite3 from "better-sqlite3";
+import { sql } from "kysely";
+import { migrate } from "../index.js";
+import { AUTO_VACUUM_INCREMENTAL, openSqlite, SQLITE_FILE } from "./connect.js";
 
 describe("SQLite durable(): the WAL flushed off the event loop", () => {
   let dir: string;
@@ -140,6 +143,44 @@ describe("SQLite checkpoints run in a worker thread", () => {
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("SQLite start on an existing database", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "hookwarden-reopen-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  // A restart on a full disk must start: any write at open (a header rewrite included) may need new
+  // WAL space and fail with SQLITE_FULL (test/crash/full-disk-restart.test.ts, which depends on how
+  // much room the WAL has left, once failed so). `data_version`, read by another connection, changes
+  // when anyone else commits to the file.
+  it("writes nothing: opening and migrating a database that is up to date commits no transaction", async () => {
+    const logger = createLogger({ level: "silent" });
+    const first = openSqlite({ dataDir: dir, logger });
+    await migrate(first.db, undefined);
+    expect(await sql<{ auto_vacuum: number }>`pragma auto_vacuum`.execute(first.db).then((r) => r.rows[0]!.auto_vacuum)).toBe(AUTO_VACUUM_INCREMENTAL);
+    const watcher = new BetterSqlite3(join(dir, SQLITE_FILE));
+    try {
+      const version = () => watcher.pragma("data_version", { simple: true });
+      const before = version();
+      await first.db.insertInto("hookwarden_migration_lock").values({ id: "probe", is_locked: 0 }).execute();
+      expect(version()).not.toBe(before); // the watcher does see another connection's commit
+      await first.close();
+      const seen = version();
+      const again = openSqlite({ dataDir: dir, logger });
+      try {
+        await migrate(again.db, undefined);
+        await again.ping();
+        expect(version()).toBe(seen);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      watcher.close();
     }
   });
 });

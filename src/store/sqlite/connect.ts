@@ -64,9 +64,13 @@ export function openSqlite(opts: { dataDir: string; logger: Logger; file?: strin
   // Before the first table exists this makes the file incremental-vacuum capable for good, so the
   // retention cleaner can give deleted rows' pages back (`reclaimSpace`). On a file created
   // before issue 11 it changes nothing until one `hookwarden vacuum` rebuilds it.
-  raw.pragma("auto_vacuum = INCREMENTAL");
+  // Setting the pragma writes the database header (a write transaction, new WAL frames), so it is
+  // set only on a new file: opening an existing database writes nothing, and a restart on a full
+  // disk starts (test/crash/full-disk-restart.test.ts).
   if (raw.pragma("auto_vacuum", { simple: true }) !== AUTO_VACUUM_INCREMENTAL) {
-    opts.logger.warn({ path }, "this SQLite database predates incremental vacuum: retention frees rows but the file will not shrink until `hookwarden vacuum` is run once with the server stopped");
+    const empty = raw.prepare("select count(*) from sqlite_master").pluck().get() === 0;
+    if (empty) raw.pragma("auto_vacuum = INCREMENTAL");
+    else opts.logger.warn({ path }, "this SQLite database predates incremental vacuum: retention frees rows but the file will not shrink until `hookwarden vacuum` is run once with the server stopped");
   }
   raw.pragma("journal_mode = WAL");
   raw.pragma("synchronous = FULL");
