@@ -75,7 +75,7 @@ async function seed(dialect: Dialect, dataDir: string, schema: string, ids: { or
       db.transaction(() => {
         db.prepare(`${seq} insert into messages (id, org_id, app_id, event_id, event_type, payload, channels, tags, created_at, deliver_at)
           select printf('msg_backlog%09d', i), ?, ?, null, 'invoice.paid', ?, null, null, ?, null from seq`).run(ids.org, ids.app, payload, now);
-        db.prepare(`${seq} insert into jobs (id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind)
+        db.prepare(`${seq} insert into jobs (id, org_id, scope_id, item_id, destination_id, attempt, trigger_type, run_at, locked_by, created_at, kind)
           select printf('job_backlog%09d', i), ?, ?, printf('msg_backlog%09d', i), ?, 1, 0, ?, null, ?, 'outbound' from seq`).run(ids.org, ids.app, ids.endpoint, now, now);
       })();
     } finally {
@@ -94,7 +94,7 @@ async function seed(dialect: Dialect, dataDir: string, schema: string, ids: { or
       [ids.org, ids.app, payload, now, n],
     );
     await client.query(
-      `insert into jobs (id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind)
+      `insert into jobs (id, org_id, scope_id, item_id, destination_id, attempt, trigger_type, run_at, locked_by, created_at, kind)
        select 'job_backlog' || lpad(i::text, 9, '0'), $1, $2, 'msg_backlog' || lpad(i::text, 9, '0'), $3, 1, 0, $4, null, $4, 'outbound' from generate_series(0, $5 - 1) i`,
       [ids.org, ids.app, ids.endpoint, now, n],
     );

@@ -17,7 +17,7 @@ import type { FunctionRunner } from "../functions/runner.js";
 export async function performAgentForward(
   ctx: Context,
   hub: AgentHub,
-  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type">,
   target: ForwardTarget,
   stored: StoredRequest,
   signal?: AbortSignal,
@@ -36,7 +36,7 @@ export async function performAgentForward(
   const { result, via } = await hub.deliver(
     target.bucket.id,
     {
-      requestId: job.msg_id,
+      requestId: job.item_id,
       bucket: target.bucket.name,
       method: stored.method,
       path: stored.suffix,
@@ -63,7 +63,7 @@ export async function resendToAgents(ctx: Context, bucketIds: string[]): Promise
     .where("locked_by", "is", null)
     .where("run_at", ">", now)
     .where("created_at", ">=", now - ctx.config.resendWindow)
-    .where("endpoint_id", "in", (eb) => eb.selectFrom("outputs").select("id").where("bucket_id", "in", bucketIds).where("type", "=", "agent"))
+    .where("destination_id", "in", (eb) => eb.selectFrom("outputs").select("id").where("bucket_id", "in", bucketIds).where("type", "=", "agent"))
     .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }

@@ -98,8 +98,8 @@ export async function updateApplication(ctx: Context, orgId: string, idOrUid: st
 export async function deleteApplication(ctx: Context, orgId: string, idOrUid: string): Promise<void> {
   const app = await findApplication(ctx, orgId, idOrUid);
   await ctx.store.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom("jobs").where("app_id", "=", app.id).execute();
-    await trx.deleteFrom("attempts").where("app_id", "=", app.id).execute();
+    await trx.deleteFrom("jobs").where("scope_id", "=", app.id).execute();
+    await trx.deleteFrom("attempts").where("scope_id", "=", app.id).execute();
     // Functions name their application without a foreign key (an application or a bucket).
     await trx.deleteFrom("functions").where("org_id", "=", app.org_id).where("scope", "=", "app").where("scope_id", "=", app.id).execute();
     await trx.deleteFrom("applications").where("id", "=", app.id).execute();

@@ -21,11 +21,11 @@ export interface DestinationStatus {
  * subqueries keep it one statement on both dialects.
  */
 function pairColumns(msgRef: string, epRef: string) {
-  const jobs = sql`from jobs j where j.msg_id = ${sql.ref(msgRef)} and j.endpoint_id = ${sql.ref(epRef)} and j.kind = 'outbound'`;
+  const jobs = sql`from jobs j where j.item_id = ${sql.ref(msgRef)} and j.destination_id = ${sql.ref(epRef)} and j.kind = 'outbound'`;
   return {
     jobStatus: sql<number | null>`(select case when j.locked_by is null then ${sql.lit(STATUS_PENDING)} else ${sql.lit(STATUS_SENDING)} end ${jobs} order by j.run_at limit 1)`,
     nextAttempt: sql<number | null>`(select min(j.run_at) ${jobs})`,
-    lastStatus: sql<number | null>`(select a.status from attempts a where a.msg_id = ${sql.ref(msgRef)} and a.endpoint_id = ${sql.ref(epRef)} order by a.id desc limit 1)`,
+    lastStatus: sql<number | null>`(select a.status from attempts a where a.item_id = ${sql.ref(msgRef)} and a.destination_id = ${sql.ref(epRef)} order by a.id desc limit 1)`,
   };
 }
 

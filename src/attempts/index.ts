@@ -20,9 +20,9 @@ export interface AttemptFilter {
  * forwards of inbound requests, the bucket) the attempts belong to.
  */
 export async function listAttempts(ctx: Context, ownerId: string, page: Page, filter: AttemptFilter): Promise<AttemptRow[]> {
-  let q = ctx.store.db.selectFrom("attempts").selectAll().where("app_id", "=", ownerId);
-  if (filter.msgId !== undefined) q = q.where("msg_id", "=", filter.msgId);
-  if (filter.endpointId !== undefined) q = q.where("endpoint_id", "=", filter.endpointId);
+  let q = ctx.store.db.selectFrom("attempts").selectAll().where("scope_id", "=", ownerId);
+  if (filter.msgId !== undefined) q = q.where("item_id", "=", filter.msgId);
+  if (filter.endpointId !== undefined) q = q.where("destination_id", "=", filter.endpointId);
   if (filter.status !== undefined) q = q.where("status", "=", filter.status);
   if (filter.before !== undefined) q = q.where("created_at", "<", filter.before);
   if (filter.after !== undefined) q = q.where("created_at", ">", filter.after);
@@ -34,8 +34,8 @@ export async function findAttempt(ctx: Context, app: ApplicationRow, msgId: stri
   const row = await ctx.store.db
     .selectFrom("attempts")
     .selectAll()
-    .where("app_id", "=", app.id)
-    .where("msg_id", "=", msgId)
+    .where("scope_id", "=", app.id)
+    .where("item_id", "=", msgId)
     .where("id", "=", attemptId)
     .executeTakeFirst();
   if (!row) throw HookwardenError.notFound("Attempt");

@@ -101,9 +101,10 @@ export async function performAttempt(
   const attempt: AttemptInsert = {
     id: newId("atmpt"),
     org_id: job.orgId,
-    app_id: job.appId,
-    msg_id: msg.id,
-    endpoint_id: ep.id,
+    scope_id: job.appId,
+    item_id: msg.id,
+    destination_id: ep.id,
+    kind: "outbound",
     url: built ? built.recorded.url : ep.url,
     status: r.ok ? ATTEMPT_SUCCESS : ATTEMPT_FAIL,
     response_status_code: r.statusCode,

@@ -7,9 +7,9 @@ import { RECORDER_MAX_BATCH, Recorder } from "./recorder.js";
 const job = (i: number): JobRow => ({
   id: `job_test_${i}`,
   org_id: "org_x",
-  app_id: "app_x",
-  msg_id: `msg_${i}`,
-  endpoint_id: "ep_x",
+  scope_id: "app_x",
+  item_id: `msg_${i}`,
+  destination_id: "ep_x",
   attempt: 0,
   trigger_type: 0,
   run_at: 0,

@@ -18,19 +18,19 @@ async function disableGone(trx: Db, outcomes: readonly JobOutcome[], now: number
   const events: GoneEvent[] = [];
   const seen = new Set<string>();
   for (const o of outcomes) {
-    if ((o.kind !== "done" && o.kind !== "retry") || o.attempt.error_code !== "E_ENDPOINT_GONE" || seen.has(o.job.endpoint_id)) continue;
-    seen.add(o.job.endpoint_id);
+    if ((o.kind !== "done" && o.kind !== "retry") || o.attempt.error_code !== "E_ENDPOINT_GONE" || seen.has(o.job.destination_id)) continue;
+    seen.add(o.job.destination_id);
     const reason = `Disabled automatically: the endpoint answered 410 Gone at ${new Date(o.attempt.created_at).toISOString()} (attempt ${o.attempt.id})`;
     const table = o.job.kind === "forward" ? "outputs" : "endpoints";
     const res = await trx
       .updateTable(table)
       .set({ disabled: 1, disabled_reason: reason, updated_at: now })
-      .where("id", "=", o.job.endpoint_id)
+      .where("id", "=", o.job.destination_id)
       .where("disabled", "=", 0)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) continue;
-    if (table === "outputs") events.push({ event: "output:disabled", payload: { outputId: o.job.endpoint_id, bucketId: o.job.app_id, orgId: o.job.org_id, reason } });
-    else events.push({ event: "endpoint:disabled", payload: { endpointId: o.job.endpoint_id, reason, trigger: "automatic" } });
+    if (table === "outputs") events.push({ event: "output:disabled", payload: { outputId: o.job.destination_id, bucketId: o.job.scope_id, orgId: o.job.org_id, reason } });
+    else events.push({ event: "endpoint:disabled", payload: { endpointId: o.job.destination_id, reason, trigger: "automatic" } });
   }
   return events;
 }

@@ -184,14 +184,14 @@ export class DeliveryWorker {
     if (!this.#running || this.#recorder.saturated) return taken;
     for (const row of rows) {
       if (this.#reserved >= config.deliveryConcurrency) break;
-      if (this.#behind.has(row.endpoint_id)) continue;
-      if (this.#fair.room(row.endpoint_id, config.deliveryConcurrency - this.#reserved) <= 0) continue;
-      if (this.#paused?.blocks(row.org_id, row.app_id)) continue;
+      if (this.#behind.has(row.destination_id)) continue;
+      if (this.#fair.room(row.destination_id, config.deliveryConcurrency - this.#reserved) <= 0) continue;
+      if (this.#paused?.blocks(row.org_id, row.scope_id)) continue;
       // An open circuit's jobs are left to the queue: handed over, each would be loaded (three
       // queries) only to be parked, one by one, beside the healthy destinations' deliveries.
-      if ((this.#probes.get(row.endpoint_id) ?? 0) > now) continue;
+      if ((this.#probes.get(row.destination_id) ?? 0) > now) continue;
       this.#reserved += 1;
-      this.#fair.hold(row.endpoint_id);
+      this.#fair.hold(row.destination_id);
       row.locked_by = this.id;
       row.run_at = now + config.leaseDuration;
       taken.push(row);
@@ -222,7 +222,7 @@ export class DeliveryWorker {
   };
 
   #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
-    for (const job of jobs) this.#fair.unhold(job.endpoint_id);
+    for (const job of jobs) this.#fair.unhold(job.destination_id);
     const p: Promise<void> = dispatch()
       .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing jobs over failed; their leases will bring them back"))
       .finally(() => this.#inflight.delete(p));
@@ -278,7 +278,7 @@ export class DeliveryWorker {
           // no wake overtook may declare the backlog empty. A destination that got its whole share
           // may have more due behind it, and so may a claim that got all it asked for.
           const taken = new Map<string, number>();
-          for (const job of jobs) taken.set(job.endpoint_id, (taken.get(job.endpoint_id) ?? 0) + 1);
+          for (const job of jobs) taken.set(job.destination_id, (taken.get(job.destination_id) ?? 0) + 1);
           const shareOf = (id: string) => shares.room.get(id) ?? shares.fresh;
           const cut = [...taken].some(([id, n]) => n >= shareOf(id));
           this.#noteBehind(shares, taken, jobs.length < limit);
@@ -323,8 +323,8 @@ export class DeliveryWorker {
 
   async #prepare(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<Prepared> {
     const { store, clock } = this.#ctx;
-    const msgIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
-    const epIds = [...new Set(jobs.map((j) => j.endpoint_id))];
+    const msgIds = [...new Set(jobs.map((j) => j.item_id))].filter((id) => !known?.has(id));
+    const epIds = [...new Set(jobs.map((j) => j.destination_id))];
     const now = clock.now();
     // Messages, endpoints and their signing keys in one round trip (the keys of an unsigned
     // endpoint are simply not used).
@@ -335,7 +335,7 @@ export class DeliveryWorker {
     ]);
     const contexts = await loadEndpointContexts(this.#ctx, endpoints, now, { keys });
     const byId = new Map(messages.map((m) => [m.id, m]));
-    if (known) for (const job of jobs) if (known.has(job.msg_id)) byId.set(job.msg_id, known.get(job.msg_id)!);
+    if (known) for (const job of jobs) if (known.has(job.item_id)) byId.set(job.item_id, known.get(job.item_id)!);
     return { messages: byId, endpoints: new Map(endpoints.map((e) => [e.id, e])), contexts };
   }
 
@@ -362,8 +362,8 @@ export class DeliveryWorker {
       return;
     }
     for (const job of jobs) {
-      const stored = fctx.requests.get(job.msg_id);
-      const target = fctx.targets.get(job.endpoint_id);
+      const stored = fctx.requests.get(job.item_id);
+      const target = fctx.targets.get(job.destination_id);
       if (!stored || !target || target.output.disabled === 1) {
         this.#release();
         this.#recorder.add({ kind: "drop", job });
@@ -430,9 +430,9 @@ export class DeliveryWorker {
     });
     events.emit("forward:attempted", {
       orgId: job.org_id,
-      bucketId: job.app_id,
+      bucketId: job.scope_id,
       outputId: target.output.id,
-      requestId: job.msg_id,
+      requestId: job.item_id,
       outcome: out.result.ok ? "success" : "failure",
       statusCode: out.result.statusCode,
       errorCode: out.result.errorCode,
@@ -475,8 +475,8 @@ export class DeliveryWorker {
     }
     for (const job of jobs) {
       const now = clock.now();
-      const msg = prepared.messages.get(job.msg_id);
-      const ep = prepared.endpoints.get(job.endpoint_id);
+      const msg = prepared.messages.get(job.item_id);
+      const ep = prepared.endpoints.get(job.destination_id);
       // An expunged message's jobs are deleted with its content; one already taken is dropped here.
       if (!msg || !ep || ep.disabled === 1 || msg.payload === "") {
         this.#release();
@@ -575,7 +575,7 @@ export class DeliveryWorker {
     // A child of the publish span stored with the message: the trace spans the queue.
     const span = tracing?.start("hookwarden.attempt", isHttpUrl(ep.url) ? SpanKind.CLIENT : SpanKind.PRODUCER, msg.trace_context, {
       "hookwarden.org.id": job.org_id,
-      "hookwarden.app.id": job.app_id,
+      "hookwarden.app.id": job.scope_id,
       "hookwarden.message.id": msg.id,
       "hookwarden.endpoint.id": ep.id,
       "hookwarden.attempt.number": job.attempt + 1,
@@ -583,7 +583,7 @@ export class DeliveryWorker {
     const { result, attempt } = await performAttempt(
       this.#ctx,
       this.#sender,
-      { orgId: job.org_id, appId: job.app_id, triggerType: job.trigger_type },
+      { orgId: job.org_id, appId: job.scope_id, triggerType: job.trigger_type },
       ep,
       msg,
       prepared.contexts.get(ep.id)!,
@@ -603,7 +603,7 @@ export class DeliveryWorker {
     );
     events.emit("delivery:attempted", {
       orgId: job.org_id,
-      appId: job.app_id,
+      appId: job.scope_id,
       endpointId: ep.id,
       msgId: msg.id,
       attemptId: attempt.id,

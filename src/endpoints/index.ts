@@ -269,7 +269,7 @@ export async function updateEndpoint(ctx: Context, app: ApplicationRow, idOrUid:
 export async function deleteEndpoint(ctx: Context, app: ApplicationRow, idOrUid: string): Promise<void> {
   const row = await findEndpoint(ctx, app, idOrUid);
   await ctx.store.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom("jobs").where("endpoint_id", "=", row.id).execute();
+    await trx.deleteFrom("jobs").where("destination_id", "=", row.id).execute();
     await trx.deleteFrom("endpoints").where("id", "=", row.id).execute();
   });
   ctx.events.emit("endpoint:deleted", refOf(row));

@@ -20,7 +20,7 @@ export interface AgentRelay {
   servingOf(orgId: string, bucketId: string): Promise<AgentServing | undefined>;
   /** One delivery of a request through an agent connected to this node; its ack is the attempt. */
   forward(
-    job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+    job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type">,
     target: ForwardTarget,
     stored: StoredRequest,
     signal?: AbortSignal,

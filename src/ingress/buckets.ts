@@ -125,8 +125,8 @@ export async function updateBucket(ctx: Context, orgId: string, idOrName: string
 export async function deleteBucket(ctx: Context, orgId: string, idOrName: string): Promise<void> {
   const b = await findBucket(ctx, orgId, idOrName);
   await ctx.store.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom("jobs").where("app_id", "=", b.id).execute();
-    await trx.deleteFrom("attempts").where("app_id", "=", b.id).execute();
+    await trx.deleteFrom("jobs").where("scope_id", "=", b.id).execute();
+    await trx.deleteFrom("attempts").where("scope_id", "=", b.id).execute();
     await trx.deleteFrom("inbound_rejections").where("bucket_id", "=", b.id).execute();
     await trx.deleteFrom("functions").where("org_id", "=", b.org_id).where("scope", "=", "bucket").where("scope_id", "=", b.id).execute();
     await trx.deleteFrom("buckets").where("id", "=", b.id).execute();

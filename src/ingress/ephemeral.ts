@@ -75,7 +75,7 @@ export class EphemeralForwarder {
 
   async #attempt(requestId: string, bucket: BucketRow, target: ForwardTarget, stored: StoredRequest, attempt: number, answerLimit?: number): Promise<SendResult> {
     const { config, clock, logger, store, events } = this.#ctx;
-    const job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type"> = { org_id: bucket.org_id, app_id: bucket.id, msg_id: requestId, trigger_type: 0 };
+    const job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type"> = { org_id: bucket.org_id, scope_id: bucket.id, item_id: requestId, trigger_type: 0 };
     let result: SendResult;
     try {
       const out =

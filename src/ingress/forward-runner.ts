@@ -27,9 +27,10 @@ export function forwardRunner(ctx: Context, sender: HttpSender, opts: { outputs?
           expired: {
             id: newId("atmpt"),
             org_id: job.org_id,
-            app_id: job.app_id,
-            msg_id: job.msg_id,
-            endpoint_id: target.output.id,
+            scope_id: job.scope_id,
+            item_id: job.item_id,
+            destination_id: target.output.id,
+            kind: "forward",
             url: "agent",
             status: ATTEMPT_FAIL,
             response_status_code: 0,

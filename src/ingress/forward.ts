@@ -104,7 +104,7 @@ export function forwardedHeaders(target: ForwardTarget, stored: StoredRequest): 
 export async function transformForward(
   ctx: Context,
   functions: FunctionRunner | undefined,
-  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type">,
   target: ForwardTarget,
   stored: StoredRequest,
 ): Promise<{ stored: StoredRequest } | { early: { result: SendResult; attempt: AttemptInsert } }> {
@@ -125,15 +125,15 @@ export async function transformForward(
  */
 export function forwardSpan(
   ctx: Context,
-  job: Pick<JobRow, "org_id" | "app_id" | "msg_id">,
+  job: Pick<JobRow, "org_id" | "scope_id" | "item_id">,
   target: ForwardTarget,
   stored: StoredRequest,
   outputType?: string,
 ): { traceparent: string | undefined; done: (out: { result: SendResult; attempt: AttemptInsert }) => { result: SendResult; attempt: AttemptInsert } } {
   const span = ctx.tracing?.start("hookwarden.forward", SpanKind.CLIENT, stored.trace, {
     "hookwarden.org.id": job.org_id,
-    "hookwarden.bucket.id": job.app_id,
-    "hookwarden.request.id": job.msg_id,
+    "hookwarden.bucket.id": job.scope_id,
+    "hookwarden.request.id": job.item_id,
     "hookwarden.output.id": target.output.id,
     ...(outputType !== undefined ? { "hookwarden.output.type": outputType } : {}),
   });
@@ -150,7 +150,7 @@ export function forwardSpan(
 export async function performForward(
   ctx: Context,
   sender: HttpSender,
-  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type">,
   target: ForwardTarget,
   stored: StoredRequest,
   signal?: AbortSignal,
@@ -162,7 +162,7 @@ export async function performForward(
   const shaped = await transformForward(ctx, functions, job, target, stored);
   if ("early" in shaped) return done(shaped.early);
   stored = shaped.stored;
-  const fwd = buildForward(target, job.msg_id, stored, Math.floor(clock.now() / 1000));
+  const fwd = buildForward(target, job.item_id, stored, Math.floor(clock.now() / 1000));
   // The caller's own `traceparent` (forwarded with its other headers) is replaced by this span's:
   // the destination joins the same trace, one hop further down.
   if (traceparent !== undefined) fwd.headers.traceparent = traceparent;
@@ -176,7 +176,7 @@ export async function performForward(
  * ephemeral buckets not even the destination's answer, only status and time.
  */
 export function forwardAttempt(
-  job: Pick<JobRow, "org_id" | "app_id" | "msg_id" | "trigger_type">,
+  job: Pick<JobRow, "org_id" | "scope_id" | "item_id" | "trigger_type">,
   target: ForwardTarget,
   result: SendResult,
   url: string,
@@ -186,9 +186,10 @@ export function forwardAttempt(
   return {
     id: newId("atmpt"),
     org_id: job.org_id,
-    app_id: job.app_id,
-    msg_id: job.msg_id,
-    endpoint_id: target.output.id,
+    scope_id: job.scope_id,
+    item_id: job.item_id,
+    destination_id: target.output.id,
+    kind: "forward",
     url,
     status: result.ok ? ATTEMPT_SUCCESS : ATTEMPT_FAIL,
     response_status_code: result.statusCode,
@@ -204,8 +205,9 @@ export function forwardAttempt(
 
 /**
  * Requests (decrypted), outputs and buckets of a batch of forward jobs, in one round trip; a
- * forward job's `app_id` is its bucket. `known`: requests the caller already holds in the clear
- * (handed over by the intake). `outputs`: the node's cache of bucket outputs, when it has one.
+ * forward job's `scope_id` is its bucket, `item_id` its request, `destination_id` its output.
+ * `known`: requests the caller already holds in the clear (handed over by the intake).
+ * `outputs`: the node's cache of bucket outputs, when it has one.
  */
 export async function loadForwardContexts(
   ctx: Context,
@@ -214,8 +216,8 @@ export async function loadForwardContexts(
   outputs?: OutputCache,
 ): Promise<{ requests: Map<string, StoredRequest>; targets: Map<string, ForwardTarget> }> {
   const { store, keyring } = ctx;
-  const reqIds = [...new Set(jobs.map((j) => j.msg_id))].filter((id) => !known?.has(id));
-  const bucketIds = [...new Set(jobs.map((j) => j.app_id))];
+  const reqIds = [...new Set(jobs.map((j) => j.item_id))].filter((id) => !known?.has(id));
+  const bucketIds = [...new Set(jobs.map((j) => j.scope_id))];
   const [reqs, byBucket] = await Promise.all([
     reqIds.length === 0 ? [] : store.db.selectFrom("inbound_requests").select(["id", "input_id", "data_enc", "trace_context"]).where("id", "in", reqIds).execute(),
     outputs ? outputs.of(bucketIds) : loadBucketOutputs(ctx, bucketIds),
@@ -227,11 +229,11 @@ export async function loadForwardContexts(
     if (r.trace_context !== null) stored.trace = r.trace_context;
     requests.set(r.id, stored);
   }
-  if (known) for (const job of jobs) if (known.has(job.msg_id)) requests.set(job.msg_id, known.get(job.msg_id)!);
+  if (known) for (const job of jobs) if (known.has(job.item_id)) requests.set(job.item_id, known.get(job.item_id)!);
   const targets = new Map<string, ForwardTarget>();
   for (const job of jobs) {
-    const target = byBucket.get(job.app_id)?.targets.get(job.endpoint_id);
-    if (target) targets.set(job.endpoint_id, target);
+    const target = byBucket.get(job.scope_id)?.targets.get(job.destination_id);
+    if (target) targets.set(job.destination_id, target);
   }
   return { requests, targets };
 }

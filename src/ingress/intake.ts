@@ -174,9 +174,9 @@ export class Intake {
             const job: JobRow = {
               id: newId("job"),
               org_id: bucket.org_id,
-              app_id: bucket.id,
-              msg_id: p.id,
-              endpoint_id: o.id,
+              scope_id: bucket.id,
+              item_id: p.id,
+              destination_id: o.id,
               attempt: 0,
               trigger_type: 0,
               run_at: leased ? now + config.leaseDuration : now,
@@ -191,7 +191,7 @@ export class Intake {
         results.set(p, { requestId: p.id, duplicate: false, outputs: mine, leasedJob });
       }
       if (this.#worker) {
-        const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.endpoint_id) === "url") as JobRow[];
+        const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.destination_id) === "url") as JobRow[];
         if (offered.length > 0) handed = this.#worker.take(offered, now);
         for (const p of fresh) if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
       }
@@ -204,7 +204,7 @@ export class Intake {
     try {
       await commitBatch(store, oneStatement && batch.every((p) => p.dedupeKey === undefined), write);
     } catch (err) {
-      if (handed.length > 0) this.#worker!.unreserve(handed.map((j) => j.endpoint_id));
+      if (handed.length > 0) this.#worker!.unreserve(handed.map((j) => j.destination_id));
       handed = [];
       throw err;
     }

@@ -101,6 +101,6 @@ export async function deleteOutput(ctx: Context, bucket: BucketRow, id: string):
   await ctx.store.db.transaction().execute(async (trx) => {
     const res = await trx.deleteFrom("outputs").where("bucket_id", "=", bucket.id).where("id", "=", id).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw HookwardenError.notFound("Output");
-    await trx.deleteFrom("jobs").where("endpoint_id", "=", id).execute();
+    await trx.deleteFrom("jobs").where("destination_id", "=", id).execute();
   });
 }

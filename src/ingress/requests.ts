@@ -87,9 +87,9 @@ export async function replayRequest(ctx: Context, bucket: BucketRow, id: string)
         outputs.map((o) => ({
           id: newId("job"),
           org_id: bucket.org_id,
-          app_id: bucket.id,
-          msg_id: row.id,
-          endpoint_id: o.id,
+          scope_id: bucket.id,
+          item_id: row.id,
+          destination_id: o.id,
           attempt: 0,
           trigger_type: TRIGGER_MANUAL,
           run_at: now,

@@ -13,12 +13,12 @@ export async function deleteOldRequests(db: Db, bucketId: string, cutoff: number
     .select("id")
     .where("bucket_id", "=", bucketId)
     .where("received_at", "<", cutoff)
-    .where(sql<boolean>`not exists (select 1 from jobs where jobs.msg_id = inbound_requests.id)`)
+    .where(sql<boolean>`not exists (select 1 from jobs where jobs.item_id = inbound_requests.id)`)
     .limit(limit)
     .execute();
   if (rows.length === 0) return { requests: 0, attempts: 0 };
   const ids = rows.map((r) => r.id);
-  const atts = await db.deleteFrom("attempts").where("msg_id", "in", ids).executeTakeFirst();
+  const atts = await db.deleteFrom("attempts").where("item_id", "in", ids).executeTakeFirst();
   await db.deleteFrom("inbound_requests").where("id", "in", ids).execute();
   return { requests: ids.length, attempts: Number(atts.numDeletedRows) };
 }

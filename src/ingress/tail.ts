@@ -29,7 +29,7 @@ export async function readTail(ctx: Context, bucket: BucketRow, rows = TAIL_ROWS
   // shows as failed until the retry lands.
   const [inputs, attempts, outputs] = await Promise.all([
     db.selectFrom("inputs").select(["id", "verification"]).where("bucket_id", "=", bucket.id).execute(),
-    accepted.length === 0 ? [] : db.selectFrom("attempts").select(["msg_id", "status", "response_status_code", "error_code", "id"]).where("msg_id", "in", accepted).where("app_id", "=", bucket.id).orderBy("id", "desc").execute(),
+    accepted.length === 0 ? [] : db.selectFrom("attempts").select(["item_id", "status", "response_status_code", "error_code", "id"]).where("item_id", "in", accepted).where("scope_id", "=", bucket.id).orderBy("id", "desc").execute(),
     db.selectFrom("outputs").select("id").where("bucket_id", "=", bucket.id).where("disabled", "=", 0).limit(1).execute(),
   ]);
   const verificationOf = new Map(inputs.map((i) => [i.id, (JSON.parse(i.verification) as { type?: string }).type ?? "none"]));
@@ -37,9 +37,9 @@ export async function readTail(ctx: Context, bucket: BucketRow, rows = TAIL_ROWS
   type Row = (typeof attempts)[number];
   const byRequest = new Map<string, Row[]>();
   for (const a of attempts) {
-    const list = byRequest.get(a.msg_id);
+    const list = byRequest.get(a.item_id);
     if (list) list.push(a);
-    else byRequest.set(a.msg_id, [a]);
+    else byRequest.set(a.item_id, [a]);
   }
   return listed.map((r) => {
     if (r.status === "rejected") return { ...r, verification: r.rejectionCode ?? "rejected", forward: null };

@@ -150,9 +150,9 @@ export class Publisher {
           rows.push({
             id: newId("job"),
             org_id: p.row.org_id,
-            app_id: p.row.app_id,
-            msg_id: p.row.id,
-            endpoint_id: ep.id,
+            scope_id: p.row.app_id,
+            item_id: p.row.id,
+            destination_id: ep.id,
             attempt: 0,
             trigger_type: 0,
             run_at: p.row.deliver_at ?? now,
@@ -183,7 +183,7 @@ export class Publisher {
     try {
       await commitBatch(store, leaders.every((p) => p.keys.length === 0) && fitsOneStatement(store, leaders.length, jobRows(leaders).length), write);
     } catch (err) {
-      if (handed.length > 0) this.#worker!.unreserve(handed.map((r) => r.endpoint_id));
+      if (handed.length > 0) this.#worker!.unreserve(handed.map((r) => r.destination_id));
       handed = [];
       throw err;
     }

@@ -57,29 +57,29 @@ export async function claimJobs(
   // window are taken by anyone, to be given up visibly.
   const served = agents && agents.servedBuckets.length > 0 ? sql`and bucket_id not in (${sql.join([...agents.servedBuckets])})` : sql``;
   const elsewhere = agents
-    ? sql`and not (kind = 'forward' and created_at >= ${agents.since} and endpoint_id in (select id from outputs where type = 'agent' ${served}))`
+    ? sql`and not (kind = 'forward' and created_at >= ${agents.since} and destination_id in (select id from outputs where type = 'agent' ${served}))`
     : sql``;
   /** What makes a job claimable, in one place. */
   const due = sql`run_at <= ${now} ${elsewhere} ${notPausedJob}`;
 
   const listed = [...shares.room.keys()];
   const withRoom = listed.filter((id) => shares.room.get(id)! > 0);
-  const notListed = listed.length > 0 ? sql`and endpoint_id not in (${sql.join(listed)})` : sql``;
+  const notListed = listed.length > 0 ? sql`and destination_id not in (${sql.join(listed)})` : sql``;
   const scan = (which: RawBuilder<unknown>) =>
-    sql`select id, org_id, endpoint_id, run_at from jobs where ${due} ${which} order by run_at limit ${Math.max(limit * SCAN, MIN_SCAN)}`;
+    sql`select id, org_id, destination_id, run_at from jobs where ${due} ${which} order by run_at limit ${Math.max(limit * SCAN, MIN_SCAN)}`;
   const seen =
     withRoom.length > 0
-      ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and endpoint_id in (${sql.join(withRoom)})`)}) as active`
+      ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and destination_id in (${sql.join(withRoom)})`)}) as active`
       : sql`select * from (${scan(notListed)}) as waiting`;
   // Shares are small integers of our own: inlined, so PostgreSQL need not infer a CASE's type.
   const held = withRoom.filter((id) => (shares.busy?.get(id) ?? 0) > 0);
   const rank =
     held.length > 0
-      ? sql`turn + case endpoint_id ${sql.join(held.map((id) => sql`when ${id} then ${sql.lit(shares.busy!.get(id)!)}`), sql` `)} else 0 end`
+      ? sql`turn + case destination_id ${sql.join(held.map((id) => sql`when ${id} then ${sql.lit(shares.busy!.get(id)!)}`), sql` `)} else 0 end`
       : sql`turn`;
   const share =
     withRoom.length > 0
-      ? sql`case endpoint_id ${sql.join(withRoom.map((id) => sql`when ${id} then ${sql.lit(shares.room.get(id)!)}`), sql` `)} else ${sql.lit(shares.fresh)} end`
+      ? sql`case destination_id ${sql.join(withRoom.map((id) => sql`when ${id} then ${sql.lit(shares.room.get(id)!)}`), sql` `)} else ${sql.lit(shares.fresh)} end`
       : sql.lit(shares.fresh);
 
   const claim = sql<JobRow>`
@@ -90,7 +90,7 @@ export async function claimJobs(
         from (
           select id, org_id, run_at, turn, ${rank} as rank
           from (
-            select id, org_id, endpoint_id, run_at, row_number() over (partition by endpoint_id order by run_at, id) as turn
+            select id, org_id, destination_id, run_at, row_number() over (partition by destination_id order by run_at, id) as turn
             from (${seen}) as seen
           ) as numbered
           where turn <= ${share}
@@ -99,7 +99,7 @@ export async function claimJobs(
       order by org_turn, rank, run_at
       limit ${limit}
     ) ${lock})
-    returning id, org_id, app_id, msg_id, endpoint_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
+    returning id, org_id, scope_id, item_id, destination_id, attempt, trigger_type, run_at, locked_by, created_at, kind`;
   // A lease need not survive power loss: a lost one only means the job is due again.
   return store.leaseWrite(async (db) => (await claim.execute(db)).rows);
 }

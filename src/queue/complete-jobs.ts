@@ -4,6 +4,10 @@ import type { Db } from "../store/index.js";
 import type { AttemptsTable } from "../store/schema.js";
 import type { JobRow } from "./types.js";
 
+/**
+ * One attempt row; its ids are its job's (`JobRow`): application, message and endpoint for an
+ * `outbound` attempt, bucket, inbound request and output for a `forward`, which says so in `kind`.
+ */
 export type AttemptInsert = Insertable<AttemptsTable>;
 
 /**

@@ -12,9 +12,9 @@ export async function enqueueJob(
     .values({
       id,
       org_id: job.orgId,
-      app_id: job.appId,
-      msg_id: job.msgId,
-      endpoint_id: job.endpointId,
+      scope_id: job.appId,
+      item_id: job.msgId,
+      destination_id: job.endpointId,
       attempt: 0,
       trigger_type: job.triggerType,
       run_at: job.now,

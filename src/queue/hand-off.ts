@@ -3,8 +3,8 @@ import type { JobRow } from "./types.js";
 /** What `HandOff.take` needs of a new job row, and sets on the rows it takes. */
 export interface TakeRow {
   org_id: string;
-  app_id: string;
-  endpoint_id: string;
+  scope_id: string;
+  destination_id: string;
   locked_by?: string | null;
   run_at: number;
 }

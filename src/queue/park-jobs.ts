@@ -12,14 +12,14 @@ export async function parkJobs(trx: Db, destinationId: string, probeAt: number, 
   await trx
     .updateTable("jobs")
     .set({ run_at: parkUntil })
-    .where("endpoint_id", "=", destinationId)
+    .where("destination_id", "=", destinationId)
     .where("locked_by", "is", null)
     .where("run_at", "<", parkUntil)
     .execute();
   const probe = await trx
     .selectFrom("jobs")
     .select("id")
-    .where("endpoint_id", "=", destinationId)
+    .where("destination_id", "=", destinationId)
     .where("locked_by", "is", null)
     .where("run_at", "=", parkUntil)
     .orderBy("created_at")
@@ -38,7 +38,7 @@ export async function unparkJobs(trx: Db, destinationId: string, now: number, pa
   const res = await trx
     .updateTable("jobs")
     .set({ run_at: now })
-    .where("endpoint_id", "=", destinationId)
+    .where("destination_id", "=", destinationId)
     .where("locked_by", "is", null)
     .where("run_at", ">", now)
     .where("run_at", "<=", parkedUntil)

@@ -1,7 +1,11 @@
 import type { Selectable } from "kysely";
 import type { JobsTable } from "../store/schema.js";
 
-/** One pending delivery of one message to one endpoint. */
+/**
+ * One pending try of one item to one destination. By `kind`:
+ * - `outbound`: `scope_id` the application, `item_id` the message, `destination_id` the endpoint;
+ * - `forward`: `scope_id` the bucket, `item_id` the inbound request, `destination_id` the output.
+ */
 export type JobRow = Selectable<JobsTable>;
 
 export const TRIGGER_SCHEDULED = 0;

@@ -16,11 +16,11 @@ export async function removeMessageContent(db: Db, msgIds: readonly string[], op
     await db
       .updateTable("attempts")
       .set({ response: "", request: null })
-      .where("msg_id", "in", msgIds)
+      .where("item_id", "in", msgIds)
       .where((eb) => eb.or([eb("response", "<>", ""), eb("request", "is not", null)]))
       .execute();
   } else {
-    await db.updateTable("attempts").set({ request: null }).where("msg_id", "in", msgIds).where("request", "is not", null).execute();
+    await db.updateTable("attempts").set({ request: null }).where("item_id", "in", msgIds).where("request", "is not", null).execute();
   }
 }
 
@@ -52,7 +52,7 @@ export async function expireMessages(db: Db, now: number, limit: number, compact
     .select("id")
     .where("expires_at", "is not", null)
     .where("expires_at", "<=", now)
-    .where(sql<boolean>`not exists (select 1 from jobs where jobs.msg_id = messages.id)`)
+    .where(sql<boolean>`not exists (select 1 from jobs where jobs.item_id = messages.id)`)
     .orderBy("expires_at")
     .limit(limit)
     .execute();
@@ -60,7 +60,7 @@ export async function expireMessages(db: Db, now: number, limit: number, compact
   await removeMessageContent(db, ids, { responses: true });
   if (compact) {
     await relocate(db, "messages", ids);
-    const attempts = ids.length === 0 ? [] : await db.selectFrom("attempts").select("id").where("msg_id", "in", ids).execute();
+    const attempts = ids.length === 0 ? [] : await db.selectFrom("attempts").select("id").where("item_id", "in", ids).execute();
     await relocate(
       db,
       "attempts",

@@ -16,6 +16,7 @@ import * as m0012 from "./migrations/0012-trace-context.js";
 import * as m0013 from "./migrations/0013-output-health.js";
 import * as m0014 from "./migrations/0014-rejection-codes.js";
 import * as m0015 from "./migrations/0015-input-transformations.js";
+import * as m0016 from "./migrations/0016-job-columns.js";
 import * as m0017 from "./migrations/0017-endpoint-events.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { Database } from "./schema.js";
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0013-output-health": m0013,
   "0014-rejection-codes": m0014,
   "0015-input-transformations": m0015,
+  "0016-job-columns": m0016,
   "0017-endpoint-events": m0017,
 };
 

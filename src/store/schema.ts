@@ -141,12 +141,24 @@ export interface IdempotencyKeysTable {
   expires_at: number;
 }
 
+/**
+ * One try of a job, outbound or forward; the ids say what it held per `kind` (as on `JobsTable`).
+ * The public API shows an outbound attempt's as Svix's `appId`, `msgId`, `endpointId`.
+ */
 export interface AttemptsTable {
   id: string;
   org_id: string;
-  app_id: string;
-  msg_id: string;
-  endpoint_id: string;
+  /** The application (`outbound`) or the bucket (`forward`). */
+  scope_id: string;
+  /** The message (`outbound`) or the inbound request (`forward`). */
+  item_id: string;
+  /** The endpoint (`outbound`) or the bucket output (`forward`). */
+  destination_id: string;
+  /**
+   * `outbound` (message → endpoint) or `forward` (inbound request → bucket output). The column
+   * defaults to `outbound`; every writer states it (required here) so a forward is never mistaken.
+   */
+  kind: string;
   url: string;
   status: number;
   response_status_code: number;
@@ -160,12 +172,16 @@ export interface AttemptsTable {
   request: string | null;
 }
 
+/** A pending try of one item to one destination; the ids say what they hold per `kind`. */
 export interface JobsTable {
   id: string;
   org_id: string;
-  app_id: string;
-  msg_id: string;
-  endpoint_id: string;
+  /** The application (`outbound`) or the bucket (`forward`). */
+  scope_id: string;
+  /** The message (`outbound`) or the inbound request (`forward`). */
+  item_id: string;
+  /** The endpoint (`outbound`) or the bucket output (`forward`). */
+  destination_id: string;
   attempt: number;
   trigger_type: number;
   run_at: number;

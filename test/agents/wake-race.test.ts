@@ -97,7 +97,7 @@ for (const transport of TRANSPORTS) for (const dialect of DIALECTS) {
         const now = clock.now();
         await db
           .insertInto("jobs")
-          .values({ id: newId("job"), org_id: bucket.org_id, app_id: relay.bucket.id, msg_id: requestId, endpoint_id: relay.output.id, attempt: 0, trigger_type: 0, run_at: now + 1_000, locked_by: null, created_at: now, kind: "forward" })
+          .values({ id: newId("job"), org_id: bucket.org_id, scope_id: relay.bucket.id, item_id: requestId, destination_id: relay.output.id, attempt: 0, trigger_type: 0, run_at: now + 1_000, locked_by: null, created_at: now, kind: "forward" })
           .execute();
         armed = depth;
         t.hw.worker.wake();

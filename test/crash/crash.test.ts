@@ -245,7 +245,7 @@ for (const dialect of DIALECTS) {
           // once they are all closed, everything it sent has arrived.
           await receiver.until(() => receiver.openConnections === 0, 10_000, () => `${receiver.openConnections} connections to close`);
           const receivedAtCrash = receiver.receivedTotal;
-          const queued = new Set((await readDb<{ msg_id: string }>(dialect, dataDir, schema, "select msg_id from jobs")).map((r) => r.msg_id));
+          const queued = new Set((await readDb<{ item_id: string }>(dialect, dataDir, schema, "select item_id from jobs")).map((r) => r.item_id));
           // Deliveries the receiver saw (even partly) whose outcome the database never recorded:
           // exactly the ones the next run must send again.
           const inFlightAtCrash = [...receiver.started.keys()].filter((id) => queued.has(id)).length;

@@ -241,7 +241,7 @@ for (const dialect of DIALECTS) {
           // every forward it had sent has arrived.
           await receiver.until(() => receiver.openConnections === 0, 10_000, () => `${receiver.openConnections} connections to close`);
           const receivedAtCrash = receiver.receivedTotal;
-          const queuedAtCrash = new Set((await readDb<{ msg_id: string }>(dialect, dataDir, schema, "select msg_id from jobs")).map((r) => r.msg_id));
+          const queuedAtCrash = new Set((await readDb<{ item_id: string }>(dialect, dataDir, schema, "select item_id from jobs")).map((r) => r.item_id));
           const startedBeforeRestart = new Set(receiver.started.keys());
 
           const restartedAt = performance.now();

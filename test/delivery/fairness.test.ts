@@ -80,9 +80,9 @@ for (const dialect of DIALECTS) {
         const job = (endpointId: string, runAt: number) => ({
           id: `job_${String(n++).padStart(4, "0")}`,
           org_id: "org_same",
-          app_id: "app_same",
-          msg_id: `msg_${n}`,
-          endpoint_id: endpointId,
+          scope_id: "app_same",
+          item_id: `msg_${n}`,
+          destination_id: endpointId,
           attempt: 0,
           trigger_type: 0,
           run_at: runAt,
@@ -96,10 +96,10 @@ for (const dialect of DIALECTS) {
         const shares = { fresh: PER_DESTINATION, room: new Map([["ep_slow", 1]]), busy: new Map([["ep_slow", PER_DESTINATION - 1]]) };
         // Before: the slow destination's oldest job won every such claim (order by run_at).
         const first = await claimJobs(t.store, "wrk_a", now, now + 30_000, 1, shares);
-        expect(first.map((j) => j.endpoint_id)).toEqual(["ep_healthy"]);
+        expect(first.map((j) => j.destination_id)).toEqual(["ep_healthy"]);
         // With no one else due, the slow destination gets the slot.
         const second = await claimJobs(t.store, "wrk_a", now, now + 30_000, 1, shares);
-        expect(second.map((j) => j.endpoint_id)).toEqual(["ep_slow"]);
+        expect(second.map((j) => j.destination_id)).toEqual(["ep_slow"]);
       } finally {
         await t.drop();
       }

@@ -41,7 +41,7 @@ for (const dialect of DIALECTS) {
     });
 
     const hits = (path: string) => receiver.received.filter((r) => r.url === path);
-    const jobsOf = async (msgId: string) => (await t.hw.ctx.store.db.selectFrom("jobs").select("id").where("msg_id", "=", msgId).execute()).length;
+    const jobsOf = async (msgId: string) => (await t.hw.ctx.store.db.selectFrom("jobs").select("id").where("item_id", "=", msgId).execute()).length;
 
     /** Moves the clock and lets the worker do everything that is now due. */
     async function advance(ms: number): Promise<void> {

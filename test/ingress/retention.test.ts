@@ -25,7 +25,7 @@ for (const dialect of DIALECTS) {
       await receiver?.stop();
     });
 
-    const attemptsOf = async (requestId: string) => (await t.hw.ctx.store.db.selectFrom("attempts").select("id").where("msg_id", "=", requestId).execute()).length;
+    const attemptsOf = async (requestId: string) => (await t.hw.ctx.store.db.selectFrom("attempts").select("id").where("item_id", "=", requestId).execute()).length;
 
     /** One accepted request (forwarded, so it has an attempt) and one rejection; returns the request's id. */
     async function traffic(input: { id: string }, bucketId: string, webhookId: string): Promise<string> {

@@ -41,8 +41,8 @@ for (const dialect of DIALECTS) {
       await receiver.waitFor(15);
       await t.hw.worker.runUntilIdle();
 
-      const successes = await t.hw.ctx.store.db.selectFrom("attempts").select(["msg_id"]).where("status", "=", 0).execute();
-      expect(new Set(successes.map((s) => s.msg_id))).toEqual(new Set(ids));
+      const successes = await t.hw.ctx.store.db.selectFrom("attempts").select(["item_id"]).where("status", "=", 0).execute();
+      expect(new Set(successes.map((s) => s.item_id))).toEqual(new Set(ids));
       expect(successes).toHaveLength(10);
       expect(await t.hw.ctx.store.db.selectFrom("jobs").selectAll().execute()).toEqual([]);
     });

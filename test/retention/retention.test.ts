@@ -168,7 +168,7 @@ for (const dialect of DIALECTS) {
       await createEndpoint(t, app, { url: `${receiver.url}/down-expunge` });
       const msg = await publish(t, app, { payload: { card: "4242" } });
       await t.hw.worker.runUntilIdle();
-      const jobsOf = async () => (await t.hw.ctx.store.db.selectFrom("jobs").select("id").where("msg_id", "=", msg.id).execute()).length;
+      const jobsOf = async () => (await t.hw.ctx.store.db.selectFrom("jobs").select("id").where("item_id", "=", msg.id).execute()).length;
       expect(await jobsOf()).toBe(1);
       expect((await t.api("DELETE", `/api/v1/app/${app}/msg/${msg.id}/content`)).status).toBe(204);
       expect((await getMsg(app, msg.id)).payload).toEqual({ expired: true });

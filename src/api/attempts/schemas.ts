@@ -31,8 +31,8 @@ export const STATUS_TEXT = ["success", "pending", "fail", "sending"] as const;
 export function attemptOut(row: AttemptRow): z.output<typeof Attempt> {
   return {
     id: row.id,
-    msgId: row.msg_id,
-    endpointId: row.endpoint_id,
+    msgId: row.item_id,
+    endpointId: row.destination_id,
     url: row.url,
     response: row.response,
     responseStatusCode: row.response_status_code,

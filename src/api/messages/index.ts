@@ -162,7 +162,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
     const msg = await findMessage(ctx, application, req.params.msg_id);
     await ctx.store.db.transaction().execute(async (trx) => {
       await removeMessageContent(trx, [msg.id], { responses: false });
-      await trx.deleteFrom("jobs").where("msg_id", "=", msg.id).where("kind", "=", "outbound").where("locked_by", "is", null).execute();
+      await trx.deleteFrom("jobs").where("item_id", "=", msg.id).where("kind", "=", "outbound").where("locked_by", "is", null).execute();
     });
     return reply.status(204).send();
   });
