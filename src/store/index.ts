@@ -26,7 +26,8 @@ export type { Database } from "./schema.js";
 export type { Db, Dialect, Store, StoreCapabilities } from "./types.js";
 import type { Db, Store } from "./types.js";
 
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration by name; a test builds an older schema from a subset (test/operations/job-columns-upgrade.test.ts). */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   "0001-initial": m0001,
   "0002-integrations": m0002,
   "0003-ingress": m0003,
@@ -44,7 +45,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0015-input-transformations": m0015,
   "0016-job-columns": m0016,
   "0017-endpoint-events": m0017,
-};
+});
 
 /**
  * Opens the configured database (embedded SQLite in `dataDir` unless `databaseUrl` is set) and
