@@ -37,6 +37,7 @@ import { ConfigError } from "../config/index.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
 import { RetentionCleaner } from "../retention/index.js";
+import { JobQueue } from "../queue/job-queue.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -91,7 +92,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const tracing = createTracing(config, logger);
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
+  const ctx: Context = Object.freeze({ config, clock, logger, store, queue: new JobQueue(store), keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -122,12 +123,10 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const pauses = new PauseSet(store.db, (err) => logger.warn({ err }, "could not refresh the incident pauses; keeping the last known set"));
   await pauses.start(config.pollInterval);
   const worker = new DeliveryWorker(ctx, sender, { destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
-  // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
-  const wake = runsWorker ? () => worker.wake() : () => {};
   // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
   // node's worker start new jobs without a claim; on an API node they reach workers through the queue.
   const handOff = runsWorker && config.directHandOff;
-  const publisher = new Publisher(ctx, wake, handOff ? worker.outbound : undefined);
+  const publisher = new Publisher(ctx, handOff ? worker.outbound : undefined);
   const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -141,7 +140,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const relay = agentRelay(ctx, agents, functions);
   worker.useForwards(forwardRunner(ctx, sender, { outputs, functions, relay }));
   const ingress = {
-    intake: new Intake(ctx, wake, handOff ? worker.forwards : undefined, outputs),
+    intake: new Intake(ctx, handOff ? worker.forwards : undefined, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
