@@ -3,7 +3,7 @@ import { Agent, buildConnector, type Dispatcher } from "undici";
 import { HookwardenError, type ErrorCode } from "../errors/index.js";
 import { onAbort } from "../util/on-abort.js";
 import type { AddressPolicy } from "../net/ssrf.js";
-import { honoursRetryAfter, parseRetryAfter } from "./retry-schedule.js";
+import { honoursRetryAfter, parseRetryAfter } from "../engine/retry-schedule.js";
 
 /** A 429/503 whose `Retry-After` is one of RFC 9110's two forms (the retry then honours it). */
 function retryAfterAnswer(statusCode: number, headers: Record<string, string>): boolean {
@@ -25,21 +25,9 @@ export interface SendRequest {
   answerLimit?: number;
 }
 
-export interface SendResult {
-  ok: boolean;
-  statusCode: number;
-  headers: Record<string, string>;
-  /** The first `responseBodyLimit` bytes of the response, as text. */
-  body: string;
-  /** The answer was longer than `body` (cut at `responseBodyLimit`): its tail may hold half a secret. */
-  truncated?: boolean;
-  /** The answer's bytes, up to `answerLimit`: only when the request asked for them. */
-  raw?: Buffer;
-  durationMs: number;
-  errorCode: ErrorCode | null;
-  /** Why it failed, without secrets: no URL, no header values. */
-  errorDetail: string | null;
-}
+/** What one attempt came to (the engine's result type, whatever the kind). */
+export type { SendResult } from "../engine/kind.js";
+import type { SendResult } from "../engine/kind.js";
 
 const TLS_CODES = new Set([
   "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",

@@ -1,6 +1,6 @@
 import type { Context } from "../context/index.js";
 import type { HttpSender, SendResult } from "../delivery/http-sender.js";
-import { nextRunAt } from "../delivery/retry-schedule.js";
+import { nextRunAt } from "../engine/retry-schedule.js";
 import type { JobRow } from "../queue/types.js";
 import { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";

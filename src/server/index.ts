@@ -8,7 +8,9 @@ import type { Config } from "../config/index.js";
 import type { Context } from "../context/index.js";
 import { HttpSender } from "../delivery/http-sender.js";
 import { AddressPolicy } from "../net/ssrf.js";
-import { DeliveryWorker } from "../delivery/worker.js";
+import { DeliveryWorker } from "../engine/worker.js";
+import { DestinationKinds } from "../engine/kind.js";
+import { endpointKind } from "../delivery/endpoint-kind.js";
 import { brokerDestinations } from "../destinations/index.js";
 import { EventBus } from "../events/index.js";
 import { logLifecycle } from "../observability/log-events.js";
@@ -24,7 +26,7 @@ import { loadKeyring } from "../vault/keyring.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { lockDataDir } from "./lock.js";
 import { AgentHub } from "../agents/hub.js";
-import { forwardRunner } from "../ingress/forward-runner.js";
+import { forwardKind } from "../ingress/forward-kind.js";
 import { agentRelay, resendToAgents } from "../agents/forward.js";
 import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
 import { EphemeralForwarder } from "../ingress/ephemeral.js";
@@ -37,6 +39,7 @@ import { ConfigError } from "../config/index.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
 import { RetentionCleaner } from "../retention/index.js";
+import { JobQueue } from "../queue/job-queue.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -91,7 +94,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const tracing = createTracing(config, logger);
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
+  const ctx: Context = Object.freeze({ config, clock, logger, store, queue: new JobQueue(store), keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -121,13 +124,13 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const functions = new FunctionRunner(opts.functionLimits ? { limits: opts.functionLimits } : {});
   const pauses = new PauseSet(store.db, (err) => logger.warn({ err }, "could not refresh the incident pauses; keeping the last known set"));
   await pauses.start(config.pollInterval);
-  const worker = new DeliveryWorker(ctx, sender, { destinations, functions, paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
-  // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
-  const wake = runsWorker ? () => worker.wake() : () => {};
+  // The engine's destination kinds: endpoints here, bucket outputs once the agents' relay exists.
+  const kinds = new DestinationKinds().register(endpointKind(ctx, sender, { destinations, functions }));
+  const worker = new DeliveryWorker(ctx, kinds, { paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
   // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
   // node's worker start new jobs without a claim; on an API node they reach workers through the queue.
   const handOff = runsWorker && config.directHandOff;
-  const publisher = new Publisher(ctx, wake, handOff ? worker.outbound : undefined);
+  const publisher = new Publisher(ctx, handOff ? worker.handOff : undefined);
   const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -139,9 +142,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     },
   });
   const relay = agentRelay(ctx, agents, functions);
-  worker.useForwards(forwardRunner(ctx, sender, { outputs, functions, relay }));
+  kinds.register(forwardKind(ctx, sender, { outputs, functions, relay }));
   const ingress = {
-    intake: new Intake(ctx, wake, handOff ? worker.forwards : undefined, outputs),
+    intake: new Intake(ctx, handOff ? worker.handOff : undefined, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),

@@ -155,8 +155,9 @@ export interface AttemptsTable {
   /** The endpoint (`outbound`) or the bucket output (`forward`). */
   destination_id: string;
   /**
-   * `outbound` (message → endpoint) or `forward` (inbound request → bucket output). The column
-   * defaults to `outbound`; every writer states it (required here) so a forward is never mistaken.
+   * Its job's kind: `outbound` (message → endpoint) or `forward` (inbound request → bucket output).
+   * The column defaults to `outbound`; every writer states it (required here) so a forward is never
+   * mistaken for one.
    */
   kind: string;
   url: string;

@@ -110,6 +110,15 @@ describe("layers of src/", () => {
     expect(upwards).toEqual([]);
   });
 
+  it("keeps the engine free of destination kinds: engine/ imports none, the kinds import engine/", () => {
+    const kinds = ["delivery", "ingress", "agents", "destinations"];
+    const engine = graph.get("engine");
+    expect(engine, "src/engine/ exists").toBeDefined();
+    expect([...engine!.keys()].filter((to) => kinds.includes(to))).toEqual([]);
+    expect(graph.get("delivery")?.get("engine")).toContain("delivery/endpoint-kind.ts");
+    expect(graph.get("ingress")?.get("engine")).toContain("ingress/forward-kind.ts");
+  });
+
   it("keeps dialect differences in store/: nothing outside it asks which database it is", () => {
     const asking = sources(SRC)
       .filter((f) => !relative(SRC, f).startsWith("store/"))

@@ -17,7 +17,7 @@ const PUBLISH_CONCURRENCY = 50;
 /** The crash comes once the receiver has answered this many deliveries. */
 const KILL_AFTER = 500;
 /**
- * What the code promises at most (src/delivery/recorder.ts): every attempt in flight
+ * What the code promises at most (src/engine/recorder.ts): every attempt in flight
  * (`deliveryConcurrency`, default 128) plus one recorder batch (500) can be repeated.
  */
 const DOCUMENTED_BOUND = 128 + 500;

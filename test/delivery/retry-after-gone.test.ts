@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock/index.js";
-import { RETRY_AFTER_CAP_MS } from "../../src/delivery/retry-schedule.js";
+import { RETRY_AFTER_CAP_MS } from "../../src/engine/retry-schedule.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { attemptsOf, createApp, createEndpoint, getEndpoint, publish } from "../helpers/delivery.js";
 import { send, setup } from "../helpers/ingress.js";

@@ -16,6 +16,7 @@ import { createBucket } from "../../src/ingress/buckets.js";
 import { createInput } from "../../src/ingress/inputs.js";
 import { createOutput } from "../../src/ingress/outputs.js";
 import { sealRequest } from "../../src/ingress/stored-request.js";
+import { JobQueue } from "../../src/queue/job-queue.js";
 import { createLogger } from "../../src/logger/index.js";
 import { startHookwarden, type Hookwarden } from "../../src/server/index.js";
 import { MIGRATIONS, openStore, type Dialect, type Store } from "../../src/store/index.js";
@@ -65,7 +66,7 @@ for (const dialect of DIALECTS) {
       const logger = createLogger({ level: "silent" });
       const store = await openBefore0016(dialect, config);
       try {
-        const ctx: Context = { config, clock, logger, store, keyring: loadKeyring(config, logger), events: new EventBus() };
+        const ctx: Context = { config, clock, logger, store, queue: new JobQueue(store), keyring: loadKeyring(config, logger), events: new EventBus() };
         await bootstrapAdmin(store.db, config, NOW);
         const { id: orgId } = await store.db.selectFrom("orgs").select("id").executeTakeFirstOrThrow();
         const app = (await createApplication(ctx, orgId, { name: "shop" })).row;

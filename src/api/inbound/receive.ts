@@ -5,7 +5,7 @@ import type { FunctionRunner } from "../../functions/runner.js";
 import type { Context } from "../../context/index.js";
 import type { HttpSender, SendResult } from "../../delivery/http-sender.js";
 import { RateLimiter } from "../../util/rate-limiter.js";
-import type { DeliveryWorker } from "../../delivery/worker.js";
+import type { DeliveryWorker } from "../../engine/worker.js";
 import { HookwardenError } from "../../errors/index.js";
 import { classifyStorageError } from "../../store/errors.js";
 import { isClientAbort } from "../connection-limits.js";
@@ -20,6 +20,7 @@ import type { InputCache, ResolvedInput } from "../../ingress/lookup.js";
 import type { OutputCache } from "../../ingress/output-cache.js";
 import type { RejectionLog } from "../../ingress/rejections.js";
 import { toStored } from "../../ingress/stored-request.js";
+import { forwardLoaded } from "../../ingress/forward-kind.js";
 import type { ReceivedRequest } from "../../ingress/types.js";
 import { firstHeader, SpanKind } from "../../tracing/index.js";
 import { fallbackDeliveryId, verifySignature } from "../../ingress/verify/providers.js";
@@ -284,7 +285,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       send = ephemeral
         ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received, input.id)
         : result.leasedJob
-          ? deps.worker.deliverLeased(result.leasedJob, deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext }).then((r) => r.result)
+          ? deps.worker.deliverLeased(result.leasedJob, forwardLoaded(deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext })).then((r) => r.result)
           : undefined;
     }
     let answered: number;

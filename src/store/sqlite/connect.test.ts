@@ -167,7 +167,7 @@ describe("SQLite start on an existing database", () => {
     try {
       const version = () => watcher.pragma("data_version", { simple: true });
       const before = version();
-      await first.db.insertInto("hookwarden_migration_lock").values({ id: "probe", is_locked: 0 }).execute();
+      await sql`insert into hookwarden_migration_lock (id, is_locked) values (${"probe"}, 0)`.execute(first.db);
       expect(version()).not.toBe(before); // the watcher does see another connection's commit
       await first.close();
       const seen = version();

@@ -1,48 +1,32 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "../context/index.js";
-import type { EndpointRow } from "../endpoints/index.js";
-import type { MessageRow } from "../messages/index.js";
 import { claimJobs, type ClaimShares } from "../queue/claim-jobs.js";
 import { releaseJobs } from "../queue/release-jobs.js";
 import type { HandOff, TakeRow } from "../queue/hand-off.js";
 import type { JobRow } from "../queue/types.js";
-import { performAttempt } from "./attempt.js";
-import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
-import { loadSigningKeys } from "../endpoints/secrets.js";
-import type { HttpSender, SendResult } from "./http-sender.js";
-import type { AttemptInsert } from "../queue/complete-jobs.js";
-import type { DestinationHealth, ForwardDestination, ForwardRunner } from "./forwards.js";
 import { RateLimiter } from "../util/rate-limiter.js";
-import { FairShare } from "./fair-share.js";
-import { selectByIds } from "../store/hot.js";
 import { isStorageFault } from "../store/errors.js";
+import { FairShare } from "./fair-share.js";
+import type { Attempted, DestinationHealth, DestinationKind, DestinationKinds, Loaded, Readiness } from "./kind.js";
 import { Recorder } from "./recorder.js";
 import { nextRetryAt } from "./retry-schedule.js";
-import type { DestinationRegistry } from "../destinations/registry.js";
-import type { FunctionRunner } from "../functions/runner.js";
-import { isHttpUrl } from "./destination-send.js";
-import { SpanKind } from "../tracing/index.js";
 
 const CLAIM_BATCH = 100;
-const AGENT_WAIT_MS = 5_000;
 
 const BUSY_DEFER_MS = 250;
-
-interface Prepared {
-  messages: Map<string, MessageRow>;
-  endpoints: Map<string, EndpointRow>;
-  contexts: Map<string, EndpointContext>;
-}
+const GO: Readiness = { go: true };
 
 /**
- * Claims due jobs in batches, sends them with bounded concurrency (overall and per endpoint),
- * and hands results to the `Recorder`. Woken in-process by the publisher, by PostgreSQL NOTIFY
- * from other nodes, and by a slow poll that picks up retries whose time has come.
+ * The engine. Claims due jobs in batches (or takes new ones handed over by the publisher and the
+ * intake), has each job's destination kind load it, passes it through the gates every destination
+ * passes (circuit breaker, per-destination concurrency, rate limit), has the kind make the attempt,
+ * and hands the result to the `Recorder` with its retry. Knows kinds only by `DestinationKind`.
+ * Woken in-process by enqueuers, by PostgreSQL NOTIFY from other nodes, and by a slow poll that
+ * picks up retries whose time has come.
  */
 export class DeliveryWorker {
   readonly id = `wrk_${randomUUID()}`;
   readonly #ctx: Context;
-  readonly #sender: HttpSender;
   readonly #recorder: Recorder;
   readonly #limiter = new RateLimiter();
   /** Per-destination slots, the reserve for fast destinations, latency (see fair-share.ts). */
@@ -67,33 +51,22 @@ export class DeliveryWorker {
   /** Bumped by every wake: a claim that started before a wake cannot declare the backlog empty. */
   #wakes = 0;
   #timer: NodeJS.Timeout | undefined;
+  #unconsume: (() => void) | undefined;
   #deferTimer: NodeJS.Timeout | undefined;
   #deferTimerAt = Infinity;
   readonly #deferredUntil = new Set<number>();
   readonly #random: () => number;
 
-  /** Forward jobs' loading and sending (ingress provides it; none: they wait in the queue). */
-  #forwards: ForwardRunner | undefined;
-  readonly #destinations: DestinationRegistry | undefined;
-  readonly #functions: FunctionRunner | undefined;
+  /** What each job kind delivers to (registered by server/; a kind not registered: its jobs wait). */
+  readonly #kinds: DestinationKinds;
   /** Incident pauses (src/incident): the hand-off leaves a paused scope's jobs to the queue. */
   readonly #paused: { blocks(orgId: string, appId: string): boolean } | undefined;
 
-  /**
-   * `destinations`: the non-HTTP kinds (brokers) endpoints may name by URL scheme.
-   * `functions`: the sandbox that runs endpoint and output transformations.
-   */
-  constructor(
-    ctx: Context,
-    sender: HttpSender,
-    opts: { random?: () => number; destinations?: DestinationRegistry; functions?: FunctionRunner; paused?: { blocks(orgId: string, appId: string): boolean } } = {},
-  ) {
+  constructor(ctx: Context, kinds: DestinationKinds, opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean } } = {}) {
     this.#ctx = ctx;
-    this.#sender = sender;
+    this.#kinds = kinds;
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
-    this.#destinations = opts.destinations;
-    this.#functions = opts.functions;
     this.#paused = opts.paused;
     const { config } = ctx;
     this.#fair = new FairShare({
@@ -101,20 +74,13 @@ export class DeliveryWorker {
       perDestination: config.endpointConcurrency,
       slowMs: Math.min(1_000, config.requestTimeout / 4),
     });
-    // Outputs are read through a 2 s cache: an opened circuit or a disabled output is seen now.
-    ctx.events.on("output:circuit-opened", () => this.#forwards?.invalidate());
-    ctx.events.on("output:disabled", () => this.#forwards?.invalidate());
-    ctx.events.on("output:recovered", () => this.#forwards?.invalidate());
-  }
-
-  /** Forward jobs (bucket outputs, URL or agent) are loaded and sent by `runner` (from ingress/). */
-  useForwards(runner: ForwardRunner): void {
-    this.#forwards = runner;
   }
 
   async start(): Promise<void> {
     this.#running = true;
-    await this.#ctx.store.listenJobs(() => this.wake());
+    // This worker is the queue's consumer on this node: woken after every local commit that queued
+    // jobs, and by other nodes' NOTIFY.
+    this.#unconsume = await this.#ctx.queue.consume(() => this.wake());
     this.#timer = setInterval(() => {
       this.#backlog = true;
       this.wake();
@@ -207,23 +173,20 @@ export class DeliveryWorker {
     }
   }
 
-  /** The direct hand-off of new outbound jobs (publisher): started with their message rows. */
-  readonly outbound: HandOff<ReadonlyMap<string, MessageRow>> = {
+  /**
+   * The direct hand-off (publisher: new outbound jobs with their message rows; ingress intake: new
+   * forward jobs with their requests in the clear): the items are handed to the jobs' kind, which
+   * need not read them again.
+   */
+  readonly handOff: HandOff<ReadonlyMap<string, unknown>> = {
     take: (rows, now) => this.take(rows, now),
     unreserve: (ids) => this.unreserve(ids),
-    start: (jobs, messages) => this.#startTaken(jobs, () => this.#dispatchOutbound(jobs, messages)),
+    start: (jobs, items) => this.#startTaken(jobs, items),
   };
 
-  /** The direct hand-off of new forward jobs (ingress intake): started with their requests in the clear. */
-  readonly forwards: HandOff<ReadonlyMap<string, unknown>> = {
-    take: (rows, now) => this.take(rows, now),
-    unreserve: (ids) => this.unreserve(ids),
-    start: (jobs, requests) => this.#startTaken(jobs, () => this.#dispatchForward(jobs, requests)),
-  };
-
-  #startTaken(jobs: JobRow[], dispatch: () => Promise<void>): void {
+  #startTaken(jobs: JobRow[], items: ReadonlyMap<string, unknown>): void {
     for (const job of jobs) this.#fair.unhold(job.destination_id);
-    const p: Promise<void> = dispatch()
+    const p: Promise<void> = this.#dispatch(jobs, items)
       .catch((err: unknown) => this.#ctx.logger.error({ err }, "handing jobs over failed; their leases will bring them back"))
       .finally(() => this.#inflight.delete(p));
     this.#inflight.add(p);
@@ -236,6 +199,7 @@ export class DeliveryWorker {
    */
   async stop(graceMs: number): Promise<void> {
     this.#running = false;
+    this.#unconsume?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
     await this.#claiming;
@@ -262,7 +226,7 @@ export class DeliveryWorker {
           const shares = this.#fair.shares(free);
           this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);
           const wakes = this.#wakes;
-          const agents = { servedBuckets: this.#forwards?.servedBuckets() ?? [], since: now - config.resendWindow };
+          const agents = { servedBuckets: this.#kinds.servedBuckets(), since: now - config.resendWindow };
           // The claim's slots outside the reserve are counted from its start, so the hand-off (which
           // may run meanwhile) sees only the slots left; the reserve stays open to it, or a healthy
           // endpoint's new jobs would wait for each claim the slow ones' freed slots cause.
@@ -321,78 +285,94 @@ export class DeliveryWorker {
     while (this.#behind.size > 10_000) this.#behind.delete(this.#behind.values().next().value!);
   }
 
-  async #prepare(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<Prepared> {
-    const { store, clock } = this.#ctx;
-    const msgIds = [...new Set(jobs.map((j) => j.item_id))].filter((id) => !known?.has(id));
-    const epIds = [...new Set(jobs.map((j) => j.destination_id))];
-    const now = clock.now();
-    // Messages, endpoints and their signing keys in one round trip (the keys of an unsigned
-    // endpoint are simply not used).
-    const [messages, endpoints, keys] = await Promise.all([
-      selectByIds(store.db, "messages", msgIds),
-      selectByIds(store.db, "endpoints", epIds),
-      loadSigningKeys(this.#ctx, epIds, now),
-    ]);
-    const contexts = await loadEndpointContexts(this.#ctx, endpoints, now, { keys });
-    const byId = new Map(messages.map((m) => [m.id, m]));
-    if (known) for (const job of jobs) if (known.has(job.item_id)) byId.set(job.item_id, known.get(job.item_id)!);
-    return { messages: byId, endpoints: new Map(endpoints.map((e) => [e.id, e])), contexts };
+  /** Claimed or handed-over jobs, by kind: loaded, passed through the gates, started. */
+  async #dispatch(jobs: JobRow[], known?: ReadonlyMap<string, unknown>): Promise<void> {
+    const byKind = new Map<string, JobRow[]>();
+    for (const job of jobs) {
+      const group = byKind.get(job.kind);
+      if (group) group.push(job);
+      else byKind.set(job.kind, [job]);
+    }
+    for (const [name, group] of byKind) await this.#dispatchKind(name, group, known);
   }
 
-  async #dispatch(jobs: JobRow[]): Promise<void> {
-    const forward = jobs.filter((j) => j.kind === "forward");
-    const outbound = forward.length === 0 ? jobs : jobs.filter((j) => j.kind !== "forward");
-    if (outbound.length > 0) await this.#dispatchOutbound(outbound);
-    if (forward.length > 0) await this.#dispatchForward(forward);
-  }
-
-  /** Inbound requests to their bucket's outputs: same queue, retries and attempt records. */
-  async #dispatchForward(jobs: JobRow[], known?: ReadonlyMap<string, unknown>): Promise<void> {
-    const { clock } = this.#ctx;
-    const runner = this.#forwards;
-    let fctx: Awaited<ReturnType<ForwardRunner["load"]>>;
+  async #dispatchKind(name: string, jobs: JobRow[], known: ReadonlyMap<string, unknown> | undefined): Promise<void> {
+    const { clock, logger } = this.#ctx;
+    const kind = this.#kinds.get(name);
+    let loaded: ReadonlyMap<string, Loaded>;
     try {
-      if (!runner) throw new Error("no forward runner on this worker");
-      fctx = await runner.load(jobs, known);
+      if (!kind) throw new Error(`no destination kind runs ${name} jobs on this worker`);
+      loaded = await kind.load(jobs, known);
     } catch (err) {
       this.#reserved -= jobs.length;
       const runAt = clock.now() + 5_000;
       for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
-      this.#ctx.logger.error({ err }, "could not load forwards; retrying in 5 s");
+      logger.error({ err, kind: name }, "could not load deliveries; retrying in 5 s");
       return;
     }
     for (const job of jobs) {
-      const stored = fctx.requests.get(job.item_id);
-      const target = fctx.targets.get(job.destination_id);
-      if (!stored || !target || target.output.disabled === 1) {
+      const item = loaded.get(job.id);
+      // Its item or destination is gone (an expunged message's jobs are deleted with its
+      // content; one already taken is dropped here), or the destination is disabled.
+      if (!item || item.destination.disabled === 1) {
         this.#release();
         this.#recorder.add({ kind: "drop", job });
         continue;
       }
       const now = clock.now();
-      const ready = runner.readiness(job, target, now);
+      const ready = kind!.readiness?.(job, item, now) ?? GO;
       if (!ready.go) {
         this.#release();
         if ("expired" in ready) this.#recorder.add({ kind: "done", job, attempt: ready.expired });
-        // Not from here now (an agent connecting anywhere makes these due again).
-        else this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS + Math.round(this.#random() * 1000) });
+        // Not from here now (e.g. no agent here: one connecting anywhere makes these due again).
+        else this.#recorder.add({ kind: "defer", job, runAt: now + ready.wait + Math.round(this.#random() * 1000) });
         continue;
       }
-      if (!(await this.#admit("outputs", target.output, job, clock.now()))) continue;
+      if (!(await this.#admit(kind!.table, item.destination, job, clock.now()))) continue;
       this.#track(
-        this.#forward(job, target, stored).then(() => undefined),
-        target.output.id,
+        this.#attempt(kind!, job, item).then(() => undefined),
+        item.destination.id,
         job,
       );
     }
   }
 
   /**
-   * Sends a forward job this node already holds the lease of (an input in `wait` mode delivers its
-   * first output while the caller waits) and records it like any other attempt.
+   * One attempt by the job's kind, recorded with its retry (or deferred, when it was no attempt at
+   * the destination), then announced by the kind. `answerLimit`: a caller waits for the answer.
    */
-  deliverLeased(job: JobRow, target: ForwardDestination, stored: unknown): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-    const p = this.#forward(job, target, stored, this.#ctx.config.maxPayloadSize);
+  async #attempt(kind: DestinationKind, job: JobRow, item: Loaded, answerLimit?: number): Promise<Attempted> {
+    const { config, clock } = this.#ctx;
+    const out = await kind.deliver(job, item, this.#abort.signal, answerLimit);
+    // Shutting down: the lease is released, the attempt not counted.
+    if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
+    const now = clock.now();
+    const wait = kind.notAttempted?.(out.result);
+    if (wait !== undefined) {
+      this.#recorder.add({ kind: "defer", job, runAt: now + wait });
+      return out;
+    }
+    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
+    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
+      endpointId: item.destination.id,
+      destination: kind.health,
+      ok: out.result.ok,
+      at: now,
+      knownFailures: item.destination.consecutive_failures,
+    });
+    kind.attempted(job, item, out, retryAt !== undefined, now);
+    return out;
+  }
+
+  /**
+   * Sends a job this node already holds the lease of (an input in `wait` mode delivers its first
+   * output while the caller waits), `item` as its kind would have loaded it, and records it like
+   * any other attempt.
+   */
+  deliverLeased(job: JobRow, item: Loaded): Promise<Attempted> {
+    const kind = this.#kinds.get(job.kind);
+    if (!kind) return Promise.reject(new Error(`no destination kind runs ${job.kind} jobs on this worker`));
+    const p = this.#attempt(kind, job, item, this.#ctx.config.maxPayloadSize);
     const tracked = p.then(
       () => undefined,
       () => undefined,
@@ -408,41 +388,7 @@ export class DeliveryWorker {
     void this.#recorder.flush().then(() => this.wake());
   }
 
-  /** `answerLimit`: keep that many bytes of the destination's answer (a caller is waiting for it). */
-  async #forward(job: JobRow, target: ForwardDestination, stored: unknown, answerLimit?: number): Promise<{ result: SendResult; attempt: AttemptInsert }> {
-    const { config, clock, events } = this.#ctx;
-    if (!this.#forwards) throw new Error("no forward runner on this worker");
-    const out = await this.#forwards.deliver(job, target, stored, this.#abort.signal, answerLimit);
-    if (this.#abort.signal.aborted && !out.result.ok && out.result.statusCode === 0) return out;
-    const now = clock.now();
-    if (out.result.errorCode === "E_AGENT_DISCONNECTED" || out.result.errorCode === "E_AGENT_UNAVAILABLE") {
-      // Not an attempt at the destination: the agent went away. Sent again when one is back.
-      this.#recorder.add({ kind: "defer", job, runAt: now + AGENT_WAIT_MS });
-      return out;
-    }
-    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
-    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
-      endpointId: target.output.id,
-      destination: "output",
-      ok: out.result.ok,
-      at: now,
-      knownFailures: target.output.consecutive_failures,
-    });
-    events.emit("forward:attempted", {
-      orgId: job.org_id,
-      bucketId: job.scope_id,
-      outputId: target.output.id,
-      requestId: job.item_id,
-      outcome: out.result.ok ? "success" : "failure",
-      statusCode: out.result.statusCode,
-      errorCode: out.result.errorCode,
-      durationMs: out.result.durationMs,
-      willRetry: retryAt !== undefined,
-    });
-    return out;
-  }
-
-  /** Counts an attempt against its endpoint's (or output's) concurrency until it settles. */
+  /** Counts an attempt against its destination's concurrency until it settles. */
   #track(work: Promise<void>, endpointId: string, job: JobRow): void {
     const { clock } = this.#ctx;
     const settle = this.#fair.start(endpointId);
@@ -461,39 +407,12 @@ export class DeliveryWorker {
     this.#inflight.add(p);
   }
 
-  async #dispatchOutbound(jobs: JobRow[], known?: ReadonlyMap<string, MessageRow>): Promise<void> {
-    const { clock } = this.#ctx;
-    let prepared: Prepared;
-    try {
-      prepared = await this.#prepare(jobs, known);
-    } catch (err) {
-      this.#reserved -= jobs.length;
-      const runAt = clock.now() + 5_000;
-      for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
-      this.#ctx.logger.error({ err }, "could not load deliveries; retrying in 5 s");
-      return;
-    }
-    for (const job of jobs) {
-      const now = clock.now();
-      const msg = prepared.messages.get(job.item_id);
-      const ep = prepared.endpoints.get(job.destination_id);
-      // An expunged message's jobs are deleted with its content; one already taken is dropped here.
-      if (!msg || !ep || ep.disabled === 1 || msg.payload === "") {
-        this.#release();
-        this.#recorder.add({ kind: "drop", job });
-        continue;
-      }
-      if (!(await this.#admit("endpoints", ep, job, now))) continue;
-      this.#track(this.#deliver(job, msg, ep, prepared), ep.id, job);
-    }
-  }
-
   /**
    * The gates every destination passes, whatever its kind (endpoint, URL or agent output): circuit
    * breaker, per-destination concurrency, rate limit. True when the job may start now; otherwise
    * it was put back in the queue and its slot freed.
    */
-  async #admit(table: "endpoints" | "outputs", dest: DestinationHealth, job: JobRow, now: number): Promise<boolean> {
+  async #admit(table: DestinationKind["table"], dest: DestinationHealth, job: JobRow, now: number): Promise<boolean> {
     const { config, store } = this.#ctx;
     if (dest.consecutive_failures >= config.circuitBreakerThreshold) {
       if (dest.circuit_open_until !== null && dest.circuit_open_until > now) return this.#putBack(job, this.#heldBack(dest.id, dest.circuit_open_until));
@@ -568,53 +487,5 @@ export class DeliveryWorker {
       void this.#recorder.flush().then(() => this.wake());
     }, Math.max(0, at - this.#ctx.clock.now()) + 1);
     this.#deferTimer.unref();
-  }
-
-  async #deliver(job: JobRow, msg: MessageRow, ep: EndpointRow, prepared: Prepared): Promise<void> {
-    const { config, clock, events, tracing } = this.#ctx;
-    // A child of the publish span stored with the message: the trace spans the queue.
-    const span = tracing?.start("hookwarden.attempt", isHttpUrl(ep.url) ? SpanKind.CLIENT : SpanKind.PRODUCER, msg.trace_context, {
-      "hookwarden.org.id": job.org_id,
-      "hookwarden.app.id": job.scope_id,
-      "hookwarden.message.id": msg.id,
-      "hookwarden.endpoint.id": ep.id,
-      "hookwarden.attempt.number": job.attempt + 1,
-    });
-    const { result, attempt } = await performAttempt(
-      this.#ctx,
-      this.#sender,
-      { orgId: job.org_id, appId: job.scope_id, triggerType: job.trigger_type },
-      ep,
-      msg,
-      prepared.contexts.get(ep.id)!,
-      this.#abort.signal,
-      this.#destinations,
-      this.#functions,
-      span?.traceparent,
-    );
-    span?.end({ "hookwarden.attempt.id": attempt.id, "http.response.status_code": result.statusCode }, result.ok ? null : (result.errorCode ?? "E_HTTP_STATUS"));
-    if (this.#abort.signal.aborted && !result.ok && result.statusCode === 0) return; // shutting down: the lease is released, not counted
-    const now = clock.now();
-    const tlsVerify = ep.tls_verify === 1;
-    const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, result, this.#random);
-    this.#recorder.add(
-      retryAt === undefined ? { kind: "done", job, attempt } : { kind: "retry", job, attempt, runAt: retryAt },
-      { endpointId: ep.id, ok: result.ok, at: now, knownFailures: ep.consecutive_failures },
-    );
-    events.emit("delivery:attempted", {
-      orgId: job.org_id,
-      appId: job.scope_id,
-      endpointId: ep.id,
-      msgId: msg.id,
-      attemptId: attempt.id,
-      outcome: result.ok ? "success" : "failure",
-      statusCode: result.statusCode,
-      errorCode: result.errorCode,
-      durationMs: result.durationMs,
-      sincePublishMs: job.attempt === 0 && job.trigger_type === 0 ? now - msg.created_at : null,
-      willRetry: retryAt !== undefined,
-      tlsVerify,
-      attempt: job.attempt,
-    });
   }
 }
