@@ -17,6 +17,7 @@ import * as m0013 from "./migrations/0013-output-health.js";
 import * as m0014 from "./migrations/0014-rejection-codes.js";
 import * as m0015 from "./migrations/0015-input-transformations.js";
 import * as m0017 from "./migrations/0017-endpoint-events.js";
+import * as m0018 from "./migrations/0018-held-jobs.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite/connect.js";
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0014-rejection-codes": m0014,
   "0015-input-transformations": m0015,
   "0017-endpoint-events": m0017,
+  "0018-held-jobs": m0018,
 };
 
 /**
