@@ -101,14 +101,14 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     eventTypeRoutes(api, ctx);
     endpointRoutes(api, ctx, deps.sender, deps.functions);
     operationalWebhookRoutes(api, ctx);
-    endpointRecoveryRoutes(api, ctx, deps.publisher);
+    endpointRecoveryRoutes(api, ctx);
     endpointOperationalEventRoutes(api, ctx);
     messageRoutes(api, ctx, deps.publisher, apps);
     attemptRoutes(api, ctx);
     secretRoutes(api, ctx);
     agentTokenRoutes(api, ctx, deps.agents);
     if (deps.functions) functionRoutes(api, ctx, deps.functions);
-    bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, ...(deps.ingress.outputs ? { outputs: deps.ingress.outputs } : {}), publicUrl: deps.publicUrl, notifyWorker: () => deps.ingress.worker.wake() });
+    bucketRoutes(api, ctx, { inputs: deps.ingress.inputs, ...(deps.ingress.outputs ? { outputs: deps.ingress.outputs } : {}), publicUrl: deps.publicUrl });
     // Live tails re-read their bucket as often as the worker looks for due retries (--poll-interval).
     const tail = new TailHub(ctx, { rejections: deps.ingress.rejections, pollMs: ctx.config.pollInterval });
     api.addHook("onClose", async () => tail.close());

@@ -13,6 +13,7 @@ import { listPauses, pause, resume } from "../incident/pauses.js";
 import { MAX_OVERLAP_MS, rotateCredentials } from "../incident/rotate.js";
 import { resolveScope, type IncidentScope } from "../incident/scope.js";
 import { createLogger } from "../logger/index.js";
+import { JobQueue } from "../queue/job-queue.js";
 import { openStore } from "../store/index.js";
 import { loadKeyring } from "../vault/keyring.js";
 
@@ -34,11 +35,11 @@ async function withContext<T>(config: Config, fn: (ctx: Context, audit: AuditLog
   const logger = createLogger({ level: "warn", destination: process.stderr, format: "json" });
   const keyring = loadKeyring(config, logger);
   const store = await openStore(config, logger);
-  const ctx: Context = Object.freeze({ config, clock: systemClock, logger, store, keyring, events: new EventBus() });
+  const ctx: Context = Object.freeze({ config, clock: systemClock, logger, store, queue: new JobQueue(store), keyring, events: new EventBus() });
   const audit = new AuditLog(store, logger);
   // The step's operational event (incident.*) is committed here as a message of the organisation's
   // operational application; a running server's workers deliver it from the queue.
-  const operational = new OperationalWebhooks(ctx, new Publisher(ctx, () => {}));
+  const operational = new OperationalWebhooks(ctx, new Publisher(ctx));
   try {
     return await fn(ctx, audit);
   } finally {

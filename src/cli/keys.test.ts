@@ -14,6 +14,7 @@ import { HookwardenError } from "../errors/index.js";
 import { EventBus } from "../events/index.js";
 import { resealAll } from "../keys/rotate.js";
 import { createLogger } from "../logger/index.js";
+import { JobQueue } from "../queue/job-queue.js";
 import { openStore, type Dialect } from "../store/index.js";
 import { Keyring, keyId } from "../vault/envelope.js";
 import { loadKeyring } from "../vault/keyring.js";
@@ -50,7 +51,7 @@ function install(dialect: Dialect, extra: Partial<ConfigInput> = {}): Install {
 async function withStore<T>(config: Config, keyring: Keyring, fn: (ctx: Context) => Promise<T>): Promise<T> {
   const store = await openStore(config, logger);
   try {
-    return await fn({ config, clock: new FakeClock(), logger, store, keyring, events: new EventBus() });
+    return await fn({ config, clock: new FakeClock(), logger, store, queue: new JobQueue(store), keyring, events: new EventBus() });
   } finally {
     await store.close();
   }

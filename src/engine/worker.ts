@@ -51,6 +51,7 @@ export class DeliveryWorker {
   /** Bumped by every wake: a claim that started before a wake cannot declare the backlog empty. */
   #wakes = 0;
   #timer: NodeJS.Timeout | undefined;
+  #unconsume: (() => void) | undefined;
   #deferTimer: NodeJS.Timeout | undefined;
   #deferTimerAt = Infinity;
   readonly #deferredUntil = new Set<number>();
@@ -85,7 +86,9 @@ export class DeliveryWorker {
 
   async start(): Promise<void> {
     this.#running = true;
-    await this.#ctx.store.listenJobs(() => this.wake());
+    // This worker is the queue's consumer on this node: woken after every local commit that queued
+    // jobs, and by other nodes' NOTIFY.
+    this.#unconsume = await this.#ctx.queue.consume(() => this.wake());
     this.#timer = setInterval(() => {
       this.#backlog = true;
       this.wake();
@@ -204,6 +207,7 @@ export class DeliveryWorker {
    */
   async stop(graceMs: number): Promise<void> {
     this.#running = false;
+    this.#unconsume?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
     await this.#claiming;

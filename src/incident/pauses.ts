@@ -38,10 +38,10 @@ export async function pause(ctx: Context, scope: IncidentScope, actor: string, p
  */
 export async function resume(ctx: Context, scope: IncidentScope, actor: string, pauses?: PauseSet): Promise<boolean> {
   const now = ctx.clock.now();
-  const removed = await ctx.store.db.transaction().execute(async (trx) => {
+  const removed = await ctx.queue.transaction(async (trx, queue) => {
     const res = await trx.deleteFrom("incident_pauses").where("id", "=", scope.id).where("org_id", "=", scope.orgId).executeTakeFirst();
     const n = Number(res.numDeletedRows);
-    if (n > 0) await ctx.store.notifyJobs(trx);
+    if (n > 0) queue.due();
     return n > 0;
   });
   pauses?.delete(scope.id);

@@ -66,7 +66,6 @@ const MAX_QUEUED = 20_000;
  */
 export class Intake {
   readonly #ctx: Context;
-  readonly #onJobs: () => void;
   readonly #worker: ForwardHandOff | undefined;
   readonly #outputs: OutputCache | undefined;
   readonly #group: GroupCommit<Pending>;
@@ -75,9 +74,8 @@ export class Intake {
    * `worker` takes the forwards to URL outputs it can start at once (as the publisher's hand-off);
    * `outputs` is the node's cache of bucket outputs (without it they are read for every batch).
    */
-  constructor(ctx: Context, onJobs: () => void, worker?: ForwardHandOff, outputs?: OutputCache) {
+  constructor(ctx: Context, worker?: ForwardHandOff, outputs?: OutputCache) {
     this.#ctx = ctx;
-    this.#onJobs = onJobs;
     this.#worker = worker;
     this.#outputs = outputs;
     this.#group = new GroupCommit<Pending>(ctx.store, { enabled: ctx.config.groupCommit, maxBatch: MAX_BATCH, commit: (batch, release) => this.#commit(batch, release) });
@@ -209,7 +207,7 @@ export class Intake {
       throw err;
     }
     if (handed.length > 0) this.#worker!.start(handed, kept);
-    if (jobs > 0) this.#onJobs();
+    if (jobs > 0) this.#ctx.queue.committed();
     this.#group.settle(
       () => {
         for (const p of batch) p.resolve(results.get(p)!);

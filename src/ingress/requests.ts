@@ -1,6 +1,5 @@
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
-import { newId } from "../ids/index.js";
 import { TRIGGER_MANUAL } from "../queue/types.js";
 import type { BucketRow } from "./buckets.js";
 import { openRequest, type StoredRequest } from "./stored-request.js";
@@ -78,28 +77,12 @@ export async function replayRequest(ctx: Context, bucket: BucketRow, id: string)
   if (!row) throw HookwardenError.notFound("Request");
   if (row.data_enc === null) throw new HookwardenError("E_CONFLICT", 409, "Requests of ephemeral buckets are not stored and cannot be replayed");
   const now = ctx.clock.now();
-  return ctx.store.db.transaction().execute(async (trx) => {
+  return ctx.queue.transaction(async (trx, queue) => {
     const outputs = await trx.selectFrom("outputs").select(["id"]).where("bucket_id", "=", bucket.id).where("disabled", "=", 0).execute();
-    if (outputs.length === 0) return 0;
-    await trx
-      .insertInto("jobs")
-      .values(
-        outputs.map((o) => ({
-          id: newId("job"),
-          org_id: bucket.org_id,
-          app_id: bucket.id,
-          msg_id: row.id,
-          endpoint_id: o.id,
-          attempt: 0,
-          trigger_type: TRIGGER_MANUAL,
-          run_at: now,
-          locked_by: null,
-          created_at: now,
-          kind: "forward",
-        })),
-      )
-      .execute();
-    await ctx.store.notifyJobs(trx);
+    await queue.enqueue(
+      outputs.map((o) => ({ orgId: bucket.org_id, appId: bucket.id, msgId: row.id, endpointId: o.id, triggerType: TRIGGER_MANUAL, kind: "forward" as const })),
+      now,
+    );
     return outputs.length;
   });
 }

@@ -60,14 +60,12 @@ const MAX_QUEUED = 20_000;
  */
 export class Publisher {
   readonly #ctx: Context;
-  readonly #onJobs: () => void;
   readonly #worker: OutboundHandOff | undefined;
   readonly #group: GroupCommit<Pending>;
 
-  /** `onJobs` wakes the local worker for queued jobs; `worker` takes jobs it can start at once. */
-  constructor(ctx: Context, onJobs: () => void, worker?: OutboundHandOff) {
+  /** `worker` takes the jobs it can start at once; the others go through `ctx.queue`. */
+  constructor(ctx: Context, worker?: OutboundHandOff) {
     this.#ctx = ctx;
-    this.#onJobs = onJobs;
     this.#worker = worker;
     this.#group = new GroupCommit<Pending>(ctx.store, {
       enabled: ctx.config.groupCommit,
@@ -102,11 +100,6 @@ export class Publisher {
     // keying on its own event ids) must create a message in each, not return the first app's.
     if (idempotencyKey !== undefined) keys.push({ scope: `idem:${app.id}`, key: idempotencyKey });
     return new Promise((resolve, reject) => this.#group.add({ app, row, keys, resolve, reject }));
-  }
-
-  /** Tells the local worker that jobs were queued outside the publisher (resend). */
-  notifyWorker(): void {
-    this.#onJobs();
   }
 
   /** Resolves when every accepted publish has been committed or refused. */
@@ -231,7 +224,7 @@ export class Publisher {
     }
     let total = 0;
     for (const n of fanout.values()) total += n;
-    if (total > handed.length) this.#onJobs();
+    if (total > handed.length) ctx.queue.committed();
   }
 }
 

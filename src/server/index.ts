@@ -39,6 +39,7 @@ import { ConfigError } from "../config/index.js";
 import { createTracing } from "../tracing/index.js";
 import { OperationalWebhooks } from "../operational/index.js";
 import { RetentionCleaner } from "../retention/index.js";
+import { JobQueue } from "../queue/job-queue.js";
 
 export interface Hookwarden {
   readonly url: string;
@@ -93,7 +94,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   }
   const events = new EventBus((err, event) => logger.error({ err, event }, "event listener failed"));
   const tracing = createTracing(config, logger);
-  const ctx: Context = Object.freeze({ config, clock, logger, store, keyring, events, tracing });
+  const ctx: Context = Object.freeze({ config, clock, logger, store, queue: new JobQueue(store), keyring, events, tracing });
   logLifecycle(events, logger);
 
   // A crashed predecessor's leases. On a full disk this write fails: start anyway (reads are served,
@@ -126,12 +127,10 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   // The engine's destination kinds: endpoints here, bucket outputs once the agents' relay exists.
   const kinds = new DestinationKinds().register(endpointKind(ctx, sender, { destinations, functions }));
   const worker = new DeliveryWorker(ctx, kinds, { paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
-  // On an API node new jobs reach the workers through the queue (and PostgreSQL NOTIFY) only.
-  const wake = runsWorker ? () => worker.wake() : () => {};
   // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
   // node's worker start new jobs without a claim; on an API node they reach workers through the queue.
   const handOff = runsWorker && config.directHandOff;
-  const publisher = new Publisher(ctx, wake, handOff ? worker.handOff : undefined);
+  const publisher = new Publisher(ctx, handOff ? worker.handOff : undefined);
   const operational = new OperationalWebhooks(ctx, publisher);
   const agents = new AgentHub(ctx, {
     heartbeatMs: config.agentHeartbeat,
@@ -145,7 +144,7 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   const relay = agentRelay(ctx, agents, functions);
   kinds.register(forwardKind(ctx, sender, { outputs, functions, relay }));
   const ingress = {
-    intake: new Intake(ctx, wake, handOff ? worker.handOff : undefined, outputs),
+    intake: new Intake(ctx, handOff ? worker.handOff : undefined, outputs),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),

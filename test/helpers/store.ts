@@ -9,6 +9,7 @@ import type { Context } from "../../src/context/index.js";
 import { EventBus } from "../../src/events/index.js";
 import { newId } from "../../src/ids/index.js";
 import { createLogger } from "../../src/logger/index.js";
+import { JobQueue } from "../../src/queue/job-queue.js";
 import { openStore, type Db, type Dialect, type Store } from "../../src/store/index.js";
 import { Keyring } from "../../src/vault/envelope.js";
 import { TEST_PG_URL } from "./dialects.js";
@@ -43,7 +44,7 @@ export async function openTestStore(dialect: Dialect, overrides: Partial<ConfigI
   );
   const logger = createLogger({ level: "silent" });
   const store = await openStore(config, logger);
-  const ctx: Context = { config, clock: new FakeClock(1_700_000_000_000), logger, store, keyring: new Keyring(randomBytes(32)), events: new EventBus() };
+  const ctx: Context = { config, clock: new FakeClock(1_700_000_000_000), logger, store, queue: new JobQueue(store), keyring: new Keyring(randomBytes(32)), events: new EventBus() };
   let closed = false;
   return {
     ctx,

@@ -162,7 +162,7 @@ function outputOut(o: OutputRow): z.output<typeof Output> {
 }
 
 /** Buckets, inputs, outputs and received requests under `/api/v1/bucket`. */
-export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs: InputCache; outputs?: OutputCache; publicUrl: () => string; notifyWorker: () => void }): void {
+export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs: InputCache; outputs?: OutputCache; publicUrl: () => string }): void {
   const inputOut = (i: InputRow): z.output<typeof Input> => ({
     id: i.id,
     name: i.name,
@@ -272,7 +272,6 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
   route(app, { method: "POST", url: "/api/v1/bucket/:bucket_id/request/:id/replay", operationId: "hookwarden.request.replay", summary: "Forward a stored request to the bucket's outputs again", tag: "Inbound Request", responses: { 202: { description: "Queued", schema: z.object({ queued: z.number().int() }) } } }, async (req, reply) => {
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const queued = await replayRequest(ctx, bucket, req.params.id);
-    deps.notifyWorker();
     return reply.status(202).send({ queued });
   });
 }

@@ -8,8 +8,6 @@ import { HookwardenError, hasCode } from "../../errors/index.js";
 import { findEventType } from "../../event-types/index.js";
 import { newId } from "../../ids/index.js";
 import type { MessageRow } from "../../messages/index.js";
-import type { Publisher } from "../../messages/publisher.js";
-import { enqueueJob } from "../../queue/enqueue.js";
 import { TRIGGER_MANUAL, TRIGGER_SCHEDULED } from "../../queue/types.js";
 import { messageOut } from "../messages/index.js";
 import { messageRetention } from "../../messages/expiry.js";
@@ -32,7 +30,7 @@ const PING = "svix.ping";
  * Svix's endpoint recovery operations: `recover` (resend what failed for good in a window),
  * `stats` (messages by status) and `send-example` (an event type's example to one endpoint).
  */
-export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publisher: Publisher): void {
+export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context): void {
   route(app, { method: "GET", url: "/api/v1/app/:app_id/endpoint/:endpoint_id/stats", operationId: "v1.endpoint.get-stats", summary: "Messages to this endpoint by status", tag: "Endpoint", query: statsQuery, responses: { 200: { description: "Counts", schema: Stats } } }, async (req, _reply, { query: q }) => {
     const application = await findApplication(ctx, req.orgId, req.params.app_id);
     const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
@@ -47,11 +45,7 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
     const now = ctx.clock.now();
     const failed = await failedMessageIds(ctx, application.id, ep.id, input.since, input.until ?? undefined);
     // One transaction: the 202 means every recovery job is stored.
-    await ctx.store.db.transaction().execute(async (trx) => {
-      for (const m of failed) await enqueueJob(trx, { orgId: m.org_id, appId: application.id, msgId: m.id, endpointId: ep.id, triggerType: TRIGGER_MANUAL, now });
-      if (failed.length > 0) await ctx.store.notifyJobs(trx);
-    });
-    if (failed.length > 0) publisher.notifyWorker();
+    await ctx.queue.transaction((_trx, queue) => queue.enqueue(failed.map((m) => ({ orgId: m.org_id, appId: application.id, msgId: m.id, endpointId: ep.id, triggerType: TRIGGER_MANUAL })), now));
     return reply.status(202).send({ id: newId("qtask"), status: "finished", task: "endpoint.recover", updatedAt: iso(now), data: { messagesSent: failed.length } });
   });
 
@@ -75,12 +69,10 @@ export function endpointRecoveryRoutes(app: FastifyInstance, ctx: Context, publi
       expires_at: now + messageRetention(ctx.config, application),
     };
     // Only to this endpoint, whatever its filter: the caller asked for this one.
-    await ctx.store.db.transaction().execute(async (trx) => {
+    await ctx.queue.transaction(async (trx, queue) => {
       await trx.insertInto("messages").values(row).execute();
-      await enqueueJob(trx, { orgId: row.org_id, appId: row.app_id, msgId: row.id, endpointId: ep.id, triggerType: TRIGGER_SCHEDULED, now });
-      await ctx.store.notifyJobs(trx);
+      await queue.enqueue({ orgId: row.org_id, appId: row.app_id, msgId: row.id, endpointId: ep.id, triggerType: TRIGGER_SCHEDULED }, now);
     });
-    publisher.notifyWorker();
     return reply.status(202).send(messageOut(row, true));
   });
 }

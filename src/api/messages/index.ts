@@ -7,7 +7,6 @@ import { findEndpoint } from "../../endpoints/index.js";
 import { HookwardenError } from "../../errors/index.js";
 import { findMessage, listMessages, type MessageRow } from "../../messages/index.js";
 import type { Publisher } from "../../messages/publisher.js";
-import { enqueueJob } from "../../queue/enqueue.js";
 import { TRIGGER_MANUAL } from "../../queue/types.js";
 import { listResponse, parsePage } from "../pagination.js";
 import { channel, eventTypeName, iso, jsonOrNull, metadata, rateLimit, uid } from "../schemas.js";
@@ -176,11 +175,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       const ep = await findEndpoint(ctx, application, req.params.endpoint_id);
       if (contentRemoved(msg)) throw new HookwardenError("E_CONTENT_EXPIRED", 409, "The message's payload has expired or was expunged; it cannot be resent");
       if (ep.disabled === 1) throw new HookwardenError("E_ENDPOINT_DISABLED", 409, "The endpoint is disabled; enable it before resending");
-      await ctx.store.db.transaction().execute(async (trx) => {
-        await enqueueJob(trx, { orgId: msg.org_id, appId: msg.app_id, msgId: msg.id, endpointId: ep.id, triggerType: TRIGGER_MANUAL, now: ctx.clock.now() });
-        await ctx.store.notifyJobs(trx);
-      });
-      publisher.notifyWorker();
+      await ctx.queue.transaction((_trx, queue) => queue.enqueue({ orgId: msg.org_id, appId: msg.app_id, msgId: msg.id, endpointId: ep.id, triggerType: TRIGGER_MANUAL }, ctx.clock.now()));
       return reply.status(202).send({});
     },
   );
