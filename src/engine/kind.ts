@@ -90,8 +90,8 @@ export interface DestinationKind<L extends Loaded = Loaded> {
    */
   notAttempted?(result: SendResult): number | undefined;
   /**
-   * The job is over for good (delivered, given up, or dropped): a kind holding its item in memory
-   * lets it go.
+   * The job is over for good (delivered, given up, or dropped) and that is committed: a kind
+   * holding its item in memory lets it go.
    */
   finished?(job: JobRow): void;
   /** Emits the kind's typed event for a recorded attempt (metrics, logs, operational webhooks). */

@@ -324,18 +324,14 @@ export class DeliveryWorker {
       // content; one already taken is dropped here), or the destination is disabled.
       if (!item || item.destination.disabled === 1) {
         this.#release();
-        this.#recorder.add({ kind: "drop", job });
-        kind!.finished?.(job);
+        this.#recorder.add({ kind: "drop", job }, undefined, kind!.finished && (() => kind!.finished!(job)));
         continue;
       }
       const now = clock.now();
       const ready = kind!.readiness?.(job, item, now) ?? GO;
       if (!ready.go) {
         this.#release();
-        if ("expired" in ready) {
-          this.#recorder.add({ kind: "done", job, attempt: ready.expired });
-          kind!.finished?.(job);
-        }
+        if ("expired" in ready) this.#recorder.add({ kind: "done", job, attempt: ready.expired }, undefined, kind!.finished && (() => kind!.finished!(job)));
         // Not from here now (e.g. no agent here: one connecting anywhere makes these due again).
         else this.#recorder.add({ kind: "defer", job, runAt: now + ready.wait + Math.round(this.#random() * 1000) });
         continue;
@@ -365,15 +361,13 @@ export class DeliveryWorker {
       return out;
     }
     const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
-    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
-      endpointId: item.destination.id,
-      destination: kind.health,
-      ok: out.result.ok,
-      at: now,
-      knownFailures: item.destination.consecutive_failures,
-    });
+    this.#recorder.add(
+      retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt },
+      { endpointId: item.destination.id, destination: kind.health, ok: out.result.ok, at: now, knownFailures: item.destination.consecutive_failures },
+      // Over once recorded; a failed commit leaves the job leased, to come back with its item.
+      retryAt === undefined && kind.finished ? () => kind.finished!(job) : undefined,
+    );
     kind.attempted(job, item, out, retryAt !== undefined, now);
-    if (retryAt === undefined) kind.finished?.(job);
     return out;
   }
 

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 
 /**
  * Issue 10: ephemeral buckets' forwards run through the engine like every other job, while their
@@ -9,4 +9,6 @@ import type { Kysely } from "kysely";
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable("jobs").addColumn("held_by", "text").execute();
+  // An API node's worker claims only its held jobs: without this it would read every due job.
+  await db.schema.createIndex("jobs_held").on("jobs").columns(["held_by", "run_at"]).where(sql.ref("held_by"), "is not", null).execute();
 }
