@@ -89,6 +89,11 @@ export interface DestinationKind<L extends Loaded = Loaded> {
    * schedule. Absent: every result is an attempt.
    */
   notAttempted?(result: SendResult): number | undefined;
+  /**
+   * The job is over for good (delivered, given up, or dropped) and that is committed: a kind
+   * holding its item in memory lets it go.
+   */
+  finished?(job: JobRow): void;
   /** Emits the kind's typed event for a recorded attempt (metrics, logs, operational webhooks). */
   attempted(job: JobRow, loaded: L, out: Attempted, willRetry: boolean, now: number): void;
   /**

@@ -71,6 +71,8 @@ export class Recorder {
   #outcomes: JobOutcome[] = [];
   #signals: HealthSignal[] = [];
   #waiters: (() => void)[] = [];
+  /** Run once their outcome is committed (see `add`). */
+  readonly #recorded = new Map<JobOutcome, () => void>();
   /** Outcomes added and not yet committed (or given up on): queued plus the batch in flight. */
   #unrecorded = 0;
   #flushing: Promise<void> | undefined;
@@ -96,8 +98,10 @@ export class Recorder {
     this.#onJobsDue = onJobsDue;
   }
 
-  add(outcome: JobOutcome, signal?: HealthSignal): void {
+  /** `recorded`: runs once the outcome is committed (not if the commit fails: the job comes back). */
+  add(outcome: JobOutcome, signal?: HealthSignal, recorded?: () => void): void {
     this.#outcomes.push(outcome);
+    if (recorded) this.#recorded.set(outcome, recorded);
     this.#unrecorded++;
     if (signal) this.#signals.push(signal);
     this.#kick();
@@ -150,12 +154,14 @@ export class Recorder {
         });
         for (const g of gone) this.#ctx.events.emit(g.event, g.payload);
         if (released) this.#onJobsDue();
+        if (this.#recorded.size > 0) for (const o of outcomes) this.#recorded.get(o)?.();
       } catch (err) {
         // The jobs stay leased and come back when the lease ends: delivered again, never lost.
         // A storage fault is logged once per streak by the store (`StorageHealth`).
         const level = isStorageFault(err) ? "warn" : "error";
         this.#ctx.logger[level]({ err, outcomes: outcomes.length }, "could not record delivery results; affected jobs will be retried");
       } finally {
+        if (this.#recorded.size > 0) for (const o of outcomes) this.#recorded.delete(o);
         const wasSaturated = this.saturated;
         this.#unrecorded -= outcomes.length;
         if (wasSaturated && !this.saturated) this.#onJobsDue();

@@ -72,3 +72,14 @@ export function nextRetryAt(
   if (wait === undefined) return backoff;
   return Math.max(backoff, Math.min(now + wait, now + schedule[attempt]! + RETRY_AFTER_CAP_MS));
 }
+
+/**
+ * The longest a job can still be alive, counted from its creation: every delay of the schedule at
+ * its jitter's longest and its `Retry-After` cap, an attempt's timeout each, and a lease. A job
+ * only its holder can send (`jobs.held_by`) that is older was lost with its holder and may be
+ * given up by anyone.
+ */
+export function jobLifetimeMs(config: { retrySchedule: readonly number[]; requestTimeout: number; leaseDuration: number }): number {
+  const waits = config.retrySchedule.reduce((sum, d) => sum + Math.ceil(d * 1.2) + RETRY_AFTER_CAP_MS, 0);
+  return waits + (config.retrySchedule.length + 1) * config.requestTimeout + config.leaseDuration;
+}

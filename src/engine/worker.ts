@@ -9,7 +9,7 @@ import { isStorageFault } from "../store/errors.js";
 import { FairShare } from "./fair-share.js";
 import type { Attempted, DestinationHealth, DestinationKind, DestinationKinds, Loaded, Readiness } from "./kind.js";
 import { Recorder } from "./recorder.js";
-import { nextRetryAt } from "./retry-schedule.js";
+import { jobLifetimeMs, nextRetryAt } from "./retry-schedule.js";
 
 const CLAIM_BATCH = 100;
 
@@ -62,9 +62,17 @@ export class DeliveryWorker {
   /** Incident pauses (src/incident): the hand-off leaves a paused scope's jobs to the queue. */
   readonly #paused: { blocks(orgId: string, appId: string): boolean } | undefined;
 
-  constructor(ctx: Context, kinds: DestinationKinds, opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean } } = {}) {
+  /** A node that runs no worker (`--role api`) still sends the jobs whose items only it holds. */
+  readonly #heldOnly: boolean;
+  /** How old a job held by another worker must be before this one may give it up. */
+  readonly #lifetime: number;
+
+  /** `heldOnly`: claim only the jobs this worker holds the items of (`jobs.held_by`). */
+  constructor(ctx: Context, kinds: DestinationKinds, opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean }; heldOnly?: boolean } = {}) {
     this.#ctx = ctx;
     this.#kinds = kinds;
+    this.#heldOnly = opts.heldOnly ?? false;
+    this.#lifetime = jobLifetimeMs(ctx.config);
     this.#recorder = new Recorder(ctx, this.id, () => this.wake());
     this.#random = opts.random ?? Math.random;
     this.#paused = opts.paused;
@@ -234,7 +242,7 @@ export class DeliveryWorker {
           this.#reserved += claiming;
           let jobs: JobRow[];
           try {
-            jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents);
+            jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents, { by: this.id, since: now - this.#lifetime, only: this.#heldOnly });
           } finally {
             this.#reserved -= claiming;
           }
@@ -316,14 +324,14 @@ export class DeliveryWorker {
       // content; one already taken is dropped here), or the destination is disabled.
       if (!item || item.destination.disabled === 1) {
         this.#release();
-        this.#recorder.add({ kind: "drop", job });
+        this.#recorder.add({ kind: "drop", job }, undefined, kind!.finished && (() => kind!.finished!(job)));
         continue;
       }
       const now = clock.now();
       const ready = kind!.readiness?.(job, item, now) ?? GO;
       if (!ready.go) {
         this.#release();
-        if ("expired" in ready) this.#recorder.add({ kind: "done", job, attempt: ready.expired });
+        if ("expired" in ready) this.#recorder.add({ kind: "done", job, attempt: ready.expired }, undefined, kind!.finished && (() => kind!.finished!(job)));
         // Not from here now (e.g. no agent here: one connecting anywhere makes these due again).
         else this.#recorder.add({ kind: "defer", job, runAt: now + ready.wait + Math.round(this.#random() * 1000) });
         continue;
@@ -353,13 +361,12 @@ export class DeliveryWorker {
       return out;
     }
     const retryAt = nextRetryAt(config.retrySchedule, job.attempt, now, out.result, this.#random);
-    this.#recorder.add(retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt }, {
-      endpointId: item.destination.id,
-      destination: kind.health,
-      ok: out.result.ok,
-      at: now,
-      knownFailures: item.destination.consecutive_failures,
-    });
+    this.#recorder.add(
+      retryAt === undefined ? { kind: "done", job, attempt: out.attempt } : { kind: "retry", job, attempt: out.attempt, runAt: retryAt },
+      { endpointId: item.destination.id, destination: kind.health, ok: out.result.ok, at: now, knownFailures: item.destination.consecutive_failures },
+      // Over once recorded; a failed commit leaves the job leased, to come back with its item.
+      retryAt === undefined && kind.finished ? () => kind.finished!(job) : undefined,
+    );
     kind.attempted(job, item, out, retryAt !== undefined, now);
     return out;
   }

@@ -5,15 +5,20 @@ import { ATTEMPT_FAIL } from "../delivery/attempt.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
+import type { ErrorCode } from "../errors/index.js";
 import type { AgentRelay } from "./agent-relay.js";
+import type { HeldRequests } from "./held-requests.js";
 import { loadForwardContexts, performForward, type ForwardTarget } from "./forward.js";
 import type { OutputCache } from "./output-cache.js";
 import type { StoredRequest } from "./stored-request.js";
 
-/** A forward job as loaded: the output (its health is the destination's), its bucket, the request. */
+/**
+ * A forward job as loaded: the output (its health is the destination's), its bucket, the request;
+ * `undefined` for an ephemeral bucket's request no longer in memory (its holder stopped).
+ */
 export interface ForwardLoaded extends Loaded {
   readonly destination: ForwardTarget["output"];
-  readonly item: StoredRequest;
+  readonly item: StoredRequest | undefined;
   readonly target: ForwardTarget;
 }
 
@@ -31,8 +36,33 @@ const AGENT_WAIT_MS = 5_000;
  * agents/ provides; none on a node without them). Outputs are read through a 2 s cache, dropped
  * when an output's circuit opens, it is disabled or recovers, so the gates see the change now.
  */
-export function forwardKind(ctx: Context, sender: HttpSender, opts: { outputs?: OutputCache; functions?: FunctionRunner; relay?: AgentRelay } = {}): DestinationKind<ForwardLoaded> {
-  const { outputs, functions, relay } = opts;
+export function forwardKind(
+  ctx: Context,
+  sender: HttpSender,
+  opts: { outputs?: OutputCache; functions?: FunctionRunner; relay?: AgentRelay; held?: HeldRequests } = {},
+): DestinationKind<ForwardLoaded> {
+  const { outputs, functions, relay, held } = opts;
+  const givenUp = (job: JobRow, target: ForwardTarget, now: number, url: string, errorCode: ErrorCode, response: string): Readiness => ({
+    go: false,
+    expired: {
+      id: newId("atmpt"),
+      org_id: job.org_id,
+      scope_id: job.scope_id,
+      item_id: job.item_id,
+      destination_id: target.output.id,
+      kind: "forward",
+      url,
+      status: ATTEMPT_FAIL,
+      response_status_code: 0,
+      response,
+      duration_ms: 0,
+      trigger_type: job.trigger_type,
+      error_code: errorCode,
+      tls_verify: 1,
+      created_at: now,
+      request: null,
+    },
+  });
   if (outputs) {
     ctx.events.on("output:circuit-opened", () => outputs.invalidate());
     ctx.events.on("output:disabled", () => outputs.invalidate());
@@ -43,46 +73,34 @@ export function forwardKind(ctx: Context, sender: HttpSender, opts: { outputs?: 
     table: "outputs",
     health: "output",
     async load(jobs, known) {
-      const { requests, targets } = await loadForwardContexts(ctx, jobs, known as ReadonlyMap<string, StoredRequest> | undefined, outputs);
+      // Ephemeral requests held here are never read from storage (nothing of them is there).
+      const have = new Map(known as ReadonlyMap<string, StoredRequest> | undefined);
+      if (held) for (const job of jobs) if (!have.has(job.item_id)) {
+        const stored = held.get(job.item_id);
+        if (stored) have.set(job.item_id, stored);
+      }
+      const { requests, targets } = await loadForwardContexts(ctx, jobs, have, outputs);
       const loaded = new Map<string, ForwardLoaded>();
       for (const job of jobs) {
-        const stored = requests.get(job.item_id);
         const target = targets.get(job.destination_id);
-        if (stored && target) loaded.set(job.id, forwardLoaded(target, stored));
+        if (!target) continue;
+        const stored = requests.get(job.item_id);
+        if (stored || target.bucket.ephemeral === 1) loaded.set(job.id, { destination: target.output, item: stored, target });
       }
       return loaded;
     },
-    readiness(job, { target }, now): Readiness {
+    readiness(job, { target, item }, now): Readiness {
+      const url = target.output.type === "agent" ? "agent" : (target.output.url ?? "");
+      if (!item) return givenUp(job, target, now, url, "E_EPHEMERAL_LOST", "The process holding this ephemeral request stopped before it was delivered; an ephemeral bucket keeps no copy");
       if (target.output.type !== "agent") return { go: true };
       // Unacknowledged for longer than the resend window: given up, visibly.
-      if (job.created_at < now - ctx.config.resendWindow) {
-        return {
-          go: false,
-          expired: {
-            id: newId("atmpt"),
-            org_id: job.org_id,
-            scope_id: job.scope_id,
-            item_id: job.item_id,
-            destination_id: target.output.id,
-            kind: "forward",
-            url: "agent",
-            status: ATTEMPT_FAIL,
-            response_status_code: 0,
-            response: "No agent acknowledged this request within the resend window",
-            duration_ms: 0,
-            trigger_type: job.trigger_type,
-            error_code: "E_AGENT_RESEND_EXPIRED",
-            tls_verify: 1,
-            created_at: now,
-            request: null,
-          },
-        };
-      }
+      if (job.created_at < now - ctx.config.resendWindow) return givenUp(job, target, now, url, "E_AGENT_RESEND_EXPIRED", "No agent acknowledged this request within the resend window");
       // No agent here now: wait (an agent connecting anywhere makes these due again).
       return relay?.serves(target.bucket.id) ? { go: true } : { go: false, wait: AGENT_WAIT_MS };
     },
     deliver: (job, { target, item }, signal, answerLimit) =>
-      target.output.type === "agent" && relay ? relay.forward(job, target, item, signal) : performForward(ctx, sender, job, target, item, signal, answerLimit, functions),
+      target.output.type === "agent" && relay ? relay.forward(job, target, item!, signal) : performForward(ctx, sender, job, target, item!, signal, answerLimit, functions),
+    finished: (job) => held?.release(job.item_id),
     notAttempted: (result) => (result.errorCode === "E_AGENT_DISCONNECTED" || result.errorCode === "E_AGENT_UNAVAILABLE" ? AGENT_WAIT_MS : undefined),
     attempted(job: JobRow, { target }, { result }, willRetry) {
       ctx.events.emit("forward:attempted", {

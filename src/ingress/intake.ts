@@ -13,7 +13,8 @@ import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
 import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
 import type { OutputRow } from "./outputs.js";
-import { keptForm, sealStored, type StoredRequest } from "./stored-request.js";
+import type { HeldRequests } from "./held-requests.js";
+import { keptForm, sealStored, toStored, type StoredRequest } from "./stored-request.js";
 import type { ReceivedRequest } from "./types.js";
 
 export const DEDUPE_WINDOW_MS = 24 * 3_600_000;
@@ -45,6 +46,8 @@ interface Pending {
   id: string;
   /** What is stored and forwarded, in the clear (non-ephemeral buckets): handed to the worker as is. */
   kept: StoredRequest | undefined;
+  /** An ephemeral bucket's request in the clear: held in memory only (`HeldRequests`), never stored. */
+  clear: StoredRequest | undefined;
   dedupeKey: string | undefined;
   /** The row as it will be inserted: sealed in `accept`, outside any transaction. */
   row: Insertable<InboundRequestsTable>;
@@ -68,16 +71,20 @@ export class Intake {
   readonly #ctx: Context;
   readonly #worker: ForwardHandOff | undefined;
   readonly #outputs: OutputCache | undefined;
+  readonly #held: HeldRequests | undefined;
   readonly #group: GroupCommit<Pending>;
 
   /**
    * `worker` takes the forwards to URL outputs it can start at once (as the publisher's hand-off);
-   * `outputs` is the node's cache of bucket outputs (without it they are read for every batch).
+   * `outputs` is the node's cache of bucket outputs (without it they are read for every batch);
+   * `held` keeps ephemeral buckets' requests in memory for their jobs (without it they are not
+   * forwarded).
    */
-  constructor(ctx: Context, worker?: ForwardHandOff, outputs?: OutputCache) {
+  constructor(ctx: Context, worker?: ForwardHandOff, outputs?: OutputCache, held?: HeldRequests) {
     this.#ctx = ctx;
     this.#worker = worker;
     this.#outputs = outputs;
+    this.#held = held;
     this.#group = new GroupCommit<Pending>(ctx.store, { enabled: ctx.config.groupCommit, maxBatch: MAX_BATCH, commit: (batch, release) => this.#commit(batch, release) });
   }
 
@@ -102,7 +109,8 @@ export class Intake {
       trace_context: item.req.traceContext ?? null,
     };
     if (kept !== undefined && item.req.traceContext !== undefined) kept.trace = item.req.traceContext;
-    return new Promise((resolve, reject) => this.#group.add({ item, id, kept, dedupeKey, row, resolve, reject }));
+    const clear: StoredRequest | undefined = bucket.ephemeral === 1 && this.#held ? { ...toStored(item.req), inputId: input.id, trace: item.req.traceContext } : undefined;
+    return new Promise((resolve, reject) => this.#group.add({ item, id, kept, clear, dedupeKey, row, resolve, reject }));
   }
 
   /**
@@ -145,7 +153,7 @@ export class Intake {
     const oneStatement = fitsOneStatement(
       store,
       batch.length,
-      batch.reduce((n, p) => n + (p.item.resolved.bucket.ephemeral === 1 ? 0 : outputsOf(p.item.resolved.bucket.id).length), 0),
+      batch.reduce((n, p) => n + (p.item.resolved.bucket.ephemeral === 1 && !p.clear ? 0 : outputsOf(p.item.resolved.bucket.id).length), 0),
     );
     const results = new Map<Pending, IntakeResult>();
     let jobs = 0;
@@ -153,6 +161,8 @@ export class Intake {
     // over with the request in the clear (no claim, no re-read, no decryption).
     let handed: JobRow[] = [];
     const kept = new Map<string, StoredRequest>();
+    /** Ephemeral requests held for this batch's jobs: let go again if the batch does not commit. */
+    const holding: { id: string; jobs: number }[] = [];
     const write = async (db: Db) => {
       for (const p of await claimDedupeKeys(db, batch.filter((p) => !dupes.has(p)), now)) dupes.add(p);
       const fresh = batch.filter((p) => !dupes.has(p));
@@ -162,11 +172,16 @@ export class Intake {
       const jobRows: Insertable<JobsTable>[] = [];
       for (const p of fresh) {
         const { bucket } = p.item.resolved;
-        const ephemeral = bucket.ephemeral === 1;
         rows.push(p.row);
         const mine = outputsOf(bucket.id);
         let leasedJob: JobRow | undefined;
-        if (!ephemeral) {
+        // An ephemeral request's jobs are this worker's alone (`held_by`): only it has the request.
+        const heldBy = p.clear ? this.#held!.holder : null;
+        if (bucket.ephemeral === 0 || p.clear) {
+          if (p.clear && mine.length > 0) {
+            this.#held!.hold(p.id, p.clear, mine.length);
+            holding.push({ id: p.id, jobs: mine.length });
+          }
           mine.forEach((o, i) => {
             const leased = i === 0 && p.item.leaseFirstTo !== undefined;
             const job: JobRow = {
@@ -181,6 +196,7 @@ export class Intake {
               locked_by: leased ? p.item.leaseFirstTo! : null,
               created_at: p.item.req.receivedAt,
               kind: "forward",
+              held_by: heldBy,
             };
             if (leased) leasedJob = job;
             jobRows.push(job);
@@ -191,7 +207,10 @@ export class Intake {
       if (this.#worker) {
         const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.destination_id) === "url") as JobRow[];
         if (offered.length > 0) handed = this.#worker.take(offered, now);
-        for (const p of fresh) if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
+        for (const p of fresh) {
+          if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
+          else if (p.clear) kept.set(p.id, p.clear);
+        }
       }
       jobs = jobRows.length - handed.length;
       await insertWithJobs(store, db, "inbound_requests", rows, jobRows, jobs > 0);
@@ -204,6 +223,7 @@ export class Intake {
     } catch (err) {
       if (handed.length > 0) this.#worker!.unreserve(handed.map((j) => j.destination_id));
       handed = [];
+      for (const h of holding) for (let i = 0; i < h.jobs; i++) this.#held!.release(h.id);
       throw err;
     }
     if (handed.length > 0) this.#worker!.start(handed, kept);

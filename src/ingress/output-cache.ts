@@ -59,6 +59,12 @@ export class OutputCache {
   }
 }
 
+/** A bucket output ready to send to, its signing secret opened (a caller already holding both rows). */
+export function outputTarget(ctx: Pick<Context, "keyring">, bucket: ForwardTarget["bucket"], output: OutputRow): ForwardTarget {
+  const signingSecret = output.signing_secret_enc === null ? undefined : new SecretValue(ctx.keyring.openString(output.signing_secret_enc, outputAad(output.id)));
+  return { output, bucket, signingSecret };
+}
+
 /** Two queries for any number of buckets: their forwarding fields and every output. */
 export async function loadBucketOutputs(ctx: Context, bucketIds: readonly string[]): Promise<Map<string, BucketOutputs>> {
   const { store, keyring } = ctx;
@@ -72,8 +78,7 @@ export async function loadBucketOutputs(ctx: Context, bucketIds: readonly string
     const entry = result.get(output.bucket_id);
     if (!entry) continue;
     entry.outputs.push(output);
-    const signingSecret = output.signing_secret_enc === null ? undefined : new SecretValue(keyring.openString(output.signing_secret_enc, outputAad(output.id)));
-    entry.targets.set(output.id, { output, bucket: entry.bucket, signingSecret });
+    entry.targets.set(output.id, outputTarget({ keyring }, entry.bucket, output));
   }
   return result;
 }

@@ -50,6 +50,7 @@ export async function claimJobs(
   limit: number,
   shares: ClaimShares = { fresh: limit, room: new Map() },
   agents?: { servedBuckets: readonly string[]; since: number },
+  holder?: { by: string; since: number; only?: boolean },
 ): Promise<JobRow[]> {
   const lock = store.capabilities.skipLocked ? sql`for update skip locked` : sql``;
   // Several nodes: a node leaves the agent deliveries of buckets no agent of its own serves to the
@@ -59,8 +60,16 @@ export async function claimJobs(
   const elsewhere = agents
     ? sql`and not (kind = 'forward' and created_at >= ${agents.since} and destination_id in (select id from outputs where type = 'agent' ${served}))`
     : sql``;
+  // A job whose item only its holder has in memory (an ephemeral bucket's request) is the holder's
+  // alone, until it stopped (`''`) or the job has outlived any retry: then it is given up, visibly.
+  // `only`: a node that runs no worker claims just the jobs it holds.
+  const mine = holder
+    ? holder.only
+      ? sql`and held_by = ${holder.by}`
+      : sql`and (held_by is null or held_by = '' or held_by = ${holder.by} or created_at < ${holder.since})`
+    : sql``;
   /** What makes a job claimable, in one place. */
-  const due = sql`run_at <= ${now} ${elsewhere} ${notPausedJob}`;
+  const due = sql`run_at <= ${now} ${elsewhere} ${mine} ${notPausedJob}`;
 
   const listed = [...shares.room.keys()];
   const withRoom = listed.filter((id) => shares.room.get(id)! > 0);

@@ -3,6 +3,8 @@ import type { Db } from "../store/index.js";
 /** Gives a worker's leased jobs back (graceful shutdown): they are due again at once. */
 export async function releaseJobs(db: Db, workerId: string, now: number): Promise<number> {
   const res = await db.updateTable("jobs").set({ locked_by: null, run_at: now }).where("locked_by", "=", workerId).executeTakeFirst();
+  // The items it held in memory go with this process: the next claim gives their jobs up.
+  await db.updateTable("jobs").set({ held_by: "", run_at: now }).where("held_by", "=", workerId).execute();
   return Number(res.numUpdatedRows);
 }
 
@@ -15,5 +17,9 @@ export async function releaseAllLeases(db: Db, now: number, except?: string): Pr
   let q = db.updateTable("jobs").set({ locked_by: null, run_at: now }).where("locked_by", "is not", null);
   if (except !== undefined) q = q.where("locked_by", "!=", except);
   const res = await q.executeTakeFirst();
+  // What the crashed predecessor held in memory only is gone with it: given up at the next claim.
+  let held = db.updateTable("jobs").set({ held_by: "", run_at: now }).where("held_by", "is not", null).where("held_by", "!=", "");
+  if (except !== undefined) held = held.where("held_by", "!=", except);
+  await held.execute();
   return Number(res.numUpdatedRows);
 }

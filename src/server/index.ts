@@ -29,7 +29,8 @@ import { AgentHub } from "../agents/hub.js";
 import { forwardKind } from "../ingress/forward-kind.js";
 import { agentRelay, resendToAgents } from "../agents/forward.js";
 import { listenGrpc, type GrpcAgentListener } from "../agents/grpc/listener.js";
-import { EphemeralForwarder } from "../ingress/ephemeral.js";
+import { HeldRequests } from "../ingress/held-requests.js";
+import { jobLifetimeMs } from "../engine/retry-schedule.js";
 import { Intake } from "../ingress/intake.js";
 import { InputCache } from "../ingress/lookup.js";
 import { OutputCache } from "../ingress/output-cache.js";
@@ -126,7 +127,9 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
   await pauses.start(config.pollInterval);
   // The engine's destination kinds: endpoints here, bucket outputs once the agents' relay exists.
   const kinds = new DestinationKinds().register(endpointKind(ctx, sender, { destinations, functions }));
-  const worker = new DeliveryWorker(ctx, kinds, { paused: pauses, ...(opts.random ? { random: opts.random } : {}) });
+  // An API node runs no worker, but sends the ephemeral requests it alone holds (`heldOnly`).
+  const worker = new DeliveryWorker(ctx, kinds, { paused: pauses, heldOnly: !runsWorker, ...(opts.random ? { random: opts.random } : {}) });
+  const held = new HeldRequests(worker.id, clock, jobLifetimeMs(config));
   // The direct hand-off (an optimisation with an off switch: `--direct-hand-off false`) lets this
   // node's worker start new jobs without a claim; on an API node they reach workers through the queue.
   const handOff = runsWorker && config.directHandOff;
@@ -142,20 +145,19 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     },
   });
   const relay = agentRelay(ctx, agents, functions);
-  kinds.register(forwardKind(ctx, sender, { outputs, functions, relay }));
+  kinds.register(forwardKind(ctx, sender, { outputs, functions, relay, held }));
   const ingress = {
-    intake: new Intake(ctx, handOff ? worker.handOff : undefined, outputs),
+    intake: new Intake(ctx, handOff ? worker.handOff : undefined, outputs, held),
     inputs: new InputCache(ctx),
     outputs,
     rejections: new RejectionLog(ctx),
-    ephemeral: new EphemeralForwarder(ctx, sender, opts.random, functions),
+    held,
     worker,
     sender,
     agents: relay,
     functions,
     paused: pauses,
   };
-  ingress.ephemeral.useAgents(relay);
   let url = "";
   const audit = new AuditLog(store, logger);
   const api = await buildApi(ctx, { audit, publisher, registry, sender, ingress, publicUrl: () => config.publicUrl?.replace(/\/+$/, "") ?? url, agents, tls, functions, pauses });
@@ -168,7 +170,8 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
     await api.close();
     throw err;
   }
-  if (runsWorker) await worker.start();
+  // On an API node the worker claims only the jobs of ephemeral requests this process holds.
+  await worker.start();
   const leaseRetry = setInterval(() => {
     if (leasesReleased) return clearInterval(leaseRetry);
     releaseLeases(worker.id).then(
@@ -203,7 +206,6 @@ export async function startHookwarden(config: Config, opts: StartOptions = {}): 
       await operational.drain();
       await publisher.drain();
       await ingress.intake.drain();
-      ingress.ephemeral.stop();
       await worker.stop(config.shutdownGrace);
       await ingress.rejections.flush();
       await sender.close();

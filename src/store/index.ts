@@ -18,6 +18,7 @@ import * as m0014 from "./migrations/0014-rejection-codes.js";
 import * as m0015 from "./migrations/0015-input-transformations.js";
 import * as m0016 from "./migrations/0016-job-columns.js";
 import * as m0017 from "./migrations/0017-endpoint-events.js";
+import * as m0018 from "./migrations/0018-held-jobs.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite/connect.js";
@@ -45,6 +46,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   "0015-input-transformations": m0015,
   "0016-job-columns": m0016,
   "0017-endpoint-events": m0017,
+  "0018-held-jobs": m0018,
 });
 
 /**

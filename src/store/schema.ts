@@ -190,6 +190,11 @@ export interface JobsTable {
   created_at: number;
   /** `outbound` (message → endpoint) or `forward` (inbound request → bucket output). */
   kind: Generated<string>;
+  /**
+   * The worker holding this job's item in memory only (an ephemeral bucket's request): only it
+   * claims the job; `''` once it stopped (the next claim gives the job up). Null for the rest.
+   */
+  held_by: Generated<string | null>;
 }
 
 export interface BucketsTable {

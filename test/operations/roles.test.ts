@@ -138,4 +138,30 @@ describe("one API node and two worker nodes on PostgreSQL", () => {
     expect(madeByVictim).toBeGreaterThan(0);
     expect(await attemptsMadeBy(workers[1]!.url)).toBeGreaterThan(0);
   }, 240_000);
+
+  it("forwards an ephemeral bucket's request from the API node that holds it: no worker node can, or tries", async () => {
+    const call = apiAt(() => api.url, secrets.adminToken);
+    const bucket = (await call("POST", "/api/v1/bucket", { name: "eph-split", ephemeral: true })).body.id as string;
+    const input = (await call("POST", `/api/v1/bucket/${bucket}/input`, { name: "in" })).body.id as string;
+    expect((await call("POST", `/api/v1/bucket/${bucket}/output`, { url: `${receiver.url}/eph-split` })).status).toBe(201);
+    const forwardsBy = async (url: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      let n = 0;
+      for (const m of text.matchAll(/^hookwarden_forward_attempts_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+      return n;
+    };
+    for (let i = 0; i < 5; i++) expect((await fetch(`${api.url}/in/${input}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ i }) })).status).toBe(200);
+    const received = () => receiver.received.filter((r) => r.url === "/eph-split");
+    await until("the five forwarded", () => received().length >= 5, 30_000);
+    expect(received().map((r) => JSON.parse(r.body.toString()).i).sort()).toEqual([0, 1, 2, 3, 4]);
+    // Counted once the answer is in (the receiver may still be holding the last ones back).
+    await until("the API node counted its five forwards", async () => (await forwardsBy(api.url)) === 5, 30_000);
+    for (const w of workers.slice(1)) expect(await forwardsBy(w.url)).toBe(0);
+    const requests = (await call("GET", `/api/v1/bucket/${bucket}/request`)).body.data as { id: string }[];
+    for (const r of requests) {
+      const shown = (await call("GET", `/api/v1/bucket/${bucket}/request/${r.id}`)).body;
+      expect(shown.request).toBeNull();
+      expect(shown.attempts.map((a: { errorCode: string | null }) => a.errorCode)).toEqual([null]);
+    }
+  }, 120_000);
 });

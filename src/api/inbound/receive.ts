@@ -12,12 +12,12 @@ import { isClientAbort } from "../connection-limits.js";
 import { route, type RouteSpec } from "../contract/index.js";
 import { clientIp, inRanges, parseCidrs } from "../../ingress/client-ip.js";
 import { AcceptTimes } from "../../ingress/accept-times.js";
-import type { EphemeralForwarder } from "../../ingress/ephemeral.js";
+import type { HeldRequests } from "../../ingress/held-requests.js";
 import { DEFAULT_RESPONSE, type ResponseConfig } from "../../ingress/inputs.js";
 import type { Intake } from "../../ingress/intake.js";
 import type { AgentRelay } from "../../ingress/agent-relay.js";
 import type { InputCache, ResolvedInput } from "../../ingress/lookup.js";
-import type { OutputCache } from "../../ingress/output-cache.js";
+import { outputTarget, type OutputCache } from "../../ingress/output-cache.js";
 import type { RejectionLog } from "../../ingress/rejections.js";
 import { toStored } from "../../ingress/stored-request.js";
 import { forwardLoaded } from "../../ingress/forward-kind.js";
@@ -36,7 +36,8 @@ export interface IngressDeps {
   outputs?: OutputCache;
   rejections: RejectionLog;
   worker: DeliveryWorker;
-  ephemeral: EphemeralForwarder;
+  /** Ephemeral buckets' requests, held in this process's memory for their jobs. */
+  held: HeldRequests;
   sender: HttpSender;
   /** Sandboxed functions (input response mode `function`). */
   functions?: FunctionRunner;
@@ -226,7 +227,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     const wait = response.mode === "wait";
     const deliveryId = input.dedupe === 1 ? (verified.deliveryId ?? fallbackDeliveryId(received)) : undefined;
     // Ephemeral requests wait for their outputs in memory only: past the forwarder's bound, shed load.
-    if (ephemeral && !deps.ephemeral.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
+    if (ephemeral && !deps.held.hasRoom(1)) throw new HookwardenError("E_UNAVAILABLE", 503, "Too many ephemeral requests waiting to be forwarded; retry shortly");
     // Tracing (issue 12): a provider's `traceparent` is the parent; the span's own is stored with
     // the request (forwards join it) and the span ends with the answer the caller got.
     let ingressId: string | undefined;
@@ -253,7 +254,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       req: received,
       deliveryId,
       statusCode: staticResponse?.status ?? 0,
-      leaseFirstTo: wait && !ephemeral && !held ? deps.worker.id : undefined,
+      leaseFirstTo: wait && !held ? deps.worker.id : undefined,
     });
     ingressId = result.requestId;
     if (result.duplicate) {
@@ -263,7 +264,6 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       return sendStatic(reply, answer);
     }
     events.emit("ingress:accepted", { orgId: bucket.org_id, bucketId: bucket.id, inputId: input.id, size: received.body.length, durationMs: clock.now() - state.receivedAt, status: staticResponse?.status ?? (response.mode === "wait" ? null : (DEFAULT_RESPONSE as Extract<ResponseConfig, { mode: "static" }>).status) });
-    if (ephemeral) deps.ephemeral.forward(result.requestId, bucket, result.outputs, received, input.id, wait);
     if (staticResponse || response.mode !== "wait" || held) {
       // Only a static answer's time is what an unknown input's answer imitates.
       if (response.mode === "static") acceptTimes.record(performance.now() - started);
@@ -282,11 +282,9 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
     }
     let send: Promise<SendResult> | undefined;
     if (first) {
-      send = ephemeral
-        ? deps.ephemeral.deliverNow(result.requestId, bucket, first, received, input.id)
-        : result.leasedJob
-          ? deps.worker.deliverLeased(result.leasedJob, forwardLoaded(deps.ephemeral.target(bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext })).then((r) => r.result)
-          : undefined;
+      send = result.leasedJob
+        ? deps.worker.deliverLeased(result.leasedJob, forwardLoaded(outputTarget(ctx, bucket, first), { ...toStored(received), inputId: input.id, trace: received.traceContext })).then((r) => r.result)
+        : undefined;
     }
     let answered: number;
     if (!send) {
