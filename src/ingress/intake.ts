@@ -4,12 +4,12 @@ import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
-import type { HandOff } from "../queue/hand-off.js";
+import { HandOffBatch, type HandOff } from "../queue/hand-off.js";
 import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
 import { commitBatch, type Db } from "../store/index.js";
 import { GroupCommit } from "../store/group-commit.js";
 import { notDurable } from "../store/errors.js";
-import type { InboundRequestsTable, JobsTable } from "../store/schema.js";
+import type { InboundRequestsTable } from "../store/schema.js";
 import type { ResolvedInput } from "./lookup.js";
 import { loadBucketOutputs, type OutputCache } from "./output-cache.js";
 import type { OutputRow } from "./outputs.js";
@@ -156,10 +156,9 @@ export class Intake {
       batch.reduce((n, p) => n + (p.item.resolved.bucket.ephemeral === 1 && !p.clear ? 0 : outputsOf(p.item.resolved.bucket.id).length), 0),
     );
     const results = new Map<Pending, IntakeResult>();
-    let jobs = 0;
     // Forwards to URL outputs the local worker can start now are inserted leased to it and handed
     // over with the request in the clear (no claim, no re-read, no decryption).
-    let handed: JobRow[] = [];
+    const handOff = new HandOffBatch(this.#worker, this.#ctx.queue);
     const kept = new Map<string, StoredRequest>();
     /** Ephemeral requests held for this batch's jobs: let go again if the batch does not commit. */
     const holding: { id: string; jobs: number }[] = [];
@@ -169,7 +168,7 @@ export class Intake {
       for (const p of dupes) results.set(p, { requestId: p.id, duplicate: true, outputs: [], leasedJob: undefined });
       if (fresh.length === 0) return;
       const rows: Insertable<InboundRequestsTable>[] = [];
-      const jobRows: Insertable<JobsTable>[] = [];
+      const jobRows: JobRow[] = [];
       for (const p of fresh) {
         const { bucket } = p.item.resolved;
         rows.push(p.row);
@@ -204,16 +203,12 @@ export class Intake {
         }
         results.set(p, { requestId: p.id, duplicate: false, outputs: mine, leasedJob });
       }
-      if (this.#worker) {
-        const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.destination_id) === "url") as JobRow[];
-        if (offered.length > 0) handed = this.#worker.take(offered, now);
-        for (const p of fresh) {
-          if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
-          else if (p.clear) kept.set(p.id, p.clear);
-        }
+      for (const p of fresh) {
+        if (p.kept) kept.set(p.id, { ...p.kept, inputId: p.item.resolved.input.id });
+        else if (p.clear) kept.set(p.id, p.clear);
       }
-      jobs = jobRows.length - handed.length;
-      await insertWithJobs(store, db, "inbound_requests", rows, jobRows, jobs > 0);
+      const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.destination_id) === "url");
+      await insertWithJobs(store, db, "inbound_requests", rows, jobRows, handOff.offer(jobRows, offered, now));
     };
     // Without dedupe keys such a batch is that one statement and needs no BEGIN/COMMIT; with them, a
     // key must never commit without its request (the provider's retry would be answered as a
@@ -221,13 +216,11 @@ export class Intake {
     try {
       await commitBatch(store, oneStatement && batch.every((p) => p.dedupeKey === undefined), write);
     } catch (err) {
-      if (handed.length > 0) this.#worker!.unreserve(handed.map((j) => j.destination_id));
-      handed = [];
+      handOff.failed();
       for (const h of holding) for (let i = 0; i < h.jobs; i++) this.#held!.release(h.id);
       throw err;
     }
-    if (handed.length > 0) this.#worker!.start(handed, kept);
-    if (jobs > 0) this.#ctx.queue.committed();
+    handOff.committed(kept);
     this.#group.settle(
       () => {
         for (const p of batch) p.resolve(results.get(p)!);

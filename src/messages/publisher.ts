@@ -1,4 +1,3 @@
-import type { Insertable } from "kysely";
 import type { ApplicationRow } from "../applications/index.js";
 import type { Context } from "../context/index.js";
 import { HookwardenError } from "../errors/index.js";
@@ -7,9 +6,8 @@ import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js
 import { commitBatch, type Db } from "../store/index.js";
 import { GroupCommit } from "../store/group-commit.js";
 import { isForeignKeyViolation, notDurable } from "../store/errors.js";
-import type { JobsTable } from "../store/schema.js";
 import type { JobRow } from "../queue/types.js";
-import type { HandOff } from "../queue/hand-off.js";
+import { HandOffBatch, type HandOff } from "../queue/hand-off.js";
 import { endpointMatches } from "./filter.js";
 import { messageRetention } from "./expiry.js";
 import type { MessageRow } from "./index.js";
@@ -133,8 +131,8 @@ export class Publisher {
       .where("app_id", "in", [...new Set(leaders.map((p) => p.app.id))])
       .where("disabled", "=", 0)
       .execute();
-    const jobRows = (fresh: Pending[]): Insertable<JobsTable>[] => {
-      const rows: Insertable<JobsTable>[] = [];
+    const jobRows = (fresh: Pending[]): JobRow[] => {
+      const rows: JobRow[] = [];
       for (const p of fresh) {
         const channels = p.row.channels === null ? null : (JSON.parse(p.row.channels) as string[]);
         for (const ep of endpoints) {
@@ -151,6 +149,7 @@ export class Publisher {
             run_at: p.row.deliver_at ?? now,
             locked_by: null,
             created_at: p.row.created_at,
+            kind: "outbound",
           });
         }
       }
@@ -158,7 +157,7 @@ export class Publisher {
     };
     // Jobs the local worker takes at once are inserted leased to it (`HandOff`); only the others
     // need a wake-up (here and, through NOTIFY, on other nodes).
-    let handed: Insertable<JobsTable>[] = [];
+    const handOff = new HandOffBatch(this.#worker, ctx.queue);
     const write = async (db: Db) => {
       const dupes = await claimKeys(db, leaders, now, ctx.config.idempotencyTtl);
       for (const [p, msgId] of dupes) existing.set(p, msgId);
@@ -167,17 +166,15 @@ export class Publisher {
       fanout.clear();
       const rows = jobRows(fresh);
       // Scheduled jobs (deliverAt) are not due: they wait in the queue for the poll.
-      const due = rows.filter((r) => (r.run_at as number) <= now);
-      if (this.#worker && due.length > 0) handed = this.#worker.take(due as (Insertable<JobsTable> & { run_at: number })[], now);
-      await insertWithJobs(store, db, "messages", fresh.map((p) => p.row), rows, rows.length > handed.length);
+      const due = rows.filter((r) => r.run_at <= now);
+      await insertWithJobs(store, db, "messages", fresh.map((p) => p.row), rows, handOff.offer(rows, due, now));
     };
     // Without idempotency keys (and small enough for one statement) a PostgreSQL batch needs no
     // BEGIN/COMMIT: the single statement is atomic. Anything larger keeps its transaction.
     try {
       await commitBatch(store, leaders.every((p) => p.keys.length === 0) && fitsOneStatement(store, leaders.length, jobRows(leaders).length), write);
     } catch (err) {
-      if (handed.length > 0) this.#worker!.unreserve(handed.map((r) => r.destination_id));
-      handed = [];
+      handOff.failed();
       throw err;
     }
 
@@ -215,16 +212,7 @@ export class Publisher {
         for (const p of batch) p.reject(notDurable(err, "The message could not be made durable; retry with the same idempotency key"));
       },
     );
-    if (handed.length > 0) {
-      const messages = new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row]));
-      this.#worker!.start(
-        handed.map((r) => ({ ...r, kind: "outbound" }) as JobRow),
-        messages,
-      );
-    }
-    let total = 0;
-    for (const n of fanout.values()) total += n;
-    if (total > handed.length) ctx.queue.committed();
+    handOff.committed(new Map(leaders.filter((p) => !existing.has(p)).map((p) => [p.row.id, p.row])));
   }
 }
 

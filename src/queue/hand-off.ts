@@ -14,11 +14,52 @@ export interface TakeRow {
  * before its commit, `take` marks the new jobs the worker can start at once as leased to it (they
  * are inserted so: no claim, no NOTIFY, no re-read); after the commit `start` runs them with `P`,
  * what the enqueuer already holds (the message rows, the requests in the clear); after a failed
- * commit `unreserve` gives their slots back. The delivery worker provides one per job kind; the
- * enqueuers know only this port.
+ * commit `unreserve` gives their slots back. The delivery worker provides it; the enqueuers use
+ * it only through `HandOffBatch`.
  */
 export interface HandOff<P> {
   take<T extends TakeRow>(rows: readonly T[], now: number): T[];
   unreserve(destinationIds: readonly string[]): void;
   start(jobs: JobRow[], held: P): void;
+}
+
+/**
+ * One enqueuer batch (publisher, ingress intake) through the direct hand-off and the queue, so the
+ * protocol is written once: `offer`, inside the batch's write and before its insert, lets the
+ * worker take the due jobs it can start now (inserted leased to it); `committed`, after the commit,
+ * starts them with what the enqueuer holds and wakes the queue's consumers for the others;
+ * `failed`, after a failed commit, gives the taken slots back.
+ */
+export class HandOffBatch<P> {
+  readonly #port: HandOff<P> | undefined;
+  readonly #queue: { committed(): void };
+  #taken: TakeRow[] = [];
+  #queued = false;
+
+  /** `port`: none when the hand-off is off (`--direct-hand-off false`) or this node runs no worker. */
+  constructor(port: HandOff<P> | undefined, queue: { committed(): void }) {
+    this.#port = port;
+    this.#queue = queue;
+  }
+
+  /**
+   * `rows`: every job the batch inserts; `offered`: those the worker may take. Returns whether
+   * any stays queued (the insert then notifies other nodes).
+   */
+  offer<T extends TakeRow>(rows: readonly T[], offered: readonly T[], now: number): boolean {
+    this.#taken = this.#port && offered.length > 0 ? this.#port.take(offered, now) : [];
+    this.#queued = rows.length > this.#taken.length;
+    return this.#queued;
+  }
+
+  failed(): void {
+    if (this.#taken.length > 0) this.#port!.unreserve(this.#taken.map((r) => r.destination_id));
+    this.#taken = [];
+    this.#queued = false;
+  }
+
+  committed(held: P): void {
+    if (this.#taken.length > 0) this.#port!.start(this.#taken as JobRow[], held);
+    if (this.#queued) this.#queue.committed();
+  }
 }

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBucket, agentUrl, createAgentToken, postWebhook, rawAgent, until, type RawAgent } from "../helpers/agents.js";
-import { createApp, createEndpoint, pendingJobs, publish } from "../helpers/delivery.js";
+import { createApp, createEndpoint, publish } from "../helpers/delivery.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
