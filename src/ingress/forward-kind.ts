@@ -1,14 +1,12 @@
 import type { Context } from "../context/index.js";
 import type { DestinationKind, Loaded, Readiness } from "../engine/kind.js";
 import type { HttpSender } from "../delivery/http-sender.js";
-import { ATTEMPT_FAIL } from "../delivery/attempt.js";
 import type { FunctionRunner } from "../functions/runner.js";
-import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import type { ErrorCode } from "../errors/index.js";
 import type { AgentRelay } from "./agent-relay.js";
 import type { HeldRequests } from "./held-requests.js";
-import { loadForwardContexts, performForward, type ForwardTarget } from "./forward.js";
+import { forwardAttempt, loadForwardContexts, performForward, type ForwardTarget } from "./forward.js";
 import type { OutputCache } from "./output-cache.js";
 import type { StoredRequest } from "./stored-request.js";
 
@@ -42,26 +40,10 @@ export function forwardKind(
   opts: { outputs?: OutputCache; functions?: FunctionRunner; relay?: AgentRelay; held?: HeldRequests } = {},
 ): DestinationKind<ForwardLoaded> {
   const { outputs, functions, relay, held } = opts;
-  const givenUp = (job: JobRow, target: ForwardTarget, now: number, url: string, errorCode: ErrorCode, response: string): Readiness => ({
+  /** A forward given up before any attempt, recorded as a failed attempt that says why. */
+  const givenUp = (job: JobRow, target: ForwardTarget, now: number, url: string, errorCode: ErrorCode, why: string): Readiness => ({
     go: false,
-    expired: {
-      id: newId("atmpt"),
-      org_id: job.org_id,
-      scope_id: job.scope_id,
-      item_id: job.item_id,
-      destination_id: target.output.id,
-      kind: "forward",
-      url,
-      status: ATTEMPT_FAIL,
-      response_status_code: 0,
-      response,
-      duration_ms: 0,
-      trigger_type: job.trigger_type,
-      error_code: errorCode,
-      tls_verify: 1,
-      created_at: now,
-      request: null,
-    },
+    expired: forwardAttempt(job, target, { ok: false, statusCode: 0, headers: {}, body: "", durationMs: 0, errorCode, errorDetail: why }, url, true, now),
   });
   if (outputs) {
     ctx.events.on("output:circuit-opened", () => outputs.invalidate());
@@ -75,8 +57,8 @@ export function forwardKind(
     async load(jobs, known) {
       // Ephemeral requests held here are never read from storage (nothing of them is there).
       const have = new Map(known as ReadonlyMap<string, StoredRequest> | undefined);
-      if (held) for (const job of jobs) if (!have.has(job.item_id)) {
-        const stored = held.get(job.item_id);
+      for (const job of jobs) {
+        const stored = have.has(job.item_id) ? undefined : held?.get(job.item_id);
         if (stored) have.set(job.item_id, stored);
       }
       const { requests, targets } = await loadForwardContexts(ctx, jobs, have, outputs);
