@@ -29,9 +29,9 @@ const variantModule = require(workerData.variant);
 // the limit: 40 strings of 1 MB passed a 16 MB limit (measured). A heap whose maximum is fixed at
 // 16 MB (what QuickJS needs to start) plus the per-call cap makes malloc fail instead, and QuickJS
 // throws "out of memory" with the thread intact.
-const variant = core.newVariant(variantModule.default || variantModule, {
-  wasmMemory: new WebAssembly.Memory({ initial: 256, maximum: 256 + Math.ceil(workerData.memoryBytes / 65536) }),
-});
+const HEAP_BASE_BYTES = 256 * 65536;
+const heap = new WebAssembly.Memory({ initial: 256, maximum: 256 + Math.ceil(workerData.memoryBytes / 65536) });
+const variant = core.newVariant(variantModule.default || variantModule, { wasmMemory: heap });
 
 const PRELUDE = ${"`"}(function () {
   "use strict";
@@ -86,11 +86,24 @@ function describe(ctx, handle) {
     if (at) { out.line = Number(at[1]); out.column = Number(at[2]); }
     return out;
   }
-  return { name: "Error", message: v === undefined ? "the function threw" : "the function threw " + String(v).slice(0, 200) };
+  const out = { name: "Error", message: v === undefined ? "the function threw" : "the function threw " + String(v).slice(0, 200) };
+  // Not sent to the gateway (not enumerable): only \`classify\` reads it.
+  Object.defineProperty(out, "bare", { value: v === null || v === undefined });
+  return out;
 }
 
 function classify(err, state) {
   if (state.timedOut) return "timeout";
+  // Out of memory while building its own "out of memory" error, QuickJS throws null instead
+  // (seen with a loop pushing sparse arrays: every run, at a 300 ms cap, with the heap at 32.0 of
+  // its 33.5 MB maximum: the growth that failed asked for more than was left). Null with the heap
+  // grown by more than half the per-call cap is taken for that; a function throwing null on
+  // purpose is an error otherwise (unless an earlier call on this thread grew the heap that far).
+  if (err.bare && heap.buffer.byteLength >= HEAP_BASE_BYTES + workerData.memoryBytes / 2) {
+    err.name = "InternalError";
+    err.message = "out of memory";
+    return "memory";
+  }
   if (err.name === "InternalError" && /out of memory/.test(err.message)) return "memory";
   if (err.name === "RangeError" && /out of memory|invalid array length|string too long/i.test(err.message)) return "memory";
   return "error";

@@ -81,6 +81,19 @@ describe("function sandbox (QuickJS in WebAssembly, worker threads)", () => {
     expect(after.ok && after.result).toBe(1);
   });
 
+  it("reports a function that throws null on purpose as E_FUNCTION_ERROR, not as a memory bomb", async () => {
+    // QuickJS throws null when it runs out of memory building its own error: a thread whose heap
+    // never grew must not take a deliberate null for that.
+    const fresh = new FunctionRunner({ threads: 1, limits: { timeoutMs: 300 } });
+    try {
+      const out = await fresh.run({ code: "export default function handler() { throw null; }", input: {}, now: NOW });
+      expect(out.ok).toBe(false);
+      if (!out.ok) expect([out.error.code, out.error.message]).toEqual(["E_FUNCTION_ERROR", "Error: the function threw null"]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("stops deep recursion with E_FUNCTION_ERROR (stack overflow), not a crash", async () => {
     const f = await failure("export default function handler() { const f = (n) => f(n + 1) + 1; return f(0); }");
     expect(f).toMatchObject({ code: "E_FUNCTION_ERROR" });
