@@ -18,8 +18,9 @@ export interface QueueWrites {
  * default). The batch writers (publisher, ingress intake) insert their jobs in their own group
  * commit with the NOTIFY folded into the insert (`store/batch-write.ts`) and call `committed`.
  *
- * The local worker registers with `consume`; an API-only node and the CLI register nothing, and
- * their jobs reach the workers through NOTIFY (or the poll).
+ * The local worker registers with `consume` (on an API-only node, the worker that sends only the
+ * ephemeral requests that node holds); the CLI registers nothing, and its jobs reach the workers
+ * through NOTIFY (or the poll).
  */
 export class JobQueue {
   readonly #store: Store;
