@@ -59,7 +59,7 @@ export async function performAttempt(
       );
     }
     // Issue 14: the endpoint's transformation runs first, so the signature covers its final body.
-    if (functions) transform = await applyEndpointTransform(ctx, functions, ep, msg);
+    if (functions) transform = await applyEndpointTransform(ctx, functions, ep, msg, epCtx.transformation);
     if (transform.kind === "error") throw transform.error;
     // A broker's credentials come from the vault through its connection, not as headers.
     const integration = broker ? { integration: { ...epCtx.integration, auth: null } } : {};

@@ -7,6 +7,7 @@ import { compileTemplate, type CompiledTemplate } from "../templates/request.js"
 import { loadAppSecrets } from "../applications/vault.js";
 import type { SecretValue } from "../vault/secret-value.js";
 import { HookwardenError } from "../errors/index.js";
+import type { EndpointTransformation } from "./endpoint-transform.js";
 
 /** Everything needed to build an endpoint's requests, decrypted for one batch of attempts. */
 export interface EndpointContext {
@@ -23,6 +24,8 @@ export interface EndpointContext {
    * of the batch are unaffected.
    */
   broken?: HookwardenError;
+  /** Its transformation when the batch loaded them (`null`: it has none); absent: not loaded. */
+  transformation?: EndpointTransformation | null;
 }
 
 /** True when the endpoint sends something other than Svix's plain signed POST of the payload. */
@@ -35,7 +38,7 @@ export async function loadEndpointContexts(
   ctx: Context,
   endpoints: readonly EndpointRow[],
   now: number,
-  opts: { withSecrets?: boolean; keys?: Map<string, SigningKey[]> } = {},
+  opts: { withSecrets?: boolean; keys?: Map<string, SigningKey[]>; transformations?: ReadonlyMap<string, EndpointTransformation> } = {},
 ): Promise<Map<string, EndpointContext>> {
   const signed = endpoints.filter((e) => e.signature_scheme !== "none").map((e) => e.id);
   // `keys`: loaded by the caller together with the endpoint rows (one round trip fewer).
@@ -46,6 +49,7 @@ export async function loadEndpointContexts(
     const integration = integrationOf(ep);
     const signingKeys = ep.signature_scheme === "none" ? [] : (keys.get(ep.id) ?? []);
     const c: EndpointContext = { integration, compiled: undefined, customHeaders: {}, signingKeys, secrets: new Map() };
+    if (opts.transformations) c.transformation = opts.transformations.get(ep.id) ?? null;
     out.set(ep.id, c);
     try {
       c.compiled = integration.template ? compileTemplate(integration.template, ep.url) : undefined;

@@ -10,6 +10,7 @@ import { SpanKind } from "../tracing/index.js";
 import { performAttempt } from "./attempt.js";
 import { isHttpUrl } from "./destination-send.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
+import { loadTransformations } from "./endpoint-transform.js";
 import type { HttpSender } from "./http-sender.js";
 
 /** An outbound job as loaded: its endpoint (whose health is the destination's), the message, what signing needs. */
@@ -35,10 +36,15 @@ export function endpointKind(ctx: Context, sender: HttpSender, opts: { destinati
       const msgIds = [...new Set(jobs.map((j) => j.item_id))].filter((id) => !known?.has(id));
       const epIds = [...new Set(jobs.map((j) => j.destination_id))];
       const now = clock.now();
-      // Messages, endpoints and their signing keys in one round trip (the keys of an unsigned
-      // endpoint are simply not used).
-      const [messages, endpoints, keys] = await Promise.all([selectByIds(store.db, "messages", msgIds), selectByIds(store.db, "endpoints", epIds), loadSigningKeys(ctx, epIds, now)]);
-      const contexts = await loadEndpointContexts(ctx, endpoints, now, { keys });
+      // Messages, endpoints, their signing keys and transformations in one round trip (the keys of
+      // an unsigned endpoint are simply not used).
+      const [messages, endpoints, keys, transformations] = await Promise.all([
+        selectByIds(store.db, "messages", msgIds),
+        selectByIds(store.db, "endpoints", epIds),
+        loadSigningKeys(ctx, epIds, now),
+        opts.functions ? loadTransformations(ctx, epIds) : undefined,
+      ]);
+      const contexts = await loadEndpointContexts(ctx, endpoints, now, { keys, ...(transformations ? { transformations } : {}) });
       const byId = new Map<string, MessageRow>(messages.map((m) => [m.id, m]));
       const eps = new Map(endpoints.map((e) => [e.id, e]));
       const loaded = new Map<string, EndpointLoaded>();

@@ -8,6 +8,7 @@ import { Redactor } from "../redaction/index.js";
 import { appSecretNames, loadAppSecrets } from "../applications/vault.js";
 import { latestFunction } from "../functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { selectWhereIn } from "../store/hot.js";
 
 export interface EndpointTransformation {
   function: string;
@@ -17,6 +18,15 @@ export interface EndpointTransformation {
 export async function getTransformation(ctx: Context, endpointId: string): Promise<EndpointTransformation | undefined> {
   const row = await ctx.store.db.selectFrom("endpoint_transformations").selectAll().where("endpoint_id", "=", endpointId).executeTakeFirst();
   return row ? { function: row.function_name, enabled: row.enabled === 1 } : undefined;
+}
+
+/**
+ * The transformations of `endpointIds` that exist, in one query: loaded with a batch of
+ * deliveries, so an attempt does not ask again (one query per attempt before).
+ */
+export async function loadTransformations(ctx: Context, endpointIds: readonly string[]): Promise<Map<string, EndpointTransformation>> {
+  const rows = await selectWhereIn(ctx.store.db, "endpoint_transformations", "endpoint_id", endpointIds);
+  return new Map(rows.map((row) => [row.endpoint_id, { function: row.function_name, enabled: row.enabled === 1 }]));
 }
 
 export async function setTransformation(ctx: Context, ep: Pick<EndpointRow, "id" | "app_id">, t: EndpointTransformation | null): Promise<void> {
@@ -59,8 +69,10 @@ export async function applyEndpointTransform(
   runner: FunctionRunner,
   ep: Pick<EndpointRow, "id" | "app_id" | "org_id" | "url">,
   msg: Pick<MessageRow, "payload" | "event_type">,
+  loaded?: EndpointTransformation | null,
 ): Promise<TransformOutcome> {
-  const t = await getTransformation(ctx, ep.id);
+  // `loaded`: read with the batch's endpoints (`null`: it has none); otherwise read now.
+  const t = loaded === undefined ? await getTransformation(ctx, ep.id) : loaded;
   if (!t || !t.enabled) return { kind: "none" };
   const fn = await latestFunction(ctx, { orgId: ep.org_id, kind: "app", id: ep.app_id }, t.function);
   if (!fn) {

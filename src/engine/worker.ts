@@ -12,6 +12,13 @@ import { Recorder } from "./recorder.js";
 import { jobLifetimeMs, nextRetryAt } from "./retry-schedule.js";
 
 const CLAIM_BATCH = 100;
+/**
+ * How often a claim looks at every due job (`claimJobs`' `deep`); the others look among the oldest
+ * few thousand. Under a backlog of a million jobs a deep claim costs about 170 ms on SQLite.
+ */
+const DEEP_CLAIM_MS = 10_000;
+/** Claim batching: the longest a freed slot waits for others before a claim fills it. */
+const CLAIM_WAIT_MS = 5;
 
 const BUSY_DEFER_MS = 250;
 const GO: Readiness = { go: true };
@@ -54,6 +61,11 @@ export class DeliveryWorker {
   #unconsume: (() => void) | undefined;
   #deferTimer: NodeJS.Timeout | undefined;
   #deferTimerAt = Infinity;
+  /** Claim batching: slots freed since the last claim began, and the wait for more. */
+  #freedSinceClaim = 0;
+  #deepClaimAt = -Infinity;
+  #batchTimer: NodeJS.Timeout | undefined;
+  readonly #lowWater: number;
   readonly #deferredUntil = new Set<number>();
   readonly #random: () => number;
 
@@ -67,8 +79,17 @@ export class DeliveryWorker {
   /** How old a job held by another worker must be before this one may give it up. */
   readonly #lifetime: number;
 
-  /** `heldOnly`: claim only the jobs this worker holds the items of (`jobs.held_by`). */
-  constructor(ctx: Context, kinds: DestinationKinds, opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean }; heldOnly?: boolean } = {}) {
+  readonly #claimWaitMs: number;
+
+  /**
+   * `heldOnly`: claim only the jobs this worker holds the items of (`jobs.held_by`). `claimWaitMs`:
+   * claim batching's longest wait (tests).
+   */
+  constructor(
+    ctx: Context,
+    kinds: DestinationKinds,
+    opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean }; heldOnly?: boolean; claimWaitMs?: number } = {},
+  ) {
     this.#ctx = ctx;
     this.#kinds = kinds;
     this.#heldOnly = opts.heldOnly ?? false;
@@ -77,6 +98,8 @@ export class DeliveryWorker {
     this.#random = opts.random ?? Math.random;
     this.#paused = opts.paused;
     const { config } = ctx;
+    this.#claimWaitMs = opts.claimWaitMs ?? CLAIM_WAIT_MS;
+    this.#lowWater = config.claimBatching ? Math.min(CLAIM_BATCH, Math.max(1, Math.floor(config.deliveryConcurrency / 4))) : 1;
     this.#fair = new FairShare({
       total: config.deliveryConcurrency,
       perDestination: config.endpointConcurrency,
@@ -210,6 +233,7 @@ export class DeliveryWorker {
     this.#unconsume?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    if (this.#batchTimer) clearTimeout(this.#batchTimer);
     await this.#claiming;
     const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all([...this.#inflight]), grace]);
@@ -229,6 +253,9 @@ export class DeliveryWorker {
           const free = config.deliveryConcurrency - this.#reserved;
           // The recorder wakes the worker once its backlog of results is below a batch again.
           if (free <= 0 || this.#recorder.saturated) break;
+          this.#freedSinceClaim = 0;
+          if (this.#batchTimer) clearTimeout(this.#batchTimer);
+          this.#batchTimer = undefined;
           const limit = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
           const now = clock.now();
           const shares = this.#fair.shares(free);
@@ -242,7 +269,9 @@ export class DeliveryWorker {
           this.#reserved += claiming;
           let jobs: JobRow[];
           try {
-            jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents, { by: this.id, since: now - this.#lifetime, only: this.#heldOnly });
+            const deep = now - this.#deepClaimAt >= DEEP_CLAIM_MS;
+            if (deep) this.#deepClaimAt = now;
+            jobs = await claimJobs(store, this.id, now, now + config.leaseDuration, limit, shares, agents, { by: this.id, since: now - this.#lifetime, only: this.#heldOnly }, deep);
           } finally {
             this.#reserved -= claiming;
           }
@@ -409,7 +438,7 @@ export class DeliveryWorker {
         settle();
         this.#release();
         // A freed slot may be the room a destination the claim skipped was waiting for.
-        if (this.#backlog || this.#skipping) this.wake();
+        if (this.#backlog || this.#skipping) this.#slotFreed();
       });
     this.#inflight.add(p);
   }
@@ -463,6 +492,27 @@ export class DeliveryWorker {
     this.#probes.set(id, openUntil);
     if (this.#probes.size > 10_000) this.#probes.delete(this.#probes.keys().next().value!);
     return openUntil + Math.round(this.#random() * 1000);
+  }
+
+  /**
+   * Claim batching (`--claim-batching`, on by default; off: every freed slot wakes a claim). A
+   * claim costs about the same for one job as for thirty (its scans read the oldest 128 due rows
+   * either way: about 0.9 ms on SQLite, 1.3 ms of PostgreSQL's CPU), and under a backlog every
+   * freed slot asked for one: 560 claims of 5 jobs for 3,000 messages in a quick e2e bench run on
+   * SQLite. A claim now starts once a quarter of the node's slots have freed since the last one
+   * began, or `CLAIM_WAIT_MS` after the first of them, or at once when nothing is in flight. Only
+   * queued jobs wait for it: new ones are handed over without a claim.
+   */
+  #slotFreed(): void {
+    this.#freedSinceClaim += 1;
+    if (this.#freedSinceClaim >= this.#lowWater || this.#inflight.size === 0) {
+      this.wake();
+      return;
+    }
+    this.#batchTimer ??= setTimeout(() => {
+      this.#batchTimer = undefined;
+      this.wake();
+    }, this.#claimWaitMs).unref();
   }
 
   #release(): void {

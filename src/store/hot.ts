@@ -74,11 +74,21 @@ async function slow(db: Db, table: keyof Database & string, rows: readonly Recor
 }
 
 /** `select * from table where id in (ids)`, rows in the database's order. */
-export async function selectByIds<T extends keyof Database & string>(db: Db, table: T, ids: readonly string[]): Promise<Selectable<Database[T]>[]> {
-  if (ids.length === 0) return [];
+export function selectByIds<T extends keyof Database & string>(db: Db, table: T, ids: readonly string[]): Promise<Selectable<Database[T]>[]> {
+  return selectWhereIn(db, table, "id" as keyof Database[T] & string, ids);
+}
+
+/** `select * from table where column in (values)`, rows in the database's order. */
+export async function selectWhereIn<T extends keyof Database & string>(
+  db: Db,
+  table: T,
+  column: keyof Database[T] & string,
+  values: readonly string[],
+): Promise<Selectable<Database[T]>[]> {
+  if (values.length === 0) return [];
   const pg = isPostgres(db);
-  const text = cached(`s|${pg ? "p" : "s"}|${table}|${ids.length}`, () => `select * from ${quote(table)} where "id" in (${placeholders(pg, 0, ids.length)})`);
-  const res = await db.executeQuery<Selectable<Database[T]>>(CompiledQuery.raw(text, [...ids]));
+  const text = cached(`s|${pg ? "p" : "s"}|${table}|${column}|${values.length}`, () => `select * from ${quote(table)} where ${quote(column)} in (${placeholders(pg, 0, values.length)})`);
+  const res = await db.executeQuery<Selectable<Database[T]>>(CompiledQuery.raw(text, [...values]));
   return res.rows as Selectable<Database[T]>[];
 }
 

@@ -105,6 +105,42 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it("finds a job queued behind more than a few thousand of a busy destination's in the next deep claim, without reading them all in every claim", async () => {
+      const t = await openTestStore(dialect);
+      try {
+        const now = 1_700_000_000_000;
+        const row = (i: number, endpointId: string, runAt: number) => ({
+          id: `job_${String(i).padStart(5, "0")}`,
+          org_id: "org_same",
+          scope_id: "app_same",
+          item_id: `msg_${i}`,
+          destination_id: endpointId,
+          attempt: 0,
+          trigger_type: 0,
+          run_at: runAt,
+          locked_by: null,
+          created_at: runAt,
+          kind: "outbound",
+        });
+        // A busy destination (at its limit on this node: no room) with 2,500 due jobs, then one job
+        // of a destination with nothing in flight, due after all of them.
+        const BUSY = 2_500;
+        for (let i = 0; i < BUSY; i += 500) await t.store.db.insertInto("jobs").values(Array.from({ length: 500 }, (_, k) => row(i + k, "ep_busy", now - 60_000 + i + k))).execute();
+        await t.store.db.insertInto("jobs").values(row(BUSY, "ep_waiting", now - 1)).execute();
+        const shares = { fresh: PER_DESTINATION, room: new Map([["ep_busy", 0]]), busy: new Map([["ep_busy", PER_DESTINATION]]) };
+        // An ordinary claim looks among the oldest due jobs only, all the busy destination's...
+        expect(await claimJobs(t.store, "wrk_a", now, now + 30_000, 4, shares)).toEqual([]);
+        // ...a deep claim (the worker makes one every 10 s) sees them all.
+        const deep = await claimJobs(t.store, "wrk_a", now, now + 30_000, 4, shares, undefined, undefined, true);
+        expect(deep.map((j) => j.destination_id)).toEqual(["ep_waiting"]);
+        // With nothing listed, the oldest due jobs are the ones wanted either way.
+        const any = await claimJobs(t.store, "wrk_a", now, now + 30_000, 4);
+        expect(any.map((j) => j.id).sort()).toEqual(["job_00000", "job_00001", "job_00002", "job_00003"]);
+      } finally {
+        await t.drop();
+      }
+    });
+
     it("parks the backlog of 20 open circuits: after the cooldown only one probe each is due, and another tenant's job goes first", async () => {
       const clock = new FakeClock(Date.now());
       const COOLDOWN = 60_000;

@@ -29,11 +29,11 @@ import { dropTestStorage, testConfigInput } from "../helpers/server.js";
 
 const NOW = 1_700_000_000_000;
 
-/** The store as a release before 0016 left it: every other migration run, job and attempt columns still `app_id`, `msg_id`, `endpoint_id`. */
+/** The store as a release before 0016 left it: migrations 0001-0015 run, job and attempt columns still `app_id`, `msg_id`, `endpoint_id`. */
 async function openBefore0016(dialect: Dialect, config: Config): Promise<Store> {
   const logger = createLogger({ level: "silent" });
   const store = dialect === "postgres" ? await openPostgres({ url: TEST_PG_URL, schema: config.databaseSchema, logger }) : openSqlite({ dataDir: config.dataDir, logger });
-  const older = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name !== "0016-job-columns"));
+  const older = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < "0016"));
   const { error } = await new Migrator({
     db: store.db,
     ...(dialect === "postgres" ? { migrationTableSchema: config.databaseSchema! } : {}),
