@@ -10,10 +10,10 @@ import { notPausedJob } from "./pause-filter.js";
 const SCAN = 4;
 const MIN_SCAN = 128;
 /**
- * The oldest due rows the two scans read, unless the claim is `deep`. The `run_at` index cannot
- * skip the destinations a scan leaves out: unbounded, under a backlog of 950,000 jobs of one
- * (listed) endpoint, the scan for the others read them all on every claim (174 ms on SQLite), and
- * the backlog drained at 42 jobs/s.
+ * The most due rows a scan reads, unless the claim is `deep`. The `run_at` index cannot skip the
+ * destinations a scan leaves out: unbounded, under a backlog of 950,000 jobs of one (listed)
+ * endpoint, the scan for the others read them all on every claim (174 ms on SQLite), and the
+ * backlog drained at 42 jobs/s.
  */
 const BOUNDED_SCAN = 2_048;
 
@@ -46,8 +46,9 @@ export interface ClaimShares {
  * over destinations (`turn`, behind the slots the destination already holds here: with one slot to
  * give, four slow destinations' 8 s-old backlog won it over a healthy one's 50 ms-old job, claim
  * after claim), each destination cut at its share. The scans look among the oldest
- * `BOUNDED_SCAN` due rows unless `deep` (the worker makes a deep claim every 10 s: a
- * destination's jobs queued behind more than that of others' are found then). Window functions run on SQLite
+ * `BOUNDED_SCAN` due rows; a `deep` claim (the worker makes one every 10 s) looks at all of them
+ * for destinations with nothing in flight here, whose jobs may be queued behind more than that of
+ * busy ones'. Window functions run on SQLite
  * and PostgreSQL alike. Only the `limit` rows chosen are locked: PostgreSQL refuses `FOR UPDATE`
  * beside window functions, and locking whole scans wrote a lock per row seen.
  */
@@ -85,17 +86,22 @@ export async function claimJobs(
   const withRoom = listed.filter((id) => shares.room.get(id)! > 0);
   const notListed = listed.length > 0 ? sql`and destination_id not in (${sql.join(listed)})` : sql``;
   const rows = Math.max(limit * SCAN, MIN_SCAN);
-  // Among the oldest `BOUNDED_SCAN` due rows, or all of them (`deep`, or nothing listed: then the
-  // oldest rows are the ones wanted and the index serves them directly).
-  const bounded = listed.length > 0 && !deep;
-  const scan = (which: RawBuilder<unknown>) =>
-    bounded
-      ? sql`select * from (select id, org_id, destination_id, run_at from jobs where ${due} order by run_at limit ${BOUNDED_SCAN}) as oldest where true ${which} order by run_at limit ${rows}`
-      : sql`select id, org_id, destination_id, run_at from jobs where ${due} ${which} order by run_at limit ${rows}`;
+  // Both scans walk the `run_at` index from the oldest due row and stop at `rows` matches or
+  // `BOUNDED_SCAN` rows read (no order outside the bounded subquery, which would read all of it:
+  // the window functions below order the rows). A deep claim reads every due row for
+  // destinations with nothing in flight.
+  const oldest = sql`select id, org_id, destination_id, run_at from jobs where ${due} order by run_at limit ${BOUNDED_SCAN}`;
+  const bounded = (which: RawBuilder<unknown>) => sql`select * from (${oldest}) as oldest where ${which} limit ${rows}`;
+  const waiting =
+    listed.length === 0
+      ? sql`select id, org_id, destination_id, run_at from jobs where ${due} order by run_at limit ${rows}`
+      : deep
+        ? sql`select id, org_id, destination_id, run_at from jobs where ${due} ${notListed} order by run_at limit ${rows}`
+        : bounded(sql`destination_id not in (${sql.join(listed)})`);
   const seen =
     withRoom.length > 0
-      ? sql`select * from (${scan(notListed)}) as waiting union all select * from (${scan(sql`and destination_id in (${sql.join(withRoom)})`)}) as active`
-      : sql`select * from (${scan(notListed)}) as waiting`;
+      ? sql`select * from (${waiting}) as waiting union all select * from (${bounded(sql`destination_id in (${sql.join(withRoom)})`)}) as active`
+      : sql`select * from (${waiting}) as waiting`;
   // Shares are small integers of our own: inlined, so PostgreSQL need not infer a CASE's type.
   const held = withRoom.filter((id) => (shares.busy?.get(id) ?? 0) > 0);
   const rank =

@@ -6,8 +6,7 @@ import type { Db } from "../store/index.js";
  * (the end of the cooldown) to be the half-open probe. Re-deferring the backlog job by job instead
  * made all of it due again at each cooldown's end and claimed first: with 50 failing endpoints a
  * healthy one stalled 2-8 s per cycle. `parkUntil` is one more cooldown away, so a backlog whose
- * probe got lost (its message gone) still comes back. Both statements read the destination's own
- * jobs through index `jobs_destination` (migration 0019).
+ * probe got lost (its message gone) still comes back.
  */
 export async function parkJobs(trx: Db, destinationId: string, probeAt: number, parkUntil: number): Promise<void> {
   await trx
