@@ -1,10 +1,9 @@
 /**
  * `switches` phase of `npm run bench` (issue 10): what the engine's optimisations buy, measured by
  * throwing their off switches in the same run. Publish → delivered, closed loop at the bench's
- * concurrency, on a gateway with the defaults, on one started with `--group-commit false
- * --direct-hand-off false --claim-batching false` (each publish commits alone, and every delivery
- * waits for a claim of its own), and on one with only `--claim-batching false`. One JSON line per
- * dialect and setting, then the ratios to the defaults.
+ * concurrency, on a gateway with the defaults and on one started with `--group-commit false
+ * --direct-hand-off false` (each publish commits alone, and every delivery waits for a claim).
+ * One JSON line per dialect and setting, then the ratio off / on.
  */
 import { CONCURRENCY, QUICK, emit, eventPayload, log, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
@@ -12,11 +11,7 @@ import { benchNow, closedLoop, cpuMsOf, percentile, round } from "./load.js";
 import type { ReceiverProcess } from "./receiver-process.js";
 
 const MESSAGES = QUICK ? 1_000 : 4_000;
-const SETTINGS = {
-  on: [],
-  off: ["--group-commit", "false", "--direct-hand-off", "false", "--claim-batching", "false"],
-  no_claim_batching: ["--claim-batching", "false"],
-} as const;
+const SETTINGS = { on: [], off: ["--group-commit", "false", "--direct-hand-off", "false"] } as const;
 
 export async function switchesPhase(dialect: Dialect, receiver: ReceiverProcess): Promise<void> {
   const rates: Record<string, number> = {};
@@ -64,5 +59,4 @@ export async function switchesPhase(dialect: Dialect, receiver: ReceiverProcess)
     );
   }
   emit({ bench: "optimisations_off_vs_on", dialect, value: round(rates.off! / rates.on!, 3), unit: "ratio" });
-  emit({ bench: "claim_batching_off_vs_on", dialect, value: round(rates.no_claim_batching! / rates.on!, 3), unit: "ratio" });
 }

@@ -57,7 +57,6 @@ storageOptions(
     .option("--poll-interval <duration>", "how often to look for due retries, and live tails for new requests (default 1s)")
     .option("--group-commit <on>", "true (default) or false: share one commit (one fsync) among requests that arrive together")
     .option("--direct-hand-off <on>", "true (default) or false: start new deliveries on this node without a claim")
-    .option("--claim-batching <on>", "true (default) or false: under a backlog, claim queued jobs for several freed slots at once")
     .option("--stream-heartbeat <duration>", "how often a live tail (event stream) sends a keep-alive comment (default 15s)")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
     .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")

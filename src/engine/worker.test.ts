@@ -7,7 +7,6 @@ import type { EndpointRow } from "../endpoints/index.js";
 import { newId } from "../ids/index.js";
 import type { AttemptInsert } from "../queue/complete-jobs.js";
 import type { JobRow } from "../queue/types.js";
-import type { Db } from "../store/index.js";
 import { DestinationKinds, type DestinationKind, type Loaded, type SendResult } from "./kind.js";
 import { DeliveryWorker } from "./worker.js";
 
@@ -21,7 +20,7 @@ interface Kept extends Loaded {
   readonly item: string;
 }
 
-function keepingKind(failing: () => boolean, gate?: () => Promise<void>) {
+function keepingKind(failing: () => boolean) {
   const sent: string[] = [];
   const announced: { item: string; ok: boolean; willRetry: boolean }[] = [];
   const kind: DestinationKind<Kept> & { sent: string[]; announced: typeof announced } = {
@@ -35,7 +34,6 @@ function keepingKind(failing: () => boolean, gate?: () => Promise<void>) {
     },
     async deliver(job, { destination, item }) {
       sent.push(item);
-      await gate?.();
       const ok = !failing();
       const result: SendResult = { ok, statusCode: ok ? 200 : 500, headers: {}, body: "", durationMs: 1, errorCode: ok ? null : "E_HTTP_STATUS", errorDetail: null };
       const attempt: AttemptInsert = {
@@ -159,109 +157,6 @@ for (const dialect of DIALECTS) {
       expect(left).toHaveLength(2);
       for (const j of left) expect(j).toEqual({ run_at: s.ctx.clock.now() + 5_000, attempt: 0, locked_by: null });
       expect(await attempts()).toEqual([]);
-    });
-  });
-}
-
-/**
- * Claim batching (`--claim-batching`): under a backlog, freed slots are claimed for together, not
- * one claim per slot. Counted in claims (`Store.leaseWrite` runs only the claim), not in time:
- * the batch's longest wait is set beyond the test's length, except where the wait is the point.
- */
-for (const dialect of DIALECTS) {
-  describe(`claim batching (${dialect})`, () => {
-    const SLOTS = 16;
-    /** What one destination may fill: every slot but the reserve for fast ones (one in eight). */
-    const FILLED = SLOTS - SLOTS / 8;
-    let s: TestStore;
-    let worker: DeliveryWorker | undefined;
-    /** Attempts waiting for their answer. */
-    const waiting: (() => void)[] = [];
-    afterEach(async () => {
-      for (const answer of waiting.splice(0)) answer();
-      await worker?.stop(0);
-      worker = undefined;
-      await s?.drop();
-    });
-
-    async function setUp(claimBatching: boolean, claimWaitMs: number) {
-      s = await openTestStore(dialect, { deliveryConcurrency: SLOTS, endpointConcurrency: SLOTS, claimBatching });
-      const app = await insertApp(s.store.db);
-      const endpointId = await insertEndpoint(s.store.db, s.ctx.keyring, app, null);
-      const now = s.ctx.clock.now();
-      await s.store.db
-        .insertInto("jobs")
-        .values(Array.from({ length: 60 }, (_, i) => ({ id: `job_${String(i).padStart(3, "0")}`, org_id: app.org_id, scope_id: app.id, item_id: `msg_${i}`, destination_id: endpointId, attempt: 0, trigger_type: 0, run_at: now, locked_by: null, created_at: now, kind: "keep" })))
-        .execute();
-      // Claims that leased jobs (one for the reserve alone may find nothing it may take).
-      let claims = 0;
-      const leaseWrite = s.store.leaseWrite.bind(s.store);
-      s.store.leaseWrite = async <T,>(fn: (db: Db) => Promise<T>): Promise<T> => {
-        const leased = await leaseWrite(fn);
-        if (Array.isArray(leased) && leased.length > 0) claims++;
-        return leased;
-      };
-      const { kind, rows } = keepingKind(() => false, () => new Promise<void>((resolve) => waiting.push(resolve)));
-      rows.set(endpointId, (await s.store.db.selectFrom("endpoints").selectAll().where("id", "=", endpointId).executeTakeFirstOrThrow()) as EndpointRow);
-      worker = new DeliveryWorker(s.ctx, new DestinationKinds().register(kind), { claimWaitMs });
-      await worker.start();
-      const settled = async () => {
-        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-      };
-      const until = async (what: string, cond: () => boolean) => {
-        for (let i = 0; i < 5_000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
-        if (!cond()) throw new Error(`never: ${what}`);
-      };
-      await until("the first claim fills the destination's slots", () => kind.sent.length === FILLED);
-      await settled();
-      /** Lets `n` attempts answer, one per loop turn. */
-      const answer = async (n: number) => {
-        for (let i = 0; i < n; i++) {
-          waiting.shift()!();
-          await settled();
-        }
-      };
-      /** Waits until `n` attempts are in the database: a claim the answers caused would have run by then. */
-      const recorded = async (n: number) => {
-        const count = async () => (await s.store.db.selectFrom("attempts").select("id").execute()).length;
-        for (let i = 0; i < 5_000 && (await count()) < n; i++) await new Promise((r) => setTimeout(r, 2));
-        expect(await count()).toBe(n);
-      };
-      return { kind, claims: () => claims, answer, until, recorded };
-    }
-
-    it("claims once for a quarter of the slots freed one by one, where each freed slot claimed alone without it", async () => {
-      const on = await setUp(true, 3_600_000);
-      const before = on.claims();
-      // Three of the four answers a claim waits for (16 slots / 4): nothing is claimed yet...
-      await on.answer(3);
-      await on.recorded(3);
-      expect(on.claims()).toBe(before);
-      expect(on.kind.sent).toHaveLength(FILLED);
-      // ...the fourth starts one claim, which fills all four slots.
-      await on.answer(1);
-      await on.until("four more attempts", () => on.kind.sent.length === FILLED + 4);
-      expect(on.claims()).toBe(before + 1);
-      for (const answer of waiting.splice(0)) answer();
-      await worker!.stop(0);
-      worker = undefined;
-      await s.drop();
-
-      const off = await setUp(false, 3_600_000);
-      const start = off.claims();
-      for (let i = 1; i <= 4; i++) {
-        await off.answer(1);
-        await off.until(`attempt ${i} more`, () => off.kind.sent.length === FILLED + i);
-      }
-      expect(off.claims()).toBe(start + 4);
-    });
-
-    it("does not keep a freed slot waiting longer than the batch's wait", async () => {
-      const on = await setUp(true, 1);
-      const before = on.claims();
-      await on.answer(1);
-      await on.until("the freed slot is filled", () => on.kind.sent.length === FILLED + 1);
-      expect(on.claims()).toBe(before + 1);
     });
   });
 }

@@ -17,8 +17,6 @@ const CLAIM_BATCH = 100;
  * few thousand. Under a backlog of a million jobs a deep claim costs about 170 ms on SQLite.
  */
 const DEEP_CLAIM_MS = 10_000;
-/** Claim batching: the longest a freed slot waits for others before a claim fills it. */
-const CLAIM_WAIT_MS = 5;
 
 const BUSY_DEFER_MS = 250;
 const GO: Readiness = { go: true };
@@ -61,11 +59,8 @@ export class DeliveryWorker {
   #unconsume: (() => void) | undefined;
   #deferTimer: NodeJS.Timeout | undefined;
   #deferTimerAt = Infinity;
-  /** Claim batching: slots freed since the last claim began, and the wait for more. */
-  #freedSinceClaim = 0;
+  /** When this worker last made a deep claim (`claimJobs`' `deep`). */
   #deepClaimAt = -Infinity;
-  #batchTimer: NodeJS.Timeout | undefined;
-  readonly #lowWater: number;
   readonly #deferredUntil = new Set<number>();
   readonly #random: () => number;
 
@@ -79,17 +74,8 @@ export class DeliveryWorker {
   /** How old a job held by another worker must be before this one may give it up. */
   readonly #lifetime: number;
 
-  readonly #claimWaitMs: number;
-
-  /**
-   * `heldOnly`: claim only the jobs this worker holds the items of (`jobs.held_by`). `claimWaitMs`:
-   * claim batching's longest wait (tests).
-   */
-  constructor(
-    ctx: Context,
-    kinds: DestinationKinds,
-    opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean }; heldOnly?: boolean; claimWaitMs?: number } = {},
-  ) {
+  /** `heldOnly`: claim only the jobs this worker holds the items of (`jobs.held_by`). */
+  constructor(ctx: Context, kinds: DestinationKinds, opts: { random?: () => number; paused?: { blocks(orgId: string, appId: string): boolean }; heldOnly?: boolean } = {}) {
     this.#ctx = ctx;
     this.#kinds = kinds;
     this.#heldOnly = opts.heldOnly ?? false;
@@ -98,8 +84,6 @@ export class DeliveryWorker {
     this.#random = opts.random ?? Math.random;
     this.#paused = opts.paused;
     const { config } = ctx;
-    this.#claimWaitMs = opts.claimWaitMs ?? CLAIM_WAIT_MS;
-    this.#lowWater = config.claimBatching ? Math.min(CLAIM_BATCH, Math.max(1, Math.floor(config.deliveryConcurrency / 4))) : 1;
     this.#fair = new FairShare({
       total: config.deliveryConcurrency,
       perDestination: config.endpointConcurrency,
@@ -233,7 +217,6 @@ export class DeliveryWorker {
     this.#unconsume?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
-    if (this.#batchTimer) clearTimeout(this.#batchTimer);
     await this.#claiming;
     const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all([...this.#inflight]), grace]);
@@ -253,9 +236,6 @@ export class DeliveryWorker {
           const free = config.deliveryConcurrency - this.#reserved;
           // The recorder wakes the worker once its backlog of results is below a batch again.
           if (free <= 0 || this.#recorder.saturated) break;
-          this.#freedSinceClaim = 0;
-          if (this.#batchTimer) clearTimeout(this.#batchTimer);
-          this.#batchTimer = undefined;
           const limit = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
           const now = clock.now();
           const shares = this.#fair.shares(free);
@@ -438,7 +418,7 @@ export class DeliveryWorker {
         settle();
         this.#release();
         // A freed slot may be the room a destination the claim skipped was waiting for.
-        if (this.#backlog || this.#skipping) this.#slotFreed();
+        if (this.#backlog || this.#skipping) this.wake();
       });
     this.#inflight.add(p);
   }
@@ -492,27 +472,6 @@ export class DeliveryWorker {
     this.#probes.set(id, openUntil);
     if (this.#probes.size > 10_000) this.#probes.delete(this.#probes.keys().next().value!);
     return openUntil + Math.round(this.#random() * 1000);
-  }
-
-  /**
-   * Claim batching (`--claim-batching`, on by default; off: every freed slot wakes a claim). A
-   * claim costs about the same for one job as for thirty (its scans read the oldest 128 due rows
-   * either way: about 0.9 ms on SQLite, 1.3 ms of PostgreSQL's CPU), and under a backlog every
-   * freed slot asked for one: 560 claims of 5 jobs for 3,000 messages in a quick e2e bench run on
-   * SQLite. A claim now starts once a quarter of the node's slots have freed since the last one
-   * began, or `CLAIM_WAIT_MS` after the first of them, or at once when nothing is in flight. Only
-   * queued jobs wait for it: new ones are handed over without a claim.
-   */
-  #slotFreed(): void {
-    this.#freedSinceClaim += 1;
-    if (this.#freedSinceClaim >= this.#lowWater || this.#inflight.size === 0) {
-      this.wake();
-      return;
-    }
-    this.#batchTimer ??= setTimeout(() => {
-      this.#batchTimer = undefined;
-      this.wake();
-    }, this.#claimWaitMs).unref();
   }
 
   #release(): void {
