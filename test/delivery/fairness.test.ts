@@ -17,6 +17,23 @@ const PER_DESTINATION = 4;
 /** One slot in eight is kept for fast destinations. */
 const RESERVE = TOTAL / 8;
 
+/** Job `i` of one tenant, queued for `endpointId` and due at `runAt`. */
+function queuedJob(i: number, endpointId: string, runAt: number) {
+  return {
+    id: `job_${String(i).padStart(5, "0")}`,
+    org_id: "org_same",
+    scope_id: "app_same",
+    item_id: `msg_${i}`,
+    destination_id: endpointId,
+    attempt: 0,
+    trigger_type: 0,
+    run_at: runAt,
+    locked_by: null,
+    created_at: runAt,
+    kind: "outbound",
+  };
+}
+
 async function waitUntil(what: string, cond: () => boolean, timeoutMs = 90_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -77,19 +94,7 @@ for (const dialect of DIALECTS) {
       try {
         const now = 1_700_000_000_000;
         let n = 0;
-        const job = (endpointId: string, runAt: number) => ({
-          id: `job_${String(n++).padStart(4, "0")}`,
-          org_id: "org_same",
-          scope_id: "app_same",
-          item_id: `msg_${n}`,
-          destination_id: endpointId,
-          attempt: 0,
-          trigger_type: 0,
-          run_at: runAt,
-          locked_by: null,
-          created_at: runAt,
-          kind: "outbound",
-        });
+        const job = (endpointId: string, runAt: number) => queuedJob(n++, endpointId, runAt);
         // Same tenant: a slow destination's backlog, due for seconds, and one healthy job due now.
         const rows = [...Array.from({ length: 20 }, (_, i) => job("ep_slow", now - 8_000 + i)), job("ep_healthy", now)];
         await t.store.db.insertInto("jobs").values(rows).execute();
@@ -109,24 +114,11 @@ for (const dialect of DIALECTS) {
       const t = await openTestStore(dialect);
       try {
         const now = 1_700_000_000_000;
-        const row = (i: number, endpointId: string, runAt: number) => ({
-          id: `job_${String(i).padStart(5, "0")}`,
-          org_id: "org_same",
-          scope_id: "app_same",
-          item_id: `msg_${i}`,
-          destination_id: endpointId,
-          attempt: 0,
-          trigger_type: 0,
-          run_at: runAt,
-          locked_by: null,
-          created_at: runAt,
-          kind: "outbound",
-        });
         // A busy destination (at its limit on this node: no room) with 2,500 due jobs, then one job
         // of a destination with nothing in flight, due after all of them.
         const BUSY = 2_500;
-        for (let i = 0; i < BUSY; i += 500) await t.store.db.insertInto("jobs").values(Array.from({ length: 500 }, (_, k) => row(i + k, "ep_busy", now - 60_000 + i + k))).execute();
-        await t.store.db.insertInto("jobs").values(row(BUSY, "ep_waiting", now - 1)).execute();
+        for (let i = 0; i < BUSY; i += 500) await t.store.db.insertInto("jobs").values(Array.from({ length: 500 }, (_, k) => queuedJob(i + k, "ep_busy", now - 60_000 + i + k))).execute();
+        await t.store.db.insertInto("jobs").values(queuedJob(BUSY, "ep_waiting", now - 1)).execute();
         const shares = { fresh: PER_DESTINATION, room: new Map([["ep_busy", 0]]), busy: new Map([["ep_busy", PER_DESTINATION]]) };
         // An ordinary claim looks among the oldest due jobs only, all the busy destination's...
         expect(await claimJobs(t.store, "wrk_a", now, now + 30_000, 4, shares)).toEqual([]);
