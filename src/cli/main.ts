@@ -57,6 +57,7 @@ storageOptions(
     .option("--poll-interval <duration>", "how often to look for due retries, and live tails for new requests (default 1s)")
     .option("--group-commit <on>", "true (default) or false: share one commit (one fsync) among requests that arrive together")
     .option("--direct-hand-off <on>", "true (default) or false: start new deliveries on this node without a claim")
+    .option("--delivery-cache <on>", "true (default) or false: keep endpoints ready to deliver to for 2 s (this node's changes apply at once)")
     .option("--stream-heartbeat <duration>", "how often a live tail (event stream) sends a keep-alive comment (default 15s)")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
     .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")

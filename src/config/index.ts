@@ -86,6 +86,7 @@ const schema = z.object({
   /** Optimisations, each with an off switch (the suite runs with them on and off): see ARCHITECTURE.md. */
   groupCommit: bool.default(true),
   directHandOff: bool.default(true),
+  deliveryCache: bool.default(true),
   endpointConcurrency: z.coerce.number().int().min(1).default(32),
   pollInterval: duration.default(1000),
   idempotencyTtl: duration.default(24 * 3_600_000),
@@ -238,6 +239,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   HOOKWARDEN_LOG_LEVEL: "logLevel",
   HOOKWARDEN_GROUP_COMMIT: "groupCommit",
   HOOKWARDEN_DIRECT_HAND_OFF: "directHandOff",
+  HOOKWARDEN_DELIVERY_CACHE: "deliveryCache",
   HOOKWARDEN_LOG_FORMAT: "logFormat",
   HOOKWARDEN_SHUTDOWN_GRACE: "shutdownGrace",
   HOOKWARDEN_INBOUND_REQUEST_TIMEOUT: "inboundRequestTimeout",

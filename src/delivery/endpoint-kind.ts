@@ -2,15 +2,14 @@ import type { Context } from "../context/index.js";
 import type { DestinationRegistry } from "../destinations/registry.js";
 import type { DestinationKind, Loaded } from "../engine/kind.js";
 import type { EndpointRow } from "../endpoints/index.js";
-import { loadSigningKeys } from "../endpoints/secrets.js";
 import type { FunctionRunner } from "../functions/runner.js";
 import type { MessageRow } from "../messages/index.js";
 import { selectByIds } from "../store/hot.js";
 import { SpanKind } from "../tracing/index.js";
 import { performAttempt } from "./attempt.js";
 import { isHttpUrl } from "./destination-send.js";
-import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
-import { loadTransformations } from "./endpoint-transform.js";
+import { EndpointCache, uncachedEndpoints } from "./endpoint-cache.js";
+import type { EndpointContext } from "./endpoint-context.js";
 import type { HttpSender } from "./http-sender.js";
 
 /** An outbound job as loaded: its endpoint (whose health is the destination's), the message, what signing needs. */
@@ -27,6 +26,8 @@ export interface EndpointLoaded extends Loaded {
  * transformations.
  */
 export function endpointKind(ctx: Context, sender: HttpSender, opts: { destinations?: DestinationRegistry; functions?: FunctionRunner } = {}): DestinationKind<EndpointLoaded> {
+  const withTransformations = opts.functions !== undefined;
+  const source = ctx.config.deliveryCache ? new EndpointCache(ctx, withTransformations) : uncachedEndpoints(ctx, withTransformations);
   return {
     job: "outbound",
     table: "endpoints",
@@ -34,26 +35,20 @@ export function endpointKind(ctx: Context, sender: HttpSender, opts: { destinati
     async load(jobs, known) {
       const { store, clock } = ctx;
       const msgIds = [...new Set(jobs.map((j) => j.item_id))].filter((id) => !known?.has(id));
-      const epIds = [...new Set(jobs.map((j) => j.destination_id))];
-      const now = clock.now();
-      // Messages, endpoints, their signing keys and transformations in one round trip (the keys of
-      // an unsigned endpoint are simply not used).
-      const [messages, endpoints, keys, transformations] = await Promise.all([
+      // Messages and the endpoints not cached in one round trip.
+      const { endpoints, also: messages } = await source.of(
+        jobs.map((j) => j.destination_id),
+        clock.now(),
         selectByIds(store.db, "messages", msgIds),
-        selectByIds(store.db, "endpoints", epIds),
-        loadSigningKeys(ctx, epIds, now),
-        opts.functions ? loadTransformations(ctx, epIds) : undefined,
-      ]);
-      const contexts = await loadEndpointContexts(ctx, endpoints, now, { keys, ...(transformations ? { transformations } : {}) });
+      );
       const byId = new Map<string, MessageRow>(messages.map((m) => [m.id, m]));
-      const eps = new Map(endpoints.map((e) => [e.id, e]));
       const loaded = new Map<string, EndpointLoaded>();
       for (const job of jobs) {
         const msg = (known?.get(job.item_id) as MessageRow | undefined) ?? byId.get(job.item_id);
-        const ep = eps.get(job.destination_id);
+        const ready = endpoints.get(job.destination_id);
         // An expunged message keeps its row without payload: its jobs go with it.
-        if (!msg || !ep || msg.payload === "") continue;
-        loaded.set(job.id, { destination: ep, item: msg, context: contexts.get(ep.id)! });
+        if (!msg || !ready || msg.payload === "") continue;
+        loaded.set(job.id, { destination: ready.endpoint, item: msg, context: ready.context });
       }
       return loaded;
     },

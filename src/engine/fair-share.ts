@@ -110,6 +110,11 @@ export class FairShare {
     return this.#running.get(id)?.length ?? 0;
   }
 
+  /** Its recent attempts took under `slowMs`, and none in flight has been open that long. */
+  fast(id: string): boolean {
+    return this.#fast(id);
+  }
+
   #fast(id: string): boolean {
     if ((this.#slow.get(id) ?? 0) >= this.#slowMs) return false;
     const oldest = this.#running.get(id)?.[0];

@@ -193,6 +193,8 @@ export class Recorder {
         if (trailing.length === 0) {
           // An output's row comes from a cache (up to 2 s old), so its known streak may be stale:
           // the reset runs whenever a streak is stored, and a stored one may hide an open circuit.
+          // An endpoint's cached row (delivery/endpoint-cache.ts) is dropped by every health write
+          // of this node, so its streak is stale only by another node's failures of the last 2 s.
           if (!output && list.every((s) => s.ok && s.knownFailures === 0)) continue;
           const reset = await trx
             .updateTable(table)

@@ -4,6 +4,8 @@ import { HookwardenError } from "../errors/index.js";
 import type { StoredRequest } from "./stored-request.js";
 import { latestFunction } from "../functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
+import { readThrough } from "../store/table-writes.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 
 export async function getOutputTransformation(ctx: Context, outputId: string): Promise<string | undefined> {
   const row = await ctx.store.db.selectFrom("output_transformations").select("function_name").where("output_id", "=", outputId).executeTakeFirst();
@@ -56,6 +58,32 @@ export async function setInputTransformation(ctx: Context, input: { id: string; 
 }
 
 type Step = "input" | "output";
+
+const NAME_TABLES = ["input_transformations", "output_transformations"];
+/** Per store: the transformation names of inputs and outputs, kept 2 s (`--delivery-cache`). */
+const names = new WeakMap<object, Record<Step, TtlCache<string | undefined>>>();
+
+/**
+ * The name of the function transforming an input's or an output's requests, for a forward: read
+ * for every attempt before (two queries per forwarded request), now kept 2 s per node and dropped
+ * by any write to those tables (`Store.writes`: at once through this process, on the next batch
+ * or NOTIFY from another).
+ */
+function transformationName(ctx: Context, step: Step, id: string): Promise<string | undefined> {
+  const load = () => (step === "input" ? getInputTransformation(ctx, id) : getOutputTransformation(ctx, id));
+  if (!ctx.config.deliveryCache) return load();
+  let caches = names.get(ctx.store);
+  if (!caches) {
+    const made = { input: lookupCache<string | undefined>(ctx.clock), output: lookupCache<string | undefined>(ctx.clock) };
+    ctx.store.writes.watch(NAME_TABLES, () => {
+      made.input.delete();
+      made.output.delete();
+    });
+    names.set(ctx.store, made);
+    caches = made;
+  }
+  return readThrough(ctx.store.writes, NAME_TABLES, caches[step], id, load);
+}
 export type ForwardTransformOutcome =
   | { kind: "none" }
   | { kind: "drop"; by: Step }
@@ -77,8 +105,8 @@ export async function applyForwardTransform(
   stored: StoredRequest,
 ): Promise<ForwardTransformOutcome> {
   const [inputFn, outputFn] = await Promise.all([
-    stored.inputId === undefined ? undefined : getInputTransformation(ctx, stored.inputId),
-    getOutputTransformation(ctx, target.output.id),
+    stored.inputId === undefined ? undefined : transformationName(ctx, "input", stored.inputId),
+    transformationName(ctx, "output", target.output.id),
   ]);
   if (inputFn === undefined && outputFn === undefined) return { kind: "none" };
   let current = stored;

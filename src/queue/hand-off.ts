@@ -19,7 +19,7 @@ export interface TakeRow {
  */
 export interface HandOff<P> {
   take<T extends TakeRow>(rows: readonly T[], now: number): T[];
-  unreserve(destinationIds: readonly string[]): void;
+  unreserve(rows: readonly TakeRow[]): void;
   start(jobs: JobRow[], held: P): void;
 }
 
@@ -53,7 +53,7 @@ export class HandOffBatch<P> {
   }
 
   failed(): void {
-    if (this.#taken.length > 0) this.#port!.unreserve(this.#taken.map((r) => r.destination_id));
+    if (this.#taken.length > 0) this.#port!.unreserve(this.#taken);
     this.#taken = [];
     this.#queued = false;
   }

@@ -1,6 +1,7 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from "kysely";
 import { classifyStorageError } from "./errors.js";
 import type { StorageHealth } from "./health.js";
+import { writtenTable, type TableWrites } from "./table-writes.js";
 
 const WRITE_NODES = new Set(["InsertQueryNode", "UpdateQueryNode", "DeleteQueryNode"]);
 const WRITE_SQL = /^\s*(insert|update|delete|replace)\b/i;
@@ -23,18 +24,20 @@ function isWrite(query: CompiledQuery, result: QueryResult<unknown>): boolean {
  *   roll back either), Kysely would throw the rollback's error and lose the cause. The rollback's
  *   error is attached to the original as `rollbackError` instead, and the original is thrown.
  */
-export function guardedDialect(inner: Dialect, health: StorageHealth): Dialect {
+export function guardedDialect(inner: Dialect, health: StorageHealth, writes: TableWrites): Dialect {
   return {
     createAdapter: () => inner.createAdapter(),
     createIntrospector: (db) => inner.createIntrospector(db),
     createQueryCompiler: () => inner.createQueryCompiler(),
-    createDriver: () => new GuardedDriver(inner.createDriver(), health),
+    createDriver: () => new GuardedDriver(inner.createDriver(), health, writes),
   };
 }
 
 interface State {
   inTransaction: boolean;
   wrote: boolean;
+  /** Watched tables the current transaction wrote (`TableWrites`): told again when it ends. */
+  tables: Set<string> | undefined;
   /** The last error a statement of the current transaction raised. */
   lastError: unknown;
 }
@@ -42,12 +45,29 @@ interface State {
 class GuardedDriver implements Driver {
   readonly #inner: Driver;
   readonly #health: StorageHealth;
+  readonly #writes: TableWrites;
   readonly #innerOf = new WeakMap<DatabaseConnection, DatabaseConnection>();
   readonly #state = new WeakMap<DatabaseConnection, State>();
 
-  constructor(inner: Driver, health: StorageHealth) {
+  constructor(inner: Driver, health: StorageHealth, writes: TableWrites) {
     this.#inner = inner;
     this.#health = health;
+    this.#writes = writes;
+  }
+
+  /** Tells `TableWrites` of a write to a watched table (and, in a transaction, again at its end). */
+  #wroteTable(query: CompiledQuery, state: State): void {
+    const table = writtenTable(query.query);
+    if (table === undefined || !this.#writes.concerns(table)) return;
+    this.#writes.wrote(table, !state.inTransaction);
+    if (state.inTransaction) (state.tables ??= new Set()).add(table);
+  }
+
+  #ended(state: State | undefined, committed: boolean): void {
+    const tables = state?.tables;
+    if (!tables) return;
+    state.tables = undefined;
+    for (const t of tables) this.#writes.wrote(t, committed);
   }
 
   #fault(err: unknown): unknown {
@@ -72,12 +92,13 @@ class GuardedDriver implements Driver {
     } catch (err) {
       throw this.#fault(err);
     }
-    const state: State = { inTransaction: false, wrote: false, lastError: undefined };
+    const state: State = { inTransaction: false, wrote: false, tables: undefined, lastError: undefined };
     const wrapped: DatabaseConnection = {
       executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
         try {
           const result = await conn.executeQuery<R>(query);
           const wrote = isWrite(query, result);
+          if (wrote) this.#wroteTable(query, state);
           if (state.inTransaction) state.wrote ||= wrote;
           else this.#health.success(wrote);
           return result;
@@ -105,7 +126,7 @@ class GuardedDriver implements Driver {
     } catch (err) {
       throw this.#fault(err);
     }
-    if (state) Object.assign(state, { inTransaction: true, wrote: false, lastError: undefined });
+    if (state) Object.assign(state, { inTransaction: true, wrote: false, tables: undefined, lastError: undefined });
   }
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {
@@ -121,6 +142,7 @@ class GuardedDriver implements Driver {
       state.inTransaction = false;
       this.#health.success(state.wrote);
     }
+    this.#ended(state, true);
   }
 
   async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
@@ -133,6 +155,7 @@ class GuardedDriver implements Driver {
       if (first !== null && typeof first === "object") Object.assign(first, { rollbackError });
       else if (first === undefined && classifyStorageError(rollbackError) === undefined) throw rollbackError;
     } finally {
+      this.#ended(state, false);
       if (state) Object.assign(state, { inTransaction: false, wrote: false, lastError: undefined });
     }
   }

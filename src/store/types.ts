@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { StorageHealth } from "./health.js";
 import type { Database } from "./schema.js";
+import type { TableWrites } from "./table-writes.js";
 
 export type Dialect = "sqlite" | "postgres";
 export type Db = Kysely<Database> | Transaction<Database>;
@@ -35,6 +36,8 @@ export interface Store {
   readonly capabilities: StoreCapabilities;
   /** Whether storage is failing right now (a database outage, a full disk): see `StorageHealth`. */
   readonly health: StorageHealth;
+  /** Writes made through this store, per table, for this process's caches (`TableWrites`). */
+  readonly writes: TableWrites;
   /**
    * A cheap check that storage would take a write now; run by `/ready` while `health` reports a
    * fault, so readiness comes back without waiting for traffic. Throws the classified fault.

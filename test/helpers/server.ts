@@ -36,14 +36,14 @@ export interface TestServer {
 
 /**
  * `HOOKWARDEN_TEST_OPTIMISATIONS=off` runs every test server with the optimisations' off switches
- * thrown (group commit, direct hand-off): `.ci/run` runs the suite once each way.
+ * thrown (group commit, direct hand-off, endpoint cache): `.ci/run` runs the suite once each way.
  */
 export const OPTIMISATIONS_OFF = process.env.HOOKWARDEN_TEST_OPTIMISATIONS === "off";
 
 /** The config every test server shares: loopback only, deliveries to 127.0.0.1 allowed. */
 export function testConfigInput(dialect: Dialect, dataDir: string, schema: string | undefined): Partial<ConfigInput> {
   return {
-    ...(OPTIMISATIONS_OFF ? { groupCommit: false, directHandOff: false } : {}),
+    ...(OPTIMISATIONS_OFF ? { groupCommit: false, directHandOff: false, deliveryCache: false } : {}),
     host: "127.0.0.1",
     port: 0,
     dataDir,

@@ -4,11 +4,14 @@ import type { Logger } from "pino";
 import type { Db, Store } from "../types.js";
 import type { Database } from "../schema.js";
 import { guardedDialect } from "../guarded-dialect.js";
+import { TableWrites } from "../table-writes.js";
 import { StorageHealth } from "../health.js";
 
 /** Where nodes announce new jobs (LISTEN/NOTIFY). */
 export const JOBS_CHANNEL = "hookwarden_jobs";
 const CHANNEL = JOBS_CHANNEL;
+/** Where nodes announce their committed writes to cached tables (`TableWrites`): `schema:table,…`. */
+export const WRITES_CHANNEL = "hookwarden_writes";
 const INT8_OID = 20;
 
 /** BIGINT columns hold epoch milliseconds, well inside 2^53: read them as numbers. */
@@ -55,7 +58,27 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
   });
   const health = new StorageHealth(opts.logger);
-  const db = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool }), health) });
+  // Committed writes to cached tables, announced to the other nodes once per loop turn.
+  const schemaKey = opts.schema ?? "";
+  let announce: Set<string> | undefined;
+  const broadcast = (table: string) => {
+    if (!announce) {
+      announce = new Set();
+      setImmediate(() => {
+        const payload = `${schemaKey}:${[...announce!].join(",")}`;
+        announce = undefined;
+        pool.query("select pg_notify($1, $2)", [WRITES_CHANNEL, payload]).catch((err: unknown) => opts.logger.debug({ err }, "announcing a write to other nodes failed; their caches expire within 2 s"));
+      });
+    }
+    announce.add(table);
+  };
+  const writes = new TableWrites({ broadcast });
+  const heard = (payload: string | undefined) => {
+    const at = payload?.indexOf(":") ?? -1;
+    if (at < 0 || payload!.slice(0, at) !== schemaKey) return;
+    for (const table of payload!.slice(at + 1).split(",")) writes.heard(table);
+  };
+  const db = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool }), health, writes) });
   let listener: pg.Client | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -72,7 +95,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     let delay = backoff.initialMs;
     const connect = async (): Promise<void> => {
       const client = new pg.Client(connection);
-      client.on("notification", () => onNotify());
+      client.on("notification", (msg) => (msg.channel === WRITES_CHANNEL ? heard(msg.payload) : onNotify()));
       let dropped = false;
       const drop = (err: unknown) => {
         if (dropped) return;
@@ -90,7 +113,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
       client.on("end", () => drop(new Error("LISTEN connection ended")));
       try {
         await client.connect();
-        await client.query(`listen ${CHANNEL}`);
+        await client.query(`listen ${CHANNEL}; listen ${WRITES_CHANNEL}`);
       } catch (err) {
         drop(err);
         throw err;
@@ -104,7 +127,9 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
       if (lostAt !== undefined) {
         opts.logger.info({ downMs: Date.now() - lostAt }, "LISTEN connection recovered");
         lostAt = undefined;
-        // Jobs announced while this node was deaf: look for them now rather than at the next poll.
+        // Jobs and writes announced while this node was deaf: look for them now rather than at
+        // the next poll, and forget what the caches hold.
+        writes.heard();
         onNotify();
       }
     };
@@ -123,6 +148,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
 
   return {
     db,
+    writes,
     dialect: "postgres",
     capabilities: { sharedByNodes: true, reclaimsByRelocation: false, skipLocked: true },
     leaseWrite: (fn) => fn(db),

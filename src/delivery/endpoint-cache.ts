@@ -1,0 +1,95 @@
+import type { Context } from "../context/index.js";
+import type { EndpointRow } from "../endpoints/index.js";
+import { loadSigningKeys } from "../endpoints/secrets.js";
+import { selectByIds } from "../store/hot.js";
+import { CACHED_TABLES } from "../store/table-writes.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
+import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
+import { loadTransformations } from "./endpoint-transform.js";
+
+/** An endpoint as a batch of deliveries needs it: its row (with its health) and its context. */
+export interface ReadyEndpoint {
+  readonly endpoint: EndpointRow;
+  readonly context: EndpointContext;
+}
+
+/** Tables whose rows go into a `ReadyEndpoint`: a write to any of them empties the cache. */
+const SOURCES = CACHED_TABLES;
+
+/**
+ * Endpoints ready to deliver to, read in one round trip with the batch's messages. Without a
+ * cache every hand-off of one or two messages read the endpoint, its signing keys and its
+ * transformation again and opened its secrets: three queries per batch, 20% of the gateway's CPU
+ * per message in a quick SQLite e2e run (see BENCHMARKS.md).
+ *
+ * `EndpointCache` keeps them two seconds (`lookupCache`, like the bucket outputs of the forward
+ * kind). Any write to a table they come from (an API change, a recorded failure, a circuit
+ * opening, a rotated secret) empties it (`Store.writes`): at once when made through this process;
+ * when made by another (a CLI command, another node) before the next batch on SQLite, and as soon
+ * as PostgreSQL's NOTIFY arrives there, the TTL bounding what a lost notification can leave.
+ * `--delivery-cache false` reads them for every batch (`uncachedEndpoints`).
+ */
+export interface EndpointSource {
+  /** The endpoints of `ids` that exist (loaded with `also`, run in the same round trip). */
+  of<T>(ids: readonly string[], now: number, also: Promise<T>): Promise<{ endpoints: Map<string, ReadyEndpoint>; also: T }>;
+}
+
+export function uncachedEndpoints(ctx: Context, withTransformations: boolean): EndpointSource {
+  return { of: (ids, now, also) => readEndpoints(ctx, ids, now, withTransformations, also) };
+}
+
+export class EndpointCache implements EndpointSource {
+  readonly #ctx: Context;
+  readonly #withTransformations: boolean;
+  readonly #entries: TtlCache<ReadyEndpoint | undefined>;
+
+  constructor(ctx: Context, withTransformations: boolean) {
+    this.#ctx = ctx;
+    this.#withTransformations = withTransformations;
+    this.#entries = lookupCache(ctx.clock);
+    ctx.store.writes.watch(SOURCES, () => this.#entries.delete());
+  }
+
+  async of<T>(ids: readonly string[], now: number, also: Promise<T>): Promise<{ endpoints: Map<string, ReadyEndpoint>; also: T }> {
+    const endpoints = new Map<string, ReadyEndpoint>();
+    const missing: string[] = [];
+    this.#ctx.store.writes.check();
+    for (const id of new Set(ids)) {
+      const hit = this.#entries.get(id);
+      if (!hit) missing.push(id);
+      else if (hit.value) endpoints.set(id, hit.value);
+    }
+    if (missing.length === 0) return { endpoints, also: await also };
+    // A write while this read runs empties the cache again, and this read may predate it: what it
+    // returns serves its own batch only.
+    let emptied = false;
+    const stop = this.#ctx.store.writes.watch(SOURCES, () => (emptied = true));
+    try {
+      const read = await readEndpoints(this.#ctx, missing, now, this.#withTransformations, also);
+      for (const id of missing) {
+        const value = read.endpoints.get(id);
+        if (!emptied) this.#entries.set(id, value);
+        if (value) endpoints.set(id, value);
+      }
+      return { endpoints, also: read.also };
+    } finally {
+      stop();
+    }
+  }
+}
+
+/** The endpoints' rows, signing keys and transformations in one round trip with `also`, then their contexts. */
+async function readEndpoints<T>(ctx: Context, ids: readonly string[], now: number, withTransformations: boolean, also: Promise<T>): Promise<{ endpoints: Map<string, ReadyEndpoint>; also: T }> {
+  const epIds = [...new Set(ids)];
+  // The keys of an unsigned endpoint are simply not used.
+  const [rows, keys, transformations, alsoValue] = await Promise.all([
+    selectByIds(ctx.store.db, "endpoints", epIds),
+    loadSigningKeys(ctx, epIds, now),
+    withTransformations ? loadTransformations(ctx, epIds) : undefined,
+    also,
+  ]);
+  const contexts = await loadEndpointContexts(ctx, rows, now, { keys, ...(transformations ? { transformations } : {}) });
+  const endpoints = new Map<string, ReadyEndpoint>();
+  for (const endpoint of rows) endpoints.set(endpoint.id, { endpoint, context: contexts.get(endpoint.id)! });
+  return { endpoints, also: alsoValue };
+}

@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DIALECTS } from "../../test/helpers/dialects.js";
+import { insertEndpoint } from "../../test/helpers/sealed-rows.js";
+import { insertApp, openTestStore, type TestStore } from "../../test/helpers/store.js";
+import type { ApplicationRow } from "../applications/index.js";
+import type { FakeClock } from "../clock/index.js";
+import type { EndpointRow } from "../endpoints/index.js";
+import { newId } from "../ids/index.js";
+import type { JobRow } from "../queue/types.js";
+import { DestinationKinds, type DestinationKind, type Loaded } from "./kind.js";
+import { DeliveryWorker } from "./worker.js";
+
+interface Held extends Loaded {
+  readonly destination: EndpointRow;
+  readonly item: string;
+}
+
+/**
+ * The direct hand-off beyond a destination's concurrency: new jobs of an endpoint with all its
+ * slots busy wait on the node, leased, and start as its attempts settle (no claim, no second
+ * read), oldest first; never ahead of its jobs already in the queue, never on a lease too short.
+ */
+for (const dialect of DIALECTS) {
+  describe(`new jobs wait on the node for a busy endpoint's slots (${dialect})`, () => {
+    let s: TestStore;
+    let app: ApplicationRow;
+    let endpointId: string;
+    let worker: DeliveryWorker;
+    let row: EndpointRow;
+    /** Items sent, in order; each attempt runs until `finish` settles it. */
+    let sent: string[];
+    let open: (() => void)[];
+    const kind: DestinationKind<Held> = {
+      job: "hold",
+      table: "endpoints",
+      health: "endpoint",
+      load: async (jobs, known) => new Map(jobs.map((j) => [j.id, { destination: row, item: (known?.get(j.item_id) as string | undefined) ?? `read ${j.item_id}` }])),
+      deliver: (job, { item }) => {
+        sent.push(item);
+        return new Promise((resolve) =>
+          open.push(() =>
+            resolve({
+              result: { ok: true, statusCode: 200, headers: {}, body: "", durationMs: 1, errorCode: null, errorDetail: null },
+              attempt: { id: newId("atmpt"), org_id: job.org_id, scope_id: job.scope_id, item_id: job.item_id, destination_id: job.destination_id, kind: job.kind, url: "hold:", status: 0, response_status_code: 200, response: "", duration_ms: 1, trigger_type: 0, error_code: null, tls_verify: 1, created_at: 0, request: null },
+            }),
+          ),
+        );
+      },
+      attempted: () => {},
+    };
+    const settle = async (n: number) => {
+      for (const fn of open.splice(0, n)) fn();
+      // The settled attempts' promise callbacks, then the next attempts' loads.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    };
+    const newJobs = (n: number): JobRow[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: newId("job"),
+        org_id: app.org_id,
+        scope_id: app.id,
+        item_id: `m${sent.length + open.length + i}_${newId("msg")}`,
+        destination_id: endpointId,
+        attempt: 0,
+        trigger_type: 0,
+        run_at: s.ctx.clock.now(),
+        locked_by: null,
+        created_at: s.ctx.clock.now(),
+        kind: "hold",
+      }));
+    /** Settles every attempt, also those started meanwhile, until nothing is due, running or waiting. */
+    const finishAll = async () => {
+      let idle = false;
+      const done = worker.runUntilIdle().then(() => (idle = true));
+      while (!idle) await settle(open.length);
+      await done;
+    };
+    /** What the publisher does: offer, insert (taken ones leased), start the taken. */
+    const publish = async (jobs: JobRow[]) => {
+      const taken = worker.handOff.take(jobs, s.ctx.clock.now());
+      await s.store.db.insertInto("jobs").values(jobs).execute();
+      worker.handOff.start(taken as JobRow[], new Map(jobs.map((j) => [j.item_id, `held ${j.item_id}`])));
+      await settle(0);
+      return taken.length;
+    };
+    beforeEach(async () => {
+      s = await openTestStore(dialect, { endpointConcurrency: 2, deliveryConcurrency: 16, pollInterval: 3_600_000 });
+      app = await insertApp(s.store.db);
+      endpointId = await insertEndpoint(s.store.db, s.ctx.keyring, app, null);
+      row = (await s.store.db.selectFrom("endpoints").selectAll().where("id", "=", endpointId).executeTakeFirstOrThrow()) as EndpointRow;
+      sent = [];
+      open = [];
+      worker = new DeliveryWorker(s.ctx, new DestinationKinds().register(kind));
+      await worker.start();
+    });
+    afterEach(async () => {
+      open.forEach((fn) => fn());
+      await worker.stop(0);
+      await s.drop();
+    });
+
+    it("takes jobs beyond the endpoint's slots and starts them in order as its attempts settle, with what the publisher held", async () => {
+      const first = newJobs(2);
+      expect(await publish(first)).toBe(2);
+      expect(sent).toHaveLength(2);
+      const next = newJobs(2);
+      // Both slots busy: taken anyway, leased here, not started.
+      expect(await publish(next)).toBe(2);
+      expect(sent).toHaveLength(2);
+      const leased = await s.store.db.selectFrom("jobs").select(["id", "locked_by"]).where("id", "in", next.map((j) => j.id)).execute();
+      expect(leased.map((j) => j.locked_by)).toEqual([worker.id, worker.id]);
+      await settle(1);
+      expect(sent).toEqual([...first, next[0]!].map((j) => `held ${j.item_id}`));
+      await settle(3);
+      expect(sent).toEqual([...first, ...next].map((j) => `held ${j.item_id}`));
+      await finishAll();
+      expect(await s.store.db.selectFrom("jobs").select("id").execute()).toEqual([]);
+      expect(await s.store.db.selectFrom("attempts").select("id").execute()).toHaveLength(4);
+    });
+
+    it("waits at most the endpoint's concurrency; after one job went to the queue the next ones follow it there, and the claim delivers them after", async () => {
+      await publish(newJobs(2));
+      const waiting = newJobs(2);
+      expect(await publish(waiting)).toBe(2);
+      const queued = newJobs(1);
+      expect(await publish(queued)).toBe(0);
+      // There is room to wait again once one waiting job started, but the queued one is older.
+      await settle(1);
+      const later = newJobs(1);
+      expect(await publish(later)).toBe(0);
+      for (let i = 0; i < 6; i++) await settle(1);
+      await finishAll();
+      const order = sent.slice(2).map((item) => item.replace(/^(held|read) /, ""));
+      expect(order).toEqual([...waiting, ...queued, ...later].map((j) => j.item_id));
+      // The queued ones were claimed and read again; the waiting ones were not.
+      expect(sent.filter((i) => i.startsWith("read "))).toHaveLength(2);
+    });
+
+    it("sends a waiting job whose lease ran short back to the queue instead of starting it", async () => {
+      await publish(newJobs(2));
+      const [late] = newJobs(1);
+      expect(await publish([late!])).toBe(1);
+      (s.ctx.clock as FakeClock).advance(s.ctx.config.leaseDuration - s.ctx.config.requestTimeout);
+      await settle(1);
+      expect(sent.filter((i) => i === `held ${late!.item_id}`)).toEqual([]);
+      await finishAll();
+      // Back in the queue, claimed with a new lease, read again and sent once.
+      expect(sent.filter((i) => i.endsWith(late!.item_id))).toEqual([`read ${late!.item_id}`]);
+    });
+
+    it("does not wait behind an endpoint with nothing running here", async () => {
+      const jobs = newJobs(3);
+      // Two slots: two taken; the third has no slot and nothing running to wait for.
+      expect(await publish(jobs)).toBe(2);
+    });
+  });
+}
