@@ -2,7 +2,7 @@ import type { Context } from "../context/index.js";
 import type { EndpointRow } from "../endpoints/index.js";
 import { loadSigningKeys } from "../endpoints/secrets.js";
 import { selectByIds } from "../store/hot.js";
-import { CACHED_TABLES } from "../store/table-writes.js";
+import { CACHED_TABLES, readManyThrough } from "../store/table-writes.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
 import { loadTransformations } from "./endpoint-transform.js";
@@ -35,7 +35,12 @@ export interface EndpointSource {
 }
 
 export function uncachedEndpoints(ctx: Context, withTransformations: boolean): EndpointSource {
-  return { of: (ids, now, also) => readEndpoints(ctx, ids, now, withTransformations, also) };
+  return {
+    of: async (ids, now, also) => {
+      const [endpoints, alsoValue] = await Promise.all([readEndpoints(ctx, ids, now, withTransformations), also]);
+      return { endpoints, also: alsoValue };
+    },
+  };
 }
 
 export class EndpointCache implements EndpointSource {
@@ -51,45 +56,26 @@ export class EndpointCache implements EndpointSource {
   }
 
   async of<T>(ids: readonly string[], now: number, also: Promise<T>): Promise<{ endpoints: Map<string, ReadyEndpoint>; also: T }> {
-    const endpoints = new Map<string, ReadyEndpoint>();
-    const missing: string[] = [];
-    this.#ctx.store.writes.check();
-    for (const id of new Set(ids)) {
-      const hit = this.#entries.get(id);
-      if (!hit) missing.push(id);
-      else if (hit.value) endpoints.set(id, hit.value);
-    }
-    if (missing.length === 0) return { endpoints, also: await also };
-    // A write while this read runs empties the cache again, and this read may predate it: what it
-    // returns serves its own batch only.
-    let emptied = false;
-    const stop = this.#ctx.store.writes.watch(SOURCES, () => (emptied = true));
-    try {
-      const read = await readEndpoints(this.#ctx, missing, now, this.#withTransformations, also);
-      for (const id of missing) {
-        const value = read.endpoints.get(id);
-        if (!emptied) this.#entries.set(id, value);
-        if (value) endpoints.set(id, value);
-      }
-      return { endpoints, also: read.also };
-    } finally {
-      stop();
-    }
+    // Run beside `also` (the batch's messages): one round trip for both.
+    const [endpoints, alsoValue] = await Promise.all([
+      readManyThrough(this.#ctx.store.writes, SOURCES, this.#entries, ids, (missing) => readEndpoints(this.#ctx, missing, now, this.#withTransformations)),
+      also,
+    ]);
+    return { endpoints, also: alsoValue };
   }
 }
 
-/** The endpoints' rows, signing keys and transformations in one round trip with `also`, then their contexts. */
-async function readEndpoints<T>(ctx: Context, ids: readonly string[], now: number, withTransformations: boolean, also: Promise<T>): Promise<{ endpoints: Map<string, ReadyEndpoint>; also: T }> {
+/** The endpoints' rows, signing keys and transformations in one round trip, then their contexts. */
+async function readEndpoints(ctx: Context, ids: readonly string[], now: number, withTransformations: boolean): Promise<Map<string, ReadyEndpoint>> {
   const epIds = [...new Set(ids)];
   // The keys of an unsigned endpoint are simply not used.
-  const [rows, keys, transformations, alsoValue] = await Promise.all([
+  const [rows, keys, transformations] = await Promise.all([
     selectByIds(ctx.store.db, "endpoints", epIds),
     loadSigningKeys(ctx, epIds, now),
     withTransformations ? loadTransformations(ctx, epIds) : undefined,
-    also,
   ]);
   const contexts = await loadEndpointContexts(ctx, rows, now, { keys, ...(transformations ? { transformations } : {}) });
   const endpoints = new Map<string, ReadyEndpoint>();
   for (const endpoint of rows) endpoints.set(endpoint.id, { endpoint, context: contexts.get(endpoint.id)! });
-  return { endpoints, also: alsoValue };
+  return endpoints;
 }

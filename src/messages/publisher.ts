@@ -8,6 +8,8 @@ import { GroupCommit } from "../store/group-commit.js";
 import { isForeignKeyViolation, notDurable } from "../store/errors.js";
 import type { JobRow } from "../queue/types.js";
 import { HandOffBatch, type HandOff } from "../queue/hand-off.js";
+import { readManyThrough } from "../store/table-writes.js";
+import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { endpointMatches } from "./filter.js";
 import { messageRetention } from "./expiry.js";
 import type { MessageRow } from "./index.js";
@@ -45,6 +47,9 @@ interface Pending {
 
 /** Rows per transaction; bounded so one commit stays short and under both dialects' parameter limits. */
 const MAX_BATCH = 256;
+/** What routing reads of an endpoint, and the tables it comes from. */
+type RouteRow = { id: string; app_id: string; filter_types: string | null; channels: string | null };
+const ROUTE_TABLES = ["applications", "endpoints"];
 const MAX_QUEUED = 20_000;
 
 /**
@@ -60,11 +65,17 @@ export class Publisher {
   readonly #ctx: Context;
   readonly #worker: OutboundHandOff | undefined;
   readonly #group: GroupCommit<Pending>;
+  readonly #routeCache: TtlCache<RouteRow[] | undefined> | undefined;
 
   /** `worker` takes the jobs it can start at once; the others go through `ctx.queue`. */
   constructor(ctx: Context, worker?: OutboundHandOff) {
     this.#ctx = ctx;
     this.#worker = worker;
+    if (ctx.config.deliveryCache) {
+      const cache = lookupCache<RouteRow[] | undefined>(ctx.clock);
+      ctx.store.writes.watch(ROUTE_TABLES, () => cache.delete());
+      this.#routeCache = cache;
+    }
     this.#group = new GroupCommit<Pending>(ctx.store, {
       enabled: ctx.config.groupCommit,
       maxBatch: MAX_BATCH,
@@ -100,6 +111,26 @@ export class Publisher {
     return new Promise((resolve, reject) => this.#group.add({ app, row, keys, resolve, reject }));
   }
 
+  /**
+   * The enabled endpoints of these applications, with what routing reads (types, channels): kept
+   * 2 s per node with `--delivery-cache` (one query per publish batch before), dropped by any write
+   * to the endpoints or applications tables (`Store.writes`: at once through this process, on the
+   * next batch or NOTIFY from another), so an endpoint created or disabled through any node routes
+   * from the next batch on.
+   */
+  async #routes(appIds: string[]): Promise<RouteRow[]> {
+    const { store } = this.#ctx;
+    const load = async (ids: readonly string[]) =>
+      store.db.selectFrom("endpoints").select(["id", "app_id", "filter_types", "channels"]).where("app_id", "in", [...new Set(ids)]).where("disabled", "=", 0).execute();
+    if (!this.#routeCache) return load(appIds);
+    const byApp = await readManyThrough(store.writes, ROUTE_TABLES, this.#routeCache, appIds, async (missing) => {
+      const out = new Map<string, RouteRow[]>(missing.map((id) => [id, []]));
+      for (const row of await load(missing)) out.get(row.app_id)!.push(row);
+      return out;
+    });
+    return [...byApp.values()].flat();
+  }
+
   /** Resolves when every accepted publish has been committed or refused. */
   drain(): Promise<void> {
     return this.#group.drain();
@@ -125,12 +156,7 @@ export class Publisher {
     const fanout = new Map<string, number>();
     const existing = new Map<Pending, string>();
     const { store } = ctx;
-    const endpoints = await store.db
-      .selectFrom("endpoints")
-      .select(["id", "app_id", "filter_types", "channels"])
-      .where("app_id", "in", [...new Set(leaders.map((p) => p.app.id))])
-      .where("disabled", "=", 0)
-      .execute();
+    const endpoints = await this.#routes(leaders.map((p) => p.app.id));
     const jobRows = (fresh: Pending[]): JobRow[] => {
       const rows: JobRow[] = [];
       for (const p of fresh) {

@@ -97,16 +97,44 @@ function tableName(node: unknown): string | undefined {
  * Reads `key` through `cache`: a fresh entry, or `load()`, kept unless one of `tables` was
  * written while it ran (the read may predate that write).
  */
-export async function readThrough<V>(writes: TableWrites, tables: readonly string[], cache: { get(key: string): { value: V } | undefined; set(key: string, value: V): void }, key: string, load: () => Promise<V>): Promise<V> {
+export async function readThrough<V>(writes: TableWrites, tables: readonly string[], cache: { get(key: string): { value: V | undefined } | undefined; set(key: string, value: V | undefined): void }, key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+  const read = await readManyThrough(writes, tables, cache, [key], async () => {
+    const value = await load();
+    return new Map(value === undefined ? [] : [[key, value]]);
+  });
+  return read.get(key);
+}
+
+/**
+ * `readThrough` for several keys at once: the fresh entries, and `load(missing)` for the others
+ * (a key `load` leaves out is remembered as missing: `undefined`).
+ */
+export async function readManyThrough<V>(
+  writes: TableWrites,
+  tables: readonly string[],
+  cache: { get(key: string): { value: V | undefined } | undefined; set(key: string, value: V | undefined): void },
+  keys: Iterable<string>,
+  load: (missing: string[]) => Promise<Map<string, V>>,
+): Promise<Map<string, V>> {
   writes.check();
-  const hit = cache.get(key);
-  if (hit) return hit.value;
+  const out = new Map<string, V>();
+  const missing: string[] = [];
+  for (const key of new Set(keys)) {
+    const hit = cache.get(key);
+    if (!hit) missing.push(key);
+    else if (hit.value !== undefined) out.set(key, hit.value);
+  }
+  if (missing.length === 0) return out;
   let emptied = false;
   const stop = writes.watch(tables, () => (emptied = true));
   try {
-    const value = await load();
-    if (!emptied) cache.set(key, value);
-    return value;
+    const loaded = await load(missing);
+    for (const key of missing) {
+      const value = loaded.get(key);
+      if (!emptied) cache.set(key, value);
+      if (value !== undefined) out.set(key, value);
+    }
+    return out;
   } finally {
     stop();
   }
