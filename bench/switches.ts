@@ -1,9 +1,11 @@
 /**
  * `switches` phase of `npm run bench` (issue 10): what the engine's optimisations buy, measured by
  * throwing their off switches in the same run. Publish → delivered, closed loop at the bench's
- * concurrency, on a gateway with the defaults and on one started with `--group-commit false
- * --direct-hand-off false` (each publish commits alone, and every delivery waits for a claim).
- * One JSON line per dialect and setting, then the ratio off / on.
+ * concurrency, on a gateway with the defaults, on one started with `--delivery-cache false`
+ * (routing, endpoints, keys and transformations read for every batch) and on one with every
+ * switch off (`--group-commit false --direct-hand-off false --delivery-cache false`: each publish
+ * also commits alone, and every delivery waits for a claim). One JSON line per dialect and
+ * setting, then the ratios to `on`.
  */
 import { CONCURRENCY, QUICK, emit, eventPayload, log, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
@@ -11,7 +13,11 @@ import { benchNow, closedLoop, cpuMsOf, percentile, round } from "./load.js";
 import type { ReceiverProcess } from "./receiver-process.js";
 
 const MESSAGES = QUICK ? 1_000 : 4_000;
-const SETTINGS = { on: [], off: ["--group-commit", "false", "--direct-hand-off", "false"] } as const;
+const SETTINGS = {
+  on: [],
+  delivery_cache_off: ["--delivery-cache", "false"],
+  off: ["--group-commit", "false", "--direct-hand-off", "false", "--delivery-cache", "false"],
+} as const;
 
 export async function switchesPhase(dialect: Dialect, receiver: ReceiverProcess): Promise<void> {
   const rates: Record<string, number> = {};
@@ -59,4 +65,5 @@ export async function switchesPhase(dialect: Dialect, receiver: ReceiverProcess)
     );
   }
   emit({ bench: "optimisations_off_vs_on", dialect, value: round(rates.off! / rates.on!, 3), unit: "ratio" });
+  emit({ bench: "delivery_cache_off_vs_on", dialect, value: round(rates.delivery_cache_off! / rates.on!, 3), unit: "ratio" });
 }

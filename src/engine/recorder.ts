@@ -1,5 +1,5 @@
 import type { Context } from "../context/index.js";
-import { completeJobs, type JobOutcome } from "../queue/complete-jobs.js";
+import { completeJobs, onlyFinished, recordFinished, type JobOutcome } from "../queue/complete-jobs.js";
 import type { Db } from "../store/index.js";
 import { isStorageFault } from "../store/errors.js";
 import type { LifecycleEvents } from "../events/index.js";
@@ -14,11 +14,16 @@ type GoneEvent =
  * the attempt; jobs still queued for it are dropped when claimed (a disabled endpoint's are).
  * Only HTTP answers carry `E_ENDPOINT_GONE` (set by HttpSender), never a broker or an agent.
  */
+/** An attempt answered 410 Gone: its destination is disabled (`disableGone`). */
+function endpointGone(o: JobOutcome): o is Extract<JobOutcome, { attempt: unknown }> {
+  return (o.kind === "done" || o.kind === "retry") && o.attempt.error_code === "E_ENDPOINT_GONE";
+}
+
 async function disableGone(trx: Db, outcomes: readonly JobOutcome[], now: number): Promise<GoneEvent[]> {
   const events: GoneEvent[] = [];
   const seen = new Set<string>();
   for (const o of outcomes) {
-    if ((o.kind !== "done" && o.kind !== "retry") || o.attempt.error_code !== "E_ENDPOINT_GONE" || seen.has(o.job.destination_id)) continue;
+    if (!endpointGone(o) || seen.has(o.job.destination_id)) continue;
     seen.add(o.job.destination_id);
     const reason = `Disabled automatically: the endpoint answered 410 Gone at ${new Date(o.attempt.created_at).toISOString()} (attempt ${o.attempt.id})`;
     const table = o.job.kind === "forward" ? "outputs" : "endpoints";
@@ -147,11 +152,19 @@ export class Recorder {
       try {
         // Relaxed: a result lost to power failure means the delivery is repeated (at least once),
         // while an fsync per batch blocked the event loop (see Store.relaxed).
-        const { released, gone } = await this.#ctx.store.relaxed(async (trx) => {
-          await completeJobs(trx, this.#workerId, outcomes);
-          const gone = await disableGone(trx, outcomes, this.#ctx.clock.now());
-          return { released: await this.#applyHealth(trx, signals), gone };
-        });
+        // The usual batch (deliveries done, nothing for health to write) is one statement on
+        // PostgreSQL, without a transaction of its own: five round trips fewer per batch.
+        const quiet = onlyFinished(outcomes) && !outcomes.some(endpointGone) && !this.#healthWork(signals);
+        const { released, gone } = quiet
+          ? await this.#ctx.store.leaseWrite(async (db) => {
+              await recordFinished(db, this.#workerId, outcomes);
+              return { released: false, gone: [] as GoneEvent[] };
+            })
+          : await this.#ctx.store.relaxed(async (trx) => {
+              await completeJobs(trx, this.#workerId, outcomes);
+              const gone = await disableGone(trx, outcomes, this.#ctx.clock.now());
+              return { released: await this.#applyHealth(trx, signals), gone };
+            });
         for (const g of gone) this.#ctx.events.emit(g.event, g.payload);
         if (released) this.#onJobsDue();
         if (this.#recorded.size > 0) for (const o of outcomes) this.#recorded.get(o)?.();
@@ -168,6 +181,11 @@ export class Recorder {
       }
     }
     for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Whether `#applyHealth` would write anything for these signals: a failure, or a streak to reset. */
+  #healthWork(signals: readonly HealthSignal[]): boolean {
+    return signals.some((s) => !s.ok || s.knownFailures !== 0);
   }
 
   /**
@@ -191,11 +209,10 @@ export class Recorder {
       const openUntil = now + config.circuitBreakerCooldown;
       if (lastOk >= 0) {
         if (trailing.length === 0) {
-          // An output's row comes from a cache (up to 2 s old), so its known streak may be stale:
-          // the reset runs whenever a streak is stored, and a stored one may hide an open circuit.
-          // An endpoint's cached row (delivery/endpoint-cache.ts) is dropped by every health write
-          // of this node, so its streak is stale only by another node's failures of the last 2 s.
-          if (!output && list.every((s) => s.ok && s.knownFailures === 0)) continue;
+          // Endpoints and outputs come from caches (delivery/endpoint-cache.ts, OutputCache)
+          // dropped by every health write of this node (`Store.writes`): a known streak of 0 is
+          // stale only by another node's failures, announced to this one at once on PostgreSQL.
+          if (list.every((s) => s.ok && s.knownFailures === 0)) continue;
           const reset = await trx
             .updateTable(table)
             .set({ consecutive_failures: 0, failing_since: null, circuit_open_until: null })

@@ -1,8 +1,12 @@
 import type { Context } from "../context/index.js";
+import { readManyThrough } from "../store/table-writes.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { SecretValue } from "../vault/secret-value.js";
 import type { BucketRow } from "./buckets.js";
 import { outputAad, type OutputRow } from "./outputs.js";
+
+/** The tables a bucket's outputs are read from. */
+const SOURCES = ["buckets", "outputs"];
 
 /** A bucket output ready to send to: its row, its bucket, its signing secret opened. */
 export interface ForwardTarget {
@@ -22,7 +26,8 @@ export interface BucketOutputs {
  * Outputs per bucket for the ingress hot path, cached for two seconds like the input lookups
  * (`InputCache`): the intake reads them for every batch and the worker for every batch of
  * forwards, which was four queries per one or two requests in the ingest bench. Changes made
- * through this node invalidate at once; other nodes see them within the TTL. Signing secrets
+ * through this node invalidate at once, other processes' on their next read (SQLite) or NOTIFY
+ * (PostgreSQL), within the TTL at worst. Signing secrets
  * are opened once per load and stay `SecretValue`s.
  */
 export class OutputCache {
@@ -32,25 +37,14 @@ export class OutputCache {
   constructor(ctx: Context) {
     this.#ctx = ctx;
     this.#entries = lookupCache(ctx.clock);
+    // A write to these tables through any process (`Store.writes`) empties it: the outputs' health
+    // columns included, so the recorder can trust a cached streak of 0 (engine/recorder.ts).
+    ctx.store.writes.watch(SOURCES, () => this.#entries.delete());
   }
 
   /** The buckets' outputs; a bucket that no longer exists is missing from the map. */
-  async of(bucketIds: readonly string[]): Promise<Map<string, BucketOutputs>> {
-    const out = new Map<string, BucketOutputs>();
-    const missing: string[] = [];
-    for (const id of new Set(bucketIds)) {
-      const hit = this.#entries.get(id);
-      if (!hit) missing.push(id);
-      else if (hit.value) out.set(id, hit.value);
-    }
-    if (missing.length === 0) return out;
-    const loaded = await loadBucketOutputs(this.#ctx, missing);
-    for (const id of missing) {
-      const value = loaded.get(id);
-      this.#entries.set(id, value);
-      if (value) out.set(id, value);
-    }
-    return out;
+  of(bucketIds: readonly string[]): Promise<Map<string, BucketOutputs>> {
+    return readManyThrough(this.#ctx.store.writes, SOURCES, this.#entries, bucketIds, (missing) => loadBucketOutputs(this.#ctx, missing));
   }
 
   /** Forgets one bucket (its outputs or forwarding settings changed), or every bucket. */

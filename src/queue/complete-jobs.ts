@@ -1,5 +1,5 @@
 import type { Insertable } from "kysely";
-import { deleteLeasedJobs, insertRows } from "../store/hot.js";
+import { deleteLeasedJobs, insertAndDeleteLeased, insertRows } from "../store/hot.js";
 import type { Db } from "../store/index.js";
 import type { AttemptsTable } from "../store/schema.js";
 import type { JobRow } from "./types.js";
@@ -53,4 +53,23 @@ export async function completeJobs(trx: Db, workerId: string, outcomes: readonly
       await trx.updateTable("jobs").set({ run_at: o.runAt, locked_by: null }).where("id", "=", o.job.id).where("locked_by", "=", workerId).execute();
     }
   }
+}
+
+/**
+ * Whether `recordFinished` can apply these outcomes: every one `done` or `drop`, at most one
+ * statement's worth. Those need no transaction of their own.
+ */
+export function onlyFinished(outcomes: readonly JobOutcome[]): boolean {
+  return outcomes.length <= CHUNK && outcomes.every((o) => o.kind === "done" || o.kind === "drop");
+}
+
+/**
+ * `completeJobs` for outcomes that are all `done` or `drop` (`onlyFinished`): their attempts
+ * inserted and their jobs deleted in one statement on PostgreSQL (`insertAndDeleteLeased`), so
+ * the recorder's usual batch is one round trip there.
+ */
+export async function recordFinished(db: Db, workerId: string, outcomes: readonly JobOutcome[]): Promise<void> {
+  const attempts: AttemptInsert[] = [];
+  for (const o of outcomes) if (o.kind === "done") attempts.push(o.attempt);
+  await insertAndDeleteLeased(db, "attempts", attempts, workerId, outcomes.map((o) => o.job.id));
 }

@@ -92,6 +92,37 @@ export async function selectWhereIn<T extends keyof Database & string>(
   return res.rows as Selectable<Database[T]>[];
 }
 
+/**
+ * Inserts attempt rows and deletes the finished jobs still leased to `workerId`. On PostgreSQL one
+ * statement (a data-modifying CTE: atomic without BEGIN/COMMIT, one round trip instead of four
+ * with the transaction around them); on SQLite the two statements, for the caller's transaction.
+ * Rows that do not fit the simple shape (see `insertRows`) take the two statements too.
+ */
+export async function insertAndDeleteLeased(db: Db, table: keyof Database & string, rows: readonly Record<string, unknown>[], workerId: string, ids: readonly string[]): Promise<void> {
+  const columns = rows.length > 0 ? Object.keys(rows[0]!) : [];
+  const width = columns.length;
+  const simple = rows.length > 0 && ids.length > 0 && isPostgres(db) && rows.every((r) => {
+    let n = 0;
+    for (const c in r) if (c !== columns[n++] || r[c] === undefined) return false;
+    return n === width;
+  });
+  if (!simple) {
+    await insertRows(db, table, rows);
+    await deleteLeasedJobs(db, workerId, ids);
+    return;
+  }
+  const params: unknown[] = [];
+  for (const r of rows) for (const c of columns) params.push(r[c]);
+  params.push(workerId, ...ids);
+  const text = cached(`id|${table}|${columns.join(",")}|${rows.length}|${ids.length}`, () => {
+    const tuples: string[] = [];
+    for (let r = 0; r < rows.length; r++) tuples.push(`(${placeholders(true, r * width, width)})`);
+    const at = rows.length * width;
+    return `with "i" as (insert into ${quote(table)} (${columns.map(quote).join(", ")}) values ${tuples.join(", ")}) delete from "jobs" where "locked_by" = $${at + 1} and "id" in (${placeholders(true, at + 1, ids.length)})`;
+  });
+  await db.executeQuery(CompiledQuery.raw(text, params));
+}
+
 /** Deletes the jobs `ids` that are still leased to `workerId` (a lost lease deletes nothing). */
 export async function deleteLeasedJobs(db: Db, workerId: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;

@@ -11,7 +11,7 @@ import type { OperationNode } from "kysely";
  */
 /**
  * The tables whose rows some process caches (delivery/endpoint-cache.ts,
- * ingress/forward-transform.ts): their writes are
+ * ingress/forward-transform.ts, ingress/output-cache.ts, messages/publisher.ts): their writes are
  * announced to the other processes even by one that caches nothing (a CLI command).
  */
 export const CACHED_TABLES: readonly string[] = [
@@ -22,6 +22,8 @@ export const CACHED_TABLES: readonly string[] = [
   "vault_secrets",
   "input_transformations",
   "output_transformations",
+  "buckets",
+  "outputs",
 ];
 const ANNOUNCED = new Set(CACHED_TABLES);
 
@@ -29,6 +31,7 @@ export class TableWrites {
   readonly #watchers = new Map<string, Set<() => void>>();
   readonly #broadcast: ((table: string) => void) | undefined;
   readonly #elsewhere: (() => boolean) | undefined;
+  #checked = false;
 
   /**
    * `broadcast`: tells other processes that this one committed a write to `table`;
@@ -73,9 +76,15 @@ export class TableWrites {
     for (const fn of all) fn();
   }
 
-  /** Before a cache trusts what it holds: tells every watcher if another process may have written. */
+  /**
+   * Before a cache trusts what it holds: tells every watcher if another process may have written.
+   * Asked once per event-loop turn (an ingest batch asked three times per request).
+   */
   check(): void {
-    if (this.#elsewhere?.()) this.heard();
+    if (!this.#elsewhere || this.#checked) return;
+    this.#checked = true;
+    setImmediate(() => (this.#checked = false));
+    if (this.#elsewhere()) this.heard();
   }
 }
 

@@ -50,13 +50,19 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     }
   }
   const pool = new pg.Pool({ ...connection, max: 10 });
-  pool.on("error", (err) => opts.logger.debug({ err }, "idle PostgreSQL client failed"));
+  // Relaxed writes (leases, delivery results, `relaxed` transactions) on connections whose
+  // commits do not wait for the WAL flush: no `SET LOCAL` round trip per transaction, and a
+  // single statement (a claim, the recorder's usual batch) needs no transaction at all.
+  const relaxedPool = new pg.Pool({ ...connection, options: [connection.options, "-c synchronous_commit=off"].filter(Boolean).join(" "), max: 4 });
+  for (const p of [pool, relaxedPool]) p.on("error", (err) => opts.logger.debug({ err }, "idle PostgreSQL client failed"));
   // A client checked out of the pool (between two statements of a transaction) whose server goes
   // away emits "error" with nobody listening: an uncaught exception that ended the process on
   // every outage. Its next statement fails (classified as E_UNAVAILABLE) and the pool drops it.
-  pool.on("connect", (client) => {
-    client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
-  });
+  for (const p of [pool, relaxedPool]) {
+    p.on("connect", (client) => {
+      client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
+    });
+  }
   const health = new StorageHealth(opts.logger);
   // Committed writes to cached tables, announced to the other nodes once per loop turn.
   const schemaKey = opts.schema ?? "";
@@ -79,6 +85,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     for (const table of payload!.slice(at + 1).split(",")) writes.heard(table);
   };
   const db = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool }), health, writes) });
+  const relaxedDb = new Kysely<Database>({ dialect: guardedDialect(new PostgresDialect({ pool: relaxedPool }), health, writes) });
   let listener: pg.Client | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -151,7 +158,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     writes,
     dialect: "postgres",
     capabilities: { sharedByNodes: true, reclaimsByRelocation: false, skipLocked: true },
-    leaseWrite: (fn) => fn(db),
+    leaseWrite: (fn) => fn(relaxedDb),
     health,
     serializeAppends: async (trx, key) => {
       await sql`select pg_advisory_xact_lock(${key})`.execute(trx);
@@ -167,11 +174,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
     listenJobs: listen,
     // The commit returns before the WAL is flushed; a PostgreSQL crash may lose the last ~0.6 s of
     // such commits (3 x wal_writer_delay), never a Hookwarden crash, and never half a transaction.
-    relaxed: (fn) =>
-      db.transaction().execute(async (trx) => {
-        await sql`set local synchronous_commit = off`.execute(trx);
-        return fn(trx);
-      }),
+    relaxed: (fn) => relaxedDb.transaction().execute(fn),
     durable: () => Promise.resolve(),
     // Autovacuum marks deleted rows' space reusable (the retention cleaner deletes in small
     // batches, so it keeps up); VACUUM FULL would lock the tables, so it is never run here.
@@ -183,6 +186,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
       closed = true;
       if (retryTimer) clearTimeout(retryTimer);
       await listener?.end().catch(() => {});
+      await relaxedDb.destroy();
       await db.destroy();
     },
   };
