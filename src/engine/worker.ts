@@ -182,8 +182,8 @@ export class DeliveryWorker {
       const dest = row.destination_id;
       if (this.#behind.has(dest)) continue;
       if (this.#paused?.blocks(row.org_id, row.scope_id)) continue;
-      // An open circuit's jobs are left to the queue: handed over, each would be loaded (three
-      // queries) only to be parked, one by one, beside the healthy destinations' deliveries.
+      // An open circuit's jobs are left to the queue: handed over, each would be loaded only to
+      // be parked, one by one, beside the healthy destinations' deliveries.
       if ((this.#probes.get(dest) ?? 0) > now) continue;
       const free = config.deliveryConcurrency - this.#reserved;
       if (free > 0 && !this.#waitCount.has(dest) && this.#fair.room(dest, free) > 0) {
