@@ -2,7 +2,7 @@ import type { Context } from "../context/index.js";
 import type { EndpointRow } from "../endpoints/index.js";
 import { loadSigningKeys } from "../endpoints/secrets.js";
 import { selectByIds } from "../store/hot.js";
-import { CACHED_TABLES, readManyThrough } from "../store/table-writes.js";
+import { readManyThrough } from "../store/table-writes.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 import { loadEndpointContexts, type EndpointContext } from "./endpoint-context.js";
 import { loadTransformations } from "./endpoint-transform.js";
@@ -14,7 +14,7 @@ export interface ReadyEndpoint {
 }
 
 /** Tables whose rows go into a `ReadyEndpoint`: a write to any of them empties the cache. */
-const SOURCES = CACHED_TABLES;
+const SOURCES = ["applications", "endpoints", "endpoint_secrets", "endpoint_transformations", "vault_secrets"];
 
 /**
  * Endpoints ready to deliver to, read in one round trip with the batch's messages. Without a

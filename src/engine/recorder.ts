@@ -14,6 +14,11 @@ type GoneEvent =
  * the attempt; jobs still queued for it are dropped when claimed (a disabled endpoint's are).
  * Only HTTP answers carry `E_ENDPOINT_GONE` (set by HttpSender), never a broker or an agent.
  */
+/** A success of a destination with no known failure streak: nothing for health to write. */
+function uneventful(s: HealthSignal): boolean {
+  return s.ok && s.knownFailures === 0;
+}
+
 /** An attempt answered 410 Gone: its destination is disabled (`disableGone`). */
 function endpointGone(o: JobOutcome): o is Extract<JobOutcome, { attempt: unknown }> {
   return (o.kind === "done" || o.kind === "retry") && o.attempt.error_code === "E_ENDPOINT_GONE";
@@ -185,7 +190,7 @@ export class Recorder {
 
   /** Whether `#applyHealth` would write anything for these signals: a failure, or a streak to reset. */
   #healthWork(signals: readonly HealthSignal[]): boolean {
-    return signals.some((s) => !s.ok || s.knownFailures !== 0);
+    return !signals.every(uneventful);
   }
 
   /**
@@ -212,7 +217,7 @@ export class Recorder {
           // Endpoints and outputs come from caches (delivery/endpoint-cache.ts, OutputCache)
           // dropped by every health write of this node (`Store.writes`): a known streak of 0 is
           // stale only by another node's failures, announced to this one at once on PostgreSQL.
-          if (list.every((s) => s.ok && s.knownFailures === 0)) continue;
+          if (list.every(uneventful)) continue;
           const reset = await trx
             .updateTable(table)
             .set({ consecutive_failures: 0, failing_since: null, circuit_open_until: null })
