@@ -38,7 +38,7 @@ import type { GatewayClient } from "../test/helpers/gateway-client.js";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
 import { switchesPhase } from "./switches.js";
 import { brokers } from "./brokers.js";
-import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, withCleanup, type Dialect } from "./common.js";
+import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, vacuumCatalogs, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
 import { fairnessPhase } from "./fairness.js";
@@ -282,6 +282,7 @@ async function main(): Promise<void> {
     log("building (npm run build)");
     execFileSync("npm", ["run", "build", "--silent"], { cwd: REPO_ROOT, stdio: ["ignore", 2, 2] });
   }
+  if (DIALECTS.includes("postgres")) await vacuumCatalogs();
   const receiver = await ReceiverProcess.start();
   cleanups.push(() => receiver.stop());
   const raw = PHASES.has("raw") ? await rawBaseline(receiver, RAW_REQUESTS, "start") : Number.NaN;

@@ -3,8 +3,9 @@
  * throwing their off switches in the same run. Publish → delivered, closed loop at the bench's
  * concurrency, on a gateway with the defaults, on one started with `--delivery-cache false`
  * (routing, endpoints, keys and transformations read for every batch) and on one with every
- * switch off (`--group-commit false --direct-hand-off false --delivery-cache false`: each publish
- * also commits alone, and every delivery waits for a claim). One JSON line per dialect and
+ * switch off (`--group-commit false --direct-hand-off false --delivery-cache false
+ * --prepared-statements false`: each publish also commits alone, every delivery waits for a
+ * claim, and PostgreSQL parses every statement). One JSON line per dialect and
  * setting, then the ratios to `on`.
  */
 import { CONCURRENCY, QUICK, emit, eventPayload, log, type Dialect } from "./common.js";
@@ -16,7 +17,7 @@ const MESSAGES = QUICK ? 1_000 : 4_000;
 const SETTINGS = {
   on: [],
   delivery_cache_off: ["--delivery-cache", "false"],
-  off: ["--group-commit", "false", "--direct-hand-off", "false", "--delivery-cache", "false"],
+  off: ["--group-commit", "false", "--direct-hand-off", "false", "--delivery-cache", "false", "--prepared-statements", "false"],
 } as const;
 
 export async function switchesPhase(dialect: Dialect, receiver: ReceiverProcess): Promise<void> {

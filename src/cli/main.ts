@@ -58,6 +58,7 @@ storageOptions(
     .option("--group-commit <on>", "true (default) or false: share one commit (one fsync) among requests that arrive together")
     .option("--direct-hand-off <on>", "true (default) or false: start new deliveries on this node without a claim")
     .option("--delivery-cache <on>", "true (default) or false: keep endpoints ready to deliver to for 2 s (this node's changes apply at once)")
+    .option("--prepared-statements <on>", "true (default) or false: PostgreSQL runs the hot statements prepared (false behind a pooler in transaction mode)")
     .option("--stream-heartbeat <duration>", "how often a live tail (event stream) sends a keep-alive comment (default 15s)")
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for in-flight attempts (default 30s)")
     .option("--grpc-port <port>", "also accept agents over gRPC on this port (env HOOKWARDEN_GRPC_PORT; off by default; TLS as --tls-cert)")

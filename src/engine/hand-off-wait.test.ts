@@ -147,10 +147,16 @@ for (const dialect of DIALECTS) {
       expect(sent.filter((i) => i.endsWith(late!.item_id))).toEqual([`read ${late!.item_id}`]);
     });
 
-    it("does not wait behind an endpoint with nothing running here", async () => {
+    it("lets a job wait behind jobs taken in the same batch, which start once committed", async () => {
       const jobs = newJobs(3);
-      // Two slots: two taken; the third has no slot and nothing running to wait for.
-      expect(await publish(jobs)).toBe(2);
+      // Two slots, held by the first two until they start; the third waits for one of them.
+      expect(await publish(jobs)).toBe(3);
+      expect(sent).toEqual(jobs.slice(0, 2).map((j) => `held ${j.item_id}`));
+      await settle(1);
+      expect(sent).toEqual(jobs.map((j) => `held ${j.item_id}`));
+      await finishAll();
+      expect(sent.filter((i) => i.startsWith("read "))).toEqual([]);
     });
+
   });
 }

@@ -208,8 +208,9 @@ export class DeliveryWorker {
   /**
    * Whether a new job of `dest`, which has no slot free now, may wait on this node for one instead
    * of going through the queue (a claim, and a second read of its item). Only behind a destination
-   * that answers quickly and has attempts running here (each settling one starts the next waiting
-   * job), at most its own concurrency of them, and at most the node's slots in all; a job whose
+   * that answers quickly and holds slots here, attempts running or jobs about to start (each slot
+   * freed starts the next waiting job: see `#dispatchKind`, and the attempt's settling), at most
+   * its own concurrency of them, and at most the node's slots in all; a job whose
    * lease has run short by the time a slot frees goes back to the queue (`#drainWaiting`).
    */
   #mayWait(dest: string): boolean {
@@ -217,7 +218,7 @@ export class DeliveryWorker {
     return (
       this.#waitTotal < config.deliveryConcurrency &&
       (this.#waitCount.get(dest) ?? 0) < config.endpointConcurrency &&
-      this.#fair.running(dest) > 0 &&
+      this.#fair.busy(dest) > 0 &&
       this.#fair.fast(dest)
     );
   }
@@ -439,6 +440,7 @@ export class DeliveryWorker {
       const runAt = clock.now() + 5_000;
       for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
       logger.error({ err, kind: name }, "could not load deliveries; retrying in 5 s");
+      this.#drainWaiting();
       return;
     }
     for (const job of jobs) {
@@ -468,6 +470,8 @@ export class DeliveryWorker {
         job,
       );
     }
+    // Slots the gates gave back (a drop, a deferral) may be what jobs waiting here need.
+    this.#drainWaiting();
   }
 
   /**

@@ -1,18 +1,5 @@
-import { randomFillSync } from "node:crypto";
 import { monotonicFactory } from "ulid";
-
-/** ulid asks for one random byte per character; a getRandomValues call each was 4-6% of the gateway's CPU. */
-function pooledRandom(): () => number {
-  const pool = new Uint8Array(4096);
-  let i = pool.length;
-  return () => {
-    if (i >= pool.length) {
-      randomFillSync(pool);
-      i = 0;
-    }
-    return pool[i++]! / 256;
-  };
-}
+import { RandomPool } from "./random-pool.js";
 
 export type IdPrefix = "org" | "tok" | "app" | "ep" | "msg" | "atmpt" | "job" | "whs" | "bkt" | "out" | "req" | "rej" | "agt" | "qtask" | "fn" | "aud" | "opev";
 
@@ -23,7 +10,10 @@ export type IdPrefix = "org" | "tok" | "app" | "ep" | "msg" | "atmpt" | "job" | 
  * @example newId("msg") // "msg_01JD3Q5Z6W2XK4M8N9P0R1S2T3"
  */
 export function createIdGenerator(): (prefix: IdPrefix) => string {
-  const ulid = monotonicFactory(pooledRandom());
+  // ulid asks for one random byte per character; a getRandomValues call each was 4-6% of the
+  // gateway's CPU.
+  const pool = new RandomPool();
+  const ulid = monotonicFactory(() => pool.fraction());
   return (prefix) => `${prefix}_${ulid()}`;
 }
 

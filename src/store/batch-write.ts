@@ -1,5 +1,5 @@
 import { sql, type Insertable } from "kysely";
-import { insertRows } from "./hot.js";
+import { insertRows, insertWithJobsStatement } from "./hot.js";
 import type { Db, Store } from "./index.js";
 import { JOBS_CHANNEL } from "./postgres/connect.js";
 import type { Database, JobsTable } from "./schema.js";
@@ -37,7 +37,8 @@ export async function insertWithJobs<T extends BatchTable>(
   if (fitsOneStatement(store, rows.length, jobs.length) && rows.length > 0) {
     const values = rows as Insertable<Database["messages"]>[];
     const into = table as "messages";
-    if (jobs.length === 0) await db.insertInto(into).values(values).execute();
+    if (jobs.length === 0) await insertRows(db, table, rows as Record<string, unknown>[]);
+    else if (await insertWithJobsStatement(db, table, rows as readonly Record<string, unknown>[], jobs as readonly Record<string, unknown>[], notify ? JOBS_CHANNEL : undefined)) return;
     else if (!notify) await db.with("r", (qb) => qb.insertInto(into).values(values)).insertInto("jobs").values([...jobs]).execute();
     else {
       await db

@@ -55,7 +55,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
  */
 export async function openStore(config: Config, logger: Logger): Promise<Store> {
   const store = config.databaseUrl
-    ? await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema, logger })
+    ? await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema, logger, preparedStatements: config.preparedStatements })
     : openSqlite({ dataDir: config.dataDir, logger });
   try {
     // Kysely's migration check introspects every schema of the database; a schema dropped at that

@@ -1,9 +1,12 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { HookwardenError } from "../errors/index.js";
+import { RandomPool } from "../ids/random-pool.js";
 
 const PREFIX = "hw1";
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+/** Nonces come from a pool: `randomBytes` per seal was 3.7% of the gateway's busy time under ingest. */
+const nonces = new RandomPool();
 
 /** The key id written into every ciphertext, so rotation knows which key sealed a row. */
 export function keyId(key: Buffer): string {
@@ -33,7 +36,7 @@ export class Keyring {
 
   seal(plaintext: string | Buffer, aad: string): string {
     const key = this.#keys.get(this.currentKid)!;
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = nonces.take(NONCE_BYTES);
     const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(aad, "utf8"));
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -43,7 +43,7 @@ export const OPTIMISATIONS_OFF = process.env.HOOKWARDEN_TEST_OPTIMISATIONS === "
 /** The config every test server shares: loopback only, deliveries to 127.0.0.1 allowed. */
 export function testConfigInput(dialect: Dialect, dataDir: string, schema: string | undefined): Partial<ConfigInput> {
   return {
-    ...(OPTIMISATIONS_OFF ? { groupCommit: false, directHandOff: false, deliveryCache: false } : {}),
+    ...(OPTIMISATIONS_OFF ? { groupCommit: false, directHandOff: false, deliveryCache: false, preparedStatements: false } : {}),
     host: "127.0.0.1",
     port: 0,
     dataDir,

@@ -6,6 +6,7 @@ import type { Database } from "../schema.js";
 import { guardedDialect } from "../guarded-dialect.js";
 import { TableWrites } from "../table-writes.js";
 import { StorageHealth } from "../health.js";
+import { statementName } from "../hot.js";
 
 /** Where nodes announce new jobs (LISTEN/NOTIFY). */
 export const JOBS_CHANNEL = "hookwarden_jobs";
@@ -34,7 +35,7 @@ export interface ListenBackoff {
 
 const DEFAULT_BACKOFF: ListenBackoff = { initialMs: 250, maxMs: 30_000 };
 
-export async function openPostgres(opts: { url: string; schema: string | undefined; logger: Logger; listenBackoff?: ListenBackoff }): Promise<Store> {
+export async function openPostgres(opts: { url: string; schema: string | undefined; logger: Logger; listenBackoff?: ListenBackoff; preparedStatements?: boolean }): Promise<Store> {
   const connection = {
     connectionString: opts.url,
     types,
@@ -61,6 +62,7 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
   for (const p of [pool, relaxedPool]) {
     p.on("connect", (client) => {
       client.on("error", (err) => opts.logger.debug({ err }, "PostgreSQL connection lost"));
+      if (opts.preparedStatements !== false) preparing(client);
     });
   }
   const health = new StorageHealth(opts.logger);
@@ -190,4 +192,23 @@ export async function openPostgres(opts: { url: string; schema: string | undefin
       await db.destroy();
     },
   };
+}
+
+/**
+ * Runs the hot statements (`store/hot.ts`, `statementName`) on `client` as named prepared
+ * statements: pg parses each once per connection and then only binds and executes it. Every other
+ * query goes through unchanged. Off with `--prepared-statements false` (a pooler in transaction
+ * mode, PgBouncer before 1.21, does not keep a connection's prepared statements).
+ */
+function preparing(client: pg.PoolClient): void {
+  const query = client.query as (...args: unknown[]) => unknown;
+  const named = function (this: pg.PoolClient, ...args: unknown[]) {
+    const [text, values] = args;
+    if (args.length === 2 && typeof text === "string" && Array.isArray(values)) {
+      const name = statementName(text);
+      if (name !== undefined) return query.call(this, { name, text, values });
+    }
+    return query.apply(this, args);
+  };
+  client.query = named as typeof client.query;
 }
