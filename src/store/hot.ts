@@ -28,8 +28,9 @@ function cached(key: string, build: () => string): string {
  * PostgreSQL: the hot statements run as named prepared statements, parsed and planned once per
  * connection instead of on every call (`postgres/connect.ts` names them; measured on the bench
  * machine, a four-row insert CTE cost PostgreSQL 0.12-0.13 ms of CPU prepared against 0.17-0.23
- * ms unnamed). Only statements that return no rows are named: a prepared `select *` fails once a
- * migration adds a column ("cached plan must not change result type"), an insert is re-planned.
+ * ms unnamed). Only statements whose result no migration can change are named (inserts, deletes,
+ * the `pg_notify` select): a prepared `select *` fails once a migration adds a column ("cached
+ * plan must not change result type"), an insert is re-planned.
  * At most `MAX_NAMED` texts (a few hundred per connection at most), the first ones seen.
  */
 const MAX_NAMED = 256;
@@ -65,21 +66,10 @@ function placeholders(pg: boolean, offset: number, n: number): string {
  */
 export async function insertRows<T extends keyof Database & string>(db: Db, table: T, rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]!);
+  const flat = flatten(rows);
+  if (!flat) return slow(db, table, rows);
+  const { columns, params } = flat;
   const width = columns.length;
-  const params: unknown[] = new Array(rows.length * width);
-  let k = 0;
-  for (const row of rows) {
-    let n = 0;
-    for (const c in row) {
-      if (c !== columns[n]) return slow(db, table, rows);
-      const v = row[c];
-      if (v === undefined) return slow(db, table, rows);
-      params[k++] = v;
-      n++;
-    }
-    if (n !== width) return slow(db, table, rows);
-  }
   const pg = isPostgres(db);
   const text = cached(`i|${pg ? "p" : "s"}|${table}|${columns.join(",")}|${rows.length}`, () => {
     const tuples: string[] = [];
@@ -121,20 +111,15 @@ export async function selectWhereIn<T extends keyof Database & string>(
  * Rows that do not fit the simple shape (see `insertRows`) take the two statements too.
  */
 export async function insertAndDeleteLeased(db: Db, table: keyof Database & string, rows: readonly Record<string, unknown>[], workerId: string, ids: readonly string[]): Promise<void> {
-  const columns = rows.length > 0 ? Object.keys(rows[0]!) : [];
-  const width = columns.length;
-  const simple = rows.length > 0 && ids.length > 0 && isPostgres(db) && rows.every((r) => {
-    let n = 0;
-    for (const c in r) if (c !== columns[n++] || r[c] === undefined) return false;
-    return n === width;
-  });
-  if (!simple) {
+  const flat = ids.length > 0 && isPostgres(db) ? flatten(rows) : undefined;
+  if (!flat) {
     await insertRows(db, table, rows);
     await deleteLeasedJobs(db, workerId, ids);
     return;
   }
-  const params: unknown[] = [];
-  for (const r of rows) for (const c of columns) params.push(r[c]);
+  const { columns } = flat;
+  const width = columns.length;
+  const params = flat.params;
   params.push(workerId, ...ids);
   const text = cached(`id|${table}|${columns.join(",")}|${rows.length}|${ids.length}`, () => {
     const tuples: string[] = [];
