@@ -16,12 +16,16 @@ export class FairShare {
   readonly #reserve: number;
   readonly #reserveEach: number;
   readonly #slowMs: number;
+  /** The most slots one destination can hold on this node (see `atCap`). */
+  readonly #most: number;
   /** Real time, not the injectable clock: how long destinations take to answer. */
   readonly #now: () => number;
   /** Attempts started and not settled, per destination: their start times (at most `perDestination`). */
   readonly #running = new Map<string, number[]>();
   /** Slots promised to jobs being committed by the publisher or the intake (`DeliveryWorker.take`). */
   readonly #held = new Map<string, number>();
+  /** Slots held by all destinations together: running plus promised (see `held`). */
+  #total = 0;
   /** Destinations whose recent attempts were slow: smoothed duration in ms. Bounded, oldest out. */
   readonly #slow = new Map<string, number>();
 
@@ -31,6 +35,7 @@ export class FairShare {
     this.#reserve = Math.floor(opts.total / 8);
     this.#reserveEach = Math.max(1, Math.floor(this.#reserve / 4));
     this.#slowMs = opts.slowMs;
+    this.#most = Math.min(this.#perDestination, Math.max(opts.total - this.#reserve, this.#reserveEach));
   }
 
   /** Slots a destination holds: attempts running plus jobs promised to it. */
@@ -41,6 +46,15 @@ export class FairShare {
   /** True when the destination already holds its `perDestination` slots. */
   full(id: string): boolean {
     return this.busy(id) >= this.#perDestination;
+  }
+
+  /**
+   * True when the destination holds as many slots as it can ever get on this node: its
+   * `perDestination`, or all the slots outside the reserve when the node has fewer than that
+   * (`--delivery-concurrency 32 --endpoint-concurrency 32`: one endpoint gets at most 28).
+   */
+  atCap(id: string): boolean {
+    return this.busy(id) >= this.#most;
   }
 
   /** How many more slots `id` may take now, with `free` slots left on the node. */
@@ -81,12 +95,20 @@ export class FairShare {
     return { fresh, room, busy };
   }
 
+  /** Slots that destinations hold, all together (those a claim leased are not counted until they start). */
+  get inUse(): number {
+    return this.#total;
+  }
+
   hold(id: string): void {
     this.#held.set(id, (this.#held.get(id) ?? 0) + 1);
+    this.#total += 1;
   }
 
   unhold(id: string): void {
-    const n = (this.#held.get(id) ?? 0) - 1;
+    const had = this.#held.get(id) ?? 0;
+    if (had > 0) this.#total -= 1;
+    const n = had - 1;
     if (n <= 0) this.#held.delete(id);
     else this.#held.set(id, n);
   }
@@ -97,9 +119,13 @@ export class FairShare {
     const list = this.#running.get(id) ?? [];
     list.push(now);
     this.#running.set(id, list);
+    this.#total += 1;
     return () => {
       const at = list.indexOf(now);
-      if (at >= 0) list.splice(at, 1);
+      if (at >= 0) {
+        list.splice(at, 1);
+        this.#total -= 1;
+      }
       if (list.length === 0 && this.#running.get(id) === list) this.#running.delete(id);
       this.#learn(id, this.#now() - now);
     };

@@ -30,11 +30,24 @@ for (const dialect of DIALECTS) {
     /** Items sent, in order; each attempt runs until `finish` settles it. */
     let sent: string[];
     let open: (() => void)[];
+    /** What loading claimed jobs (not handed over) waits for. */
+    let claimedLoad: Promise<void>;
+    let releaseLoad: () => void;
+    let loading: boolean;
+    /** Sizes of the loads of claimed jobs (one per claim). */
+    let claimedLoads: number[];
     const kind: DestinationKind<Held> = {
       job: "hold",
       table: "endpoints",
       health: "endpoint",
-      load: async (jobs, known) => new Map(jobs.map((j) => [j.id, { destination: row, item: (known?.get(j.item_id) as string | undefined) ?? `read ${j.item_id}` }])),
+      load: async (jobs, known) => {
+        if (!known) {
+          loading = true;
+          claimedLoads.push(jobs.length);
+          await claimedLoad;
+        }
+        return new Map(jobs.map((j) => [j.id, { destination: row, item: (known?.get(j.item_id) as string | undefined) ?? `read ${j.item_id}` }]));
+      },
       deliver: (job, { item }) => {
         sent.push(item);
         return new Promise((resolve) =>
@@ -89,11 +102,17 @@ for (const dialect of DIALECTS) {
       row = (await s.store.db.selectFrom("endpoints").selectAll().where("id", "=", endpointId).executeTakeFirstOrThrow()) as EndpointRow;
       sent = [];
       open = [];
+      claimedLoad = Promise.resolve();
+      releaseLoad = () => {};
+      loading = false;
+      claimedLoads = [];
       worker = new DeliveryWorker(s.ctx, new DestinationKinds().register(kind));
       await worker.start();
     });
     afterEach(async () => {
-      open.forEach((fn) => fn());
+      releaseLoad();
+      // Settles what is open, and what a released load starts meanwhile.
+      for (let i = 0; i < 5; i++) await settle(open.length);
       await worker.stop(0);
       await s.drop();
     });
@@ -145,6 +164,60 @@ for (const dialect of DIALECTS) {
       await finishAll();
       // Back in the queue, claimed with a new lease, read again and sent once.
       expect(sent.filter((i) => i.endsWith(late!.item_id))).toEqual([`read ${late!.item_id}`]);
+    });
+
+    it("lets a burst wait when the node's slots outside the reserve are fewer than the endpoint's concurrency", async () => {
+      // 8 slots on the node, one of them the reserve: one endpoint gets at most 7, never its 8.
+      await worker.stop(0);
+      worker = new DeliveryWorker({ ...s.ctx, config: { ...s.ctx.config, deliveryConcurrency: 8, endpointConcurrency: 8 } }, new DestinationKinds().register(kind));
+      await worker.start();
+      const jobs = newJobs(10);
+      expect(await publish(jobs)).toBe(10);
+      expect(sent).toEqual(jobs.slice(0, 7).map((j) => `held ${j.item_id}`));
+      const more = newJobs(2);
+      expect(await publish(more)).toBe(2);
+      await finishAll();
+      // All twelve started in order with what the publisher held: none went through a claim.
+      expect(sent).toEqual([...jobs, ...more].map((j) => `held ${j.item_id}`));
+    });
+
+    it("lets a job wait while a claim's jobs hold the node's slots before they start, instead of queueing it and all after it", async () => {
+      await worker.stop(0);
+      worker = new DeliveryWorker({ ...s.ctx, config: { ...s.ctx.config, deliveryConcurrency: 8, endpointConcurrency: 8 } }, new DestinationKinds().register(kind));
+      await worker.start();
+      claimedLoad = new Promise((resolve) => (releaseLoad = resolve));
+      // Seven jobs of another endpoint already queued: a claim leases them (the node's slots
+      // outside the reserve) and loads them, slowly.
+      const other = await insertEndpoint(s.store.db, s.ctx.keyring, app, null);
+      const queued = newJobs(7).map((j) => ({ ...j, destination_id: other }));
+      await s.store.db.insertInto("jobs").values(queued).execute();
+      worker.wake();
+      for (let i = 0; i < 100 && !loading; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(worker.inflight).toBe(7);
+      // The reserve's slot takes one new job; the next ones wait for a slot rather than go to the
+      // queue (and every later job of the endpoint behind them, until a claim has drained them).
+      const fresh = newJobs(3);
+      expect(await publish(fresh)).toBe(3);
+      expect(sent).toEqual([`held ${fresh[0]!.item_id}`]);
+      releaseLoad();
+      await finishAll();
+      expect([...sent].sort()).toEqual([...queued.map((j) => `read ${j.item_id}`), ...fresh.map((j) => `held ${j.item_id}`)].sort());
+      expect(sent.filter((i) => i.startsWith("held "))).toEqual(fresh.map((j) => `held ${j.item_id}`));
+    });
+
+    it("claims a fast endpoint's queued jobs beyond its free slots, to wait here loaded: fewer, larger claims", async () => {
+      await publish(newJobs(2));
+      // Five of its jobs already queued (another node's, or a retry's).
+      const queued = newJobs(5);
+      await s.store.db.insertInto("jobs").values(queued).execute();
+      // One slot frees: the claim takes the job for it and those that may wait for the next ones.
+      await settle(1);
+      for (let i = 0; i < 100 && claimedLoads.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await finishAll();
+      expect(claimedLoads).toEqual([3, 2]);
+      expect(sent.slice(2)).toEqual(queued.map((j) => `read ${j.item_id}`));
+      expect(await s.store.db.selectFrom("jobs").select("id").execute()).toEqual([]);
+      expect(await s.store.db.selectFrom("attempts").select("id").execute()).toHaveLength(7);
     });
 
     it("lets a job wait behind jobs taken in the same batch, which start once committed", async () => {

@@ -64,8 +64,9 @@ export class DeliveryWorker {
   readonly #deferredUntil = new Set<number>();
   readonly #random: () => number;
   /**
-   * Handed-over jobs of a destination at its concurrency cap, leased to this worker and waiting in
-   * memory for one of its slots (see `take`), with what the enqueuer held for them. Oldest first.
+   * Jobs of a destination with no slot free, leased to this worker and waiting in memory for one
+   * of its slots, with their items: handed over (see `take`, what the enqueuer held) or claimed
+   * beyond the destination's room (see `#extraShares`, loaded with the claim).
    */
   readonly #waiting = new Map<string, { job: JobRow; item: unknown }[]>();
   /** Per destination, jobs taken to wait: committed (in `#waiting`) or still being committed. */
@@ -208,21 +209,27 @@ export class DeliveryWorker {
   /**
    * Whether a new job of `dest`, which has no slot free now, may wait on this node for one instead
    * of going through the queue (a claim, and a second read of its item). Only behind a destination
-   * that answers quickly and has attempts running here, or all its slots taken by jobs about to
-   * start (a burst to one endpoint: 281 of 20,000 forwards went through the queue, in 251 claims);
+   * that answers quickly and has attempts running here, or all the slots it can get taken by jobs
+   * about to start (a burst to one endpoint: 281 of 20,000 forwards went through the queue, in 251
+   * claims; on a node with fewer slots outside the reserve than the endpoint's concurrency, as in
+   * the bench, one such refusal sent 10,854 of 15,600 published messages through the queue), or
+   * slots it would get but for those a claim has leased and not yet started (a claim under way
+   * counts its slots from its start: refusing then sent most of the bench's messages through the
+   * queue on PostgreSQL, each claim ~4 ms of its CPU);
    * each slot freed starts the next waiting job (its attempt settling, or `#dispatchKind` when the
    * gates give it back). Not behind a destination that merely holds a slot while the node is full:
    * tried under fan-out (one message, 100 endpoints), the bench delivered less (PostgreSQL 691-792
    * against 806-1,040 deliveries/s) than when those jobs went to the queue for a batch claim. At
-   * most its own concurrency of them, and at most the node's slots in all; a job whose lease has
-   * run short by the time a slot frees goes back to the queue (`#drainWaiting`).
+   * most its own concurrency of them, and at most the node's slots in all (give or take the jobs
+   * a claim under way takes to wait: `#extraShares`); a job whose lease has run short by the time
+   * a slot frees goes back to the queue (`#drainWaiting`).
    */
   #mayWait(dest: string): boolean {
     const { config } = this.#ctx;
     return (
       this.#waitTotal < config.deliveryConcurrency &&
       (this.#waitCount.get(dest) ?? 0) < config.endpointConcurrency &&
-      (this.#fair.running(dest) > 0 || this.#fair.full(dest)) &&
+      (this.#fair.running(dest) > 0 || this.#fair.atCap(dest) || this.#fair.room(dest, config.deliveryConcurrency - this.#fair.inUse) > 0) &&
       this.#fair.fast(dest)
     );
   }
@@ -307,7 +314,8 @@ export class DeliveryWorker {
         this.#reserved += 1;
         this.#fair.hold(dest);
         start.push(job);
-        items.set(job.item_id, item);
+        // An item its kind could not load (an ephemeral request lost) is for the kind to handle.
+        if (item !== undefined) items.set(job.item_id, item);
       }
       if (list.length === 0) this.#waiting.delete(dest);
     }
@@ -349,16 +357,24 @@ export class DeliveryWorker {
           const free = config.deliveryConcurrency - this.#reserved;
           // The recorder wakes the worker once its backlog of results is below a batch again.
           if (free <= 0 || this.#recorder.saturated) break;
-          const limit = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
           const now = clock.now();
           const shares = this.#fair.shares(free);
+          // Beyond their room, fast destinations' jobs may be claimed to wait here for their slots.
+          const extra = this.#extraShares(shares.room);
+          let more = 0;
+          for (const [id, n] of extra) {
+            shares.room.set(id, shares.room.get(id)! + n);
+            more += n;
+          }
+          const base = Math.min(this.#fair.claimable(free), CLAIM_BATCH);
+          const limit = Math.min(base + more, CLAIM_BATCH);
           this.#skipping = shares.fresh === 0 || [...shares.room.values()].some((n) => n === 0);
           const wakes = this.#wakes;
           const agents = { servedBuckets: this.#kinds.servedBuckets(), since: now - config.resendWindow };
           // The claim's slots outside the reserve are counted from its start, so the hand-off (which
           // may run meanwhile) sees only the slots left; the reserve stays open to it, or a healthy
           // endpoint's new jobs would wait for each claim the slow ones' freed slots cause.
-          const claiming = Math.min(limit, this.#fair.shared(free));
+          const claiming = Math.min(this.#fair.claimable(free), this.#fair.shared(free));
           this.#reserved += claiming;
           let jobs: JobRow[];
           try {
@@ -378,16 +394,17 @@ export class DeliveryWorker {
           this.#noteBehind(shares, taken, jobs.length < limit);
           if (jobs.length < limit && !cut && wakes === this.#wakes) this.#backlog = false;
           if (jobs.length === 0) break;
+          const { start, toWait } = extra.size > 0 ? this.#splitClaim(jobs, extra, shares.room, base, now) : { start: jobs, toWait: new Set<JobRow>() };
           // Hand-offs during the claim took reserve slots it also claimed: the surplus goes back to
           // the queue, due now, so the node never runs more than its slots.
-          const over = this.#reserved + jobs.length - config.deliveryConcurrency;
+          const over = this.#reserved + start.length - config.deliveryConcurrency;
           if (over > 0) {
-            for (const job of jobs.splice(jobs.length - over)) this.#recorder.add({ kind: "defer", job, runAt: now });
+            for (const job of start.splice(start.length - over)) this.#recorder.add({ kind: "defer", job, runAt: now });
             this.#wakeAt(now);
-            if (jobs.length === 0) break;
           }
-          this.#reserved += jobs.length;
-          await this.#dispatch(jobs);
+          if (start.length + toWait.size === 0) break;
+          this.#reserved += start.length;
+          await this.#dispatch(toWait.size > 0 ? [...start, ...toWait] : start, undefined, false, toWait);
         }
       } while (this.#again && this.#running);
     } catch (err) {
@@ -419,19 +436,91 @@ export class DeliveryWorker {
     while (this.#behind.size > 10_000) this.#behind.delete(this.#behind.values().next().value!);
   }
 
-  /** Claimed or handed-over jobs, by kind: loaded, passed through the gates, started. */
-  /** `held`: the jobs' slots are held in `#fair` (taken or waiting jobs) until each passes its gates. */
-  async #dispatch(jobs: JobRow[], known?: ReadonlyMap<string, unknown>, held = false): Promise<void> {
+  /**
+   * How many jobs beyond its room a claim may take of each listed destination, to wait here for its
+   * slots (loaded with the rest of the claim): those `#mayWait` lets wait, within the same bounds.
+   * Under a backlog behind a fast endpoint, claims otherwise took only the slots freed during the
+   * previous one (about 12 of 28, each claim ~3.5 ms of PostgreSQL's time whatever its size).
+   */
+  #extraShares(room: ReadonlyMap<string, number>): Map<string, number> {
+    const { config } = this.#ctx;
+    const extra = new Map<string, number>();
+    let left = config.deliveryConcurrency - this.#waitTotal;
+    for (const [id, n] of room) {
+      if (left <= 0) break;
+      if (n <= 0 || !this.#fair.fast(id)) continue;
+      const e = Math.min(left, config.endpointConcurrency - (this.#waitCount.get(id) ?? 0));
+      if (e <= 0) continue;
+      extra.set(id, e);
+      left -= e;
+    }
+    return extra;
+  }
+
+  /**
+   * Splits a claim that took `extra` jobs of fast destinations beyond their room: round-robin over
+   * destinations, oldest first, what the claim would have taken without them (at most `base`, each
+   * destination within its own room) starts; the rest of a fast destination's jobs wait here,
+   * counted from now on; any other job (a bigger limit let the claim take more of a destination
+   * without extra) goes back to the queue, due now.
+   */
+  #splitClaim(jobs: readonly JobRow[], extra: ReadonlyMap<string, number>, room: ReadonlyMap<string, number>, base: number, now: number): { start: JobRow[]; toWait: Set<JobRow> } {
+    const byDest = new Map<string, JobRow[]>();
+    for (const job of jobs) {
+      const list = byDest.get(job.destination_id);
+      if (list) list.push(job);
+      else byDest.set(job.destination_id, [job]);
+    }
+    // A claim returns the lease end as `run_at`: creation time and id give the jobs' order.
+    for (const list of byDest.values()) list.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const start: JobRow[] = [];
+    const toWait = new Set<JobRow>();
+    const started = new Map<string, number>();
+    const waited = new Map<string, number>();
+    let back = false;
+    for (let turn = 0; ; turn++) {
+      let any = false;
+      for (const [id, list] of byDest) {
+        const job = list[turn];
+        if (!job) continue;
+        any = true;
+        const e = extra.get(id) ?? 0;
+        const n = started.get(id) ?? 0;
+        if (start.length < base && n < (room.get(id) ?? Infinity) - e) {
+          start.push(job);
+          started.set(id, n + 1);
+        } else if ((waited.get(id) ?? 0) < e) {
+          toWait.add(job);
+          waited.set(id, (waited.get(id) ?? 0) + 1);
+          this.#waitCount.set(id, (this.#waitCount.get(id) ?? 0) + 1);
+          this.#waitTotal += 1;
+        } else {
+          this.#recorder.add({ kind: "defer", job, runAt: now });
+          back = true;
+        }
+      }
+      if (!any) break;
+    }
+    if (back) this.#wakeAt(now);
+    return { start, toWait };
+  }
+
+  /**
+   * Claimed or handed-over jobs, by kind: loaded, passed through the gates, started. `held`: the
+   * jobs' slots are held in `#fair` (taken or waiting jobs) until each passes its gates. `toWait`:
+   * claimed jobs with no slot, loaded with the others and then filed to wait here (`#extraShares`).
+   */
+  async #dispatch(jobs: JobRow[], known?: ReadonlyMap<string, unknown>, held = false, toWait?: ReadonlySet<JobRow>): Promise<void> {
     const byKind = new Map<string, JobRow[]>();
     for (const job of jobs) {
       const group = byKind.get(job.kind);
       if (group) group.push(job);
       else byKind.set(job.kind, [job]);
     }
-    for (const [name, group] of byKind) await this.#dispatchKind(name, group, known, held);
+    for (const [name, group] of byKind) await this.#dispatchKind(name, group, known, held, toWait);
   }
 
-  async #dispatchKind(name: string, jobs: JobRow[], known: ReadonlyMap<string, unknown> | undefined, held: boolean): Promise<void> {
+  async #dispatchKind(name: string, jobs: JobRow[], known: ReadonlyMap<string, unknown> | undefined, held: boolean, toWait?: ReadonlySet<JobRow>): Promise<void> {
     const { clock, logger } = this.#ctx;
     const kind = this.#kinds.get(name);
     let loaded: ReadonlyMap<string, Loaded>;
@@ -439,7 +528,10 @@ export class DeliveryWorker {
       if (!kind) throw new Error(`no destination kind runs ${name} jobs on this worker`);
       loaded = await kind.load(jobs, known);
     } catch (err) {
-      this.#reserved -= jobs.length;
+      for (const job of jobs) {
+        if (toWait?.has(job)) this.#unwait(job.destination_id);
+        else this.#reserved -= 1;
+      }
       if (held) for (const job of jobs) this.#fair.unhold(job.destination_id);
       const runAt = clock.now() + 5_000;
       for (const job of jobs) this.#recorder.add({ kind: "defer", job, runAt });
@@ -448,6 +540,10 @@ export class DeliveryWorker {
       return;
     }
     for (const job of jobs) {
+      if (toWait?.has(job)) {
+        this.#fileWaiting(kind!, job, loaded.get(job.id));
+        continue;
+      }
       // Held until here, so no other job took its slot while the batch loaded.
       if (held) this.#fair.unhold(job.destination_id);
       const item = loaded.get(job.id);
@@ -476,6 +572,20 @@ export class DeliveryWorker {
     }
     // Slots the gates gave back (a drop, a deferral) may be what jobs waiting here need.
     this.#drainWaiting();
+  }
+
+  /** A claimed job loaded to wait for a slot here (`#extraShares`); a gone item or destination drops it. */
+  #fileWaiting(kind: DestinationKind, job: JobRow, item: Loaded | undefined): void {
+    const dest = job.destination_id;
+    if (!item || item.destination.disabled === 1) {
+      this.#unwait(dest);
+      this.#recorder.add({ kind: "drop", job }, undefined, kind.finished && (() => kind.finished!(job)));
+      return;
+    }
+    const waiter = { job, item: item.item };
+    const list = this.#waiting.get(dest);
+    if (list) list.push(waiter);
+    else this.#waiting.set(dest, [waiter]);
   }
 
   /**
