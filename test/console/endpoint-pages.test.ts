@@ -128,7 +128,8 @@ for (const dialect of DIALECTS) {
         await page.getByTestId("stats").filter({ hasText: /^1\s*1\s*0\s*0$/ }).waitFor();
         await page.getByText("1 succeeded, 1 failed over").first().waitFor();
         await page.getByText(/median \d+ ms, 95th percentile \d+ ms, max \d+ ms over 2 attempt/).first().waitFor();
-        expect(await page.locator("[data-testid=chart] canvas").count()).toBe(2);
+        // The charts' canvases are made in an effect, after the render that shows the figures above.
+        await expect.poll(() => page.locator("[data-testid=chart] canvas").count()).toBe(2);
         expect(await page.getByTestId("endpoint-state").textContent()).toBe("enabled");
         expect(await page.getByTestId("endpoint-breaker").textContent()).toMatch(/^closed \(/);
         // Operational events: the failed message, exhausted at once (no retries), named by id.
