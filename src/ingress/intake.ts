@@ -5,7 +5,7 @@ import { HookwardenError } from "../errors/index.js";
 import { newId } from "../ids/index.js";
 import type { JobRow } from "../queue/types.js";
 import { HandOffBatch, type HandOff } from "../queue/hand-off.js";
-import { CHUNK, fitsOneStatement, insertWithJobs } from "../store/batch-write.js";
+import { fitsOneStatement, insertDedupedWithJobs, insertWithJobs } from "../store/batch-write.js";
 import { commitBatch, type Db } from "../store/index.js";
 import { GroupCommit } from "../store/group-commit.js";
 import { notDurable } from "../store/errors.js";
@@ -162,10 +162,10 @@ export class Intake {
     const kept = new Map<string, StoredRequest>();
     /** Ephemeral requests held for this batch's jobs: let go again if the batch does not commit. */
     const holding: { id: string; jobs: number }[] = [];
+    const duplicate = (p: Pending) => results.set(p, { requestId: p.id, duplicate: true, outputs: [], leasedJob: undefined });
     const write = async (db: Db) => {
-      for (const p of await claimDedupeKeys(db, batch.filter((p) => !dupes.has(p)), now)) dupes.add(p);
       const fresh = batch.filter((p) => !dupes.has(p));
-      for (const p of dupes) results.set(p, { requestId: p.id, duplicate: true, outputs: [], leasedJob: undefined });
+      for (const p of dupes) duplicate(p);
       if (fresh.length === 0) return;
       const rows: Insertable<InboundRequestsTable>[] = [];
       const jobRows: JobRow[] = [];
@@ -208,13 +208,35 @@ export class Intake {
         else if (p.clear) kept.set(p.id, p.clear);
       }
       const offered = jobRows.filter((j) => j.locked_by === null && typeOf.get(j.destination_id) === "url");
-      await insertWithJobs(store, db, "inbound_requests", rows, jobRows, handOff.offer(jobRows, offered, now));
+      const notify = handOff.offer(jobRows, offered, now);
+      const keys = fresh.map((p) => (p.dedupeKey === undefined ? undefined : { input_id: p.item.resolved.input.id, delivery_id: p.dedupeKey }));
+      if (keys.every((k) => k === undefined)) {
+        await insertWithJobs(store, db, "inbound_requests", rows, jobRows, notify);
+        return;
+      }
+      // The keys are claimed with the requests they guard (one statement on PostgreSQL); a request
+      // whose key was seen within the window is left out with its jobs, and answered as a duplicate.
+      const late = await insertDedupedWithJobs(store, db, "inbound_requests", rows, jobRows, notify, { keys, expiresAt: now + DEDUPE_WINDOW_MS, now });
+      if (late.size === 0) return;
+      const gone = new Set<string>();
+      for (const i of late) {
+        const p = fresh[i]!;
+        duplicate(p);
+        kept.delete(p.id);
+        gone.add(p.id);
+        const h = holding.findIndex((x) => x.id === p.id);
+        if (h >= 0) {
+          for (let n = 0; n < holding[h]!.jobs; n++) this.#held!.release(p.id);
+          holding.splice(h, 1);
+        }
+      }
+      handOff.withdraw(jobRows.filter((j) => gone.has(j.item_id)));
     };
-    // Without dedupe keys such a batch is that one statement and needs no BEGIN/COMMIT; with them, a
+    // Such a batch is one statement, dedupe keys included, and needs no BEGIN/COMMIT; otherwise a
     // key must never commit without its request (the provider's retry would be answered as a
-    // duplicate of a request that was never stored), and several statements need one transaction.
+    // duplicate of a request that was never stored), and the statements share one transaction.
     try {
-      await commitBatch(store, oneStatement && batch.every((p) => p.dedupeKey === undefined), write);
+      await commitBatch(store, oneStatement, write);
     } catch (err) {
       handOff.failed();
       for (const h of holding) for (let i = 0; i < h.jobs; i++) this.#held!.release(h.id);
@@ -233,26 +255,4 @@ export class Intake {
       },
     );
   }
-}
-
-/** Records dedupe keys; returns the requests whose key was already seen within the window. */
-async function claimDedupeKeys(trx: Db, batch: Pending[], now: number): Promise<Pending[]> {
-  const keyed = batch.filter((p) => p.dedupeKey !== undefined);
-  if (keyed.length === 0) return [];
-  const inserted = new Set<string>();
-  for (let i = 0; i < keyed.length; i += CHUNK) {
-    const rows = await trx
-      .insertInto("inbound_dedupe")
-      .values(keyed.slice(i, i + CHUNK).map((p) => ({ input_id: p.item.resolved.input.id, delivery_id: p.dedupeKey!, expires_at: now + DEDUPE_WINDOW_MS })))
-      .onConflict((oc) =>
-        oc
-          .columns(["input_id", "delivery_id"])
-          .doUpdateSet((eb) => ({ expires_at: eb.ref("excluded.expires_at") }))
-          .where("inbound_dedupe.expires_at", "<=", now),
-      )
-      .returning(["input_id", "delivery_id"])
-      .execute();
-    for (const r of rows) inserted.add(`${r.input_id}\0${r.delivery_id}`);
-  }
-  return keyed.filter((p) => !inserted.has(`${p.item.resolved.input.id}\0${p.dedupeKey}`));
 }

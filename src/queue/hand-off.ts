@@ -52,6 +52,19 @@ export class HandOffBatch<P> {
     return this.#queued;
   }
 
+  /**
+   * Inside the batch's write, after its insert: `rows` were not inserted after all (their requests
+   * were duplicates); the slots taken for them go back. Rows the worker did not take are ignored.
+   */
+  withdraw(rows: readonly TakeRow[]): void {
+    if (rows.length === 0 || this.#taken.length === 0) return;
+    const gone = new Set(rows);
+    const back = this.#taken.filter((r) => gone.has(r));
+    if (back.length === 0) return;
+    this.#taken = this.#taken.filter((r) => !gone.has(r));
+    this.#port!.unreserve(back);
+  }
+
   failed(): void {
     if (this.#taken.length > 0) this.#port!.unreserve(this.#taken);
     this.#taken = [];

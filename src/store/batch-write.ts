@@ -1,5 +1,5 @@
 import { sql, type Insertable } from "kysely";
-import { insertRows, insertWithJobsStatement } from "./hot.js";
+import { claimDedupeRows, insertDedupedWithJobsStatement, insertRows, insertWithJobsStatement, type DedupeKey } from "./hot.js";
 import type { Db, Store } from "./index.js";
 import { JOBS_CHANNEL } from "./postgres/connect.js";
 import type { Database, JobsTable } from "./schema.js";
@@ -26,6 +26,63 @@ export function fitsOneStatement(store: Store, rows: number, jobs: number): bool
  * statements, each 1-2 ms of publish latency; an intake batch's commit 6.9 ms → 4.5 ms). Anything
  * else is written in chunks inside the caller's transaction.
  */
+/**
+ * Dedupe keys for a batch's rows (`keys[i]` for `rows[i]`, none twice): a row whose key is already
+ * held (`inbound_dedupe`, until its `expires_at`) is not inserted, nor are its jobs.
+ */
+export interface BatchDedupe {
+  keys: readonly (DedupeKey | undefined)[];
+  expiresAt: number;
+  now: number;
+}
+
+/**
+ * `insertWithJobs` with dedupe keys, for the rows of `table` that carry an `id` referred to by
+ * their jobs' `item_id`. Returns the indexes of the rows left out as duplicates. On PostgreSQL a
+ * batch that `fitsOneStatement` is one statement, keys included (`insertDedupedWithJobsStatement`:
+ * no BEGIN/COMMIT); otherwise the keys are claimed first, in the caller's transaction or in one
+ * of their own, so a key never commits without its row.
+ */
+export async function insertDedupedWithJobs(
+  store: Store,
+  db: Db,
+  table: "inbound_requests",
+  rows: readonly Insertable<Database["inbound_requests"]>[],
+  jobs: readonly Insertable<JobsTable>[],
+  notify: boolean,
+  dedupe: BatchDedupe,
+): Promise<Set<number>> {
+  const duplicates = (claimed: readonly DedupeKey[]) => {
+    const held = new Set(claimed.map((k) => `${k.input_id}\0${k.delivery_id}`));
+    const out = new Set<number>();
+    dedupe.keys.forEach((k, i) => {
+      if (k && !held.has(`${k.input_id}\0${k.delivery_id}`)) out.add(i);
+    });
+    return out;
+  };
+  if (fitsOneStatement(store, rows.length, jobs.length) && rows.length > 0) {
+    const claimed = await insertDedupedWithJobsStatement(db, table, rows, dedupe.keys, jobs, dedupe.expiresAt, dedupe.now, notify ? JOBS_CHANNEL : undefined);
+    if (claimed) return duplicates(claimed);
+  }
+  const write = async (trx: Db) => {
+    const keyed = dedupe.keys.filter((k): k is DedupeKey => k !== undefined);
+    const claimed: DedupeKey[] = [];
+    for (let i = 0; i < keyed.length; i += CHUNK) claimed.push(...(await claimDedupeRows(trx, keyed.slice(i, i + CHUNK), dedupe.expiresAt, dedupe.now)));
+    const dupes = duplicates(claimed);
+    const left = new Set(rows.filter((_, i) => dupes.has(i)).map((r) => r.id));
+    await insertWithJobs(
+      store,
+      trx,
+      table,
+      rows.filter((_, i) => !dupes.has(i)),
+      jobs.filter((j) => !left.has(j.item_id)),
+      notify,
+    );
+    return dupes;
+  };
+  return db.isTransaction ? write(db) : db.transaction().execute(write);
+}
+
 export async function insertWithJobs<T extends BatchTable>(
   store: Store,
   db: Db,

@@ -10,10 +10,15 @@ interface Item {
   reject: (e: unknown) => void;
 }
 
-/** A group commit over `rows(n)` in a real table, recording each commit's batch. */
-function harness(t: TestStore, enabled: boolean, opts: { failing?: (batch: number[]) => unknown } = {}) {
+/**
+ * A group commit over `rows(n)` in a real table, recording each commit's batch. With `flushes`,
+ * each `durable()` (the SQLite WAL's fsync) waits for the test to let it go, then flushes.
+ */
+function harness(t: TestStore, enabled: boolean, opts: { failing?: (batch: number[]) => unknown; flushes?: (() => void)[] } = {}) {
   const batches: number[][] = [];
-  const group = new GroupCommit<Item>(t.ctx.store, {
+  const { flushes } = opts;
+  const store = flushes ? { ...t.ctx.store, durable: () => new Promise<void>((go) => flushes.push(go)).then(() => t.ctx.store.durable()) } : t.ctx.store;
+  const group = new GroupCommit<Item>(store, {
     enabled,
     maxBatch: 8,
     refusal: (err) => (err instanceof HookwardenError ? err : new HookwardenError("E_VALIDATION", 422, "refused alone")),
@@ -57,6 +62,25 @@ for (const dialect of DIALECTS) {
         [8, 9, 10, 11, 12, 13, 14, 15],
         [16, 17, 18, 19],
       ]);
+    });
+
+    it("commits the next batch once the last one is on disk: items arriving during its flush share one commit", async () => {
+      const flushes: (() => void)[] = [];
+      const { group, batches, add } = harness(t, true, { flushes });
+      const answers = [add(0)];
+      await expect.poll(() => flushes.length).toBe(1);
+      // Three more, each in a turn of its own, while the first batch's flush runs.
+      for (const n of [1, 2, 3]) {
+        answers.push(add(n));
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(batches).toEqual([[0]]);
+      flushes.shift()!();
+      await expect.poll(() => flushes.length).toBe(1);
+      expect(batches).toEqual([[0], [1, 2, 3]]);
+      flushes.shift()!();
+      await expect(Promise.all(answers)).resolves.toEqual(["stored 0", "stored 1", "stored 2", "stored 3"]);
+      await group.drain();
     });
 
     it("off: commits every item alone, in order, with the same answers", async () => {

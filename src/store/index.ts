@@ -108,8 +108,8 @@ export async function commitBatch(store: Store, single: boolean, write: (db: Db)
 
 /**
  * Answers a committed group-commit batch once it is on disk (`store.durable()`): `settle` then,
- * `fail` if the flush failed. The promise sits in `pending` until done, so a drain can wait for it;
- * meanwhile the next batch commits and shares the next flush.
+ * `fail` if the flush failed. The promise sits in `pending` until done, so a drain (and the group
+ * commit's next batch) can wait for it.
  */
 export function settleWhenDurable(store: Store, pending: Set<Promise<void>>, settle: () => void, fail: (err: unknown) => void): void {
   const settled: Promise<void> = store

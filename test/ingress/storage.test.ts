@@ -180,6 +180,23 @@ for (const dialect of DIALECTS) {
       expect((await listRequests(t, bucket.id)).filter((s) => s.inputId === input.id)).toHaveLength(2);
     });
 
+    it("stores and forwards a delivery once when its retries arrive together with it and with other deliveries", async () => {
+      const { bucket, input } = await setup(t, { input: { verification: { type: "github", secret: GITHUB_SECRET } }, outputs: [`${receiver.url}/together`] });
+      const body = JSON.stringify({ action: "opened", number: 2 });
+      const signed = { "content-type": "application/json", "x-github-event": "pull_request", "x-hub-signature-256": await githubSign(GITHUB_SECRET, body) };
+      const [retried, other1, other2] = [randomUUID(), randomUUID(), randomUUID()];
+      const dupesBefore = await metric(t, "hookwarden_ingress_requests_total", { outcome: "duplicate" });
+      // Sent at once, so they share batches: a retry may meet its original in the same batch or in the next one.
+      const answers = await Promise.all(
+        [retried, other1, retried, other2, retried].map((id) => send(t.url, `/in/${input.id}`, { body, headers: { ...signed, "x-github-delivery": id } })),
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+      await t.hw.worker.runUntilIdle();
+      expect(receiver.at("/together").map((r) => r.headers["x-github-delivery"]).sort()).toEqual([retried, other1, other2].sort());
+      expect(await metric(t, "hookwarden_ingress_requests_total", { outcome: "duplicate" })).toBe(dupesBefore + 2);
+      expect((await listRequests(t, bucket.id)).filter((s) => s.inputId === input.id)).toHaveLength(3);
+    });
+
     it("dedupes on webhook-id by default and forwards every repeat with dedupe: false", async () => {
       const { bucket, input } = await setup(t, { outputs: [`${receiver.url}/by-webhook-id`] });
       const noDedupe = (await t.api("POST", `/api/v1/bucket/${bucket.id}/input`, { name: "all", dedupe: false })).body;

@@ -109,6 +109,21 @@ describe("SQLite relaxed(): the calls of one loop turn share a transaction", () 
     expect(await rows()).toEqual([1, 2]);
   });
 
+  it("keeps savepoints' journals in memory: a failing call that wrote far past 64 KiB is rolled back alone", async () => {
+    // temp_store = MEMORY: SQLite spilled these journals to temporary files it created and deleted every turn.
+    expect((await sql<{ temp_store: number }>`pragma temp_store`.execute(store.db)).rows).toEqual([{ temp_store: 2 }]);
+    await store.db.schema.createTable("big").addColumn("b", "blob").execute();
+    const kept = store.relaxed(async (trx) => void (await trx.insertInto("big" as never).values({ b: Buffer.alloc(100_000, 1) } as never).execute()));
+    const failing = store.relaxed(async (trx) => {
+      for (let i = 0; i < 4; i++) await trx.insertInto("big" as never).values({ b: Buffer.alloc(100_000, 2) } as never).execute();
+      throw new Error("refused by the caller");
+    });
+    const results = await Promise.allSettled([kept, failing]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected"]);
+    const left = await sql<{ n: number; first: number }>`select count(*) as n, min(unicode(substr(b, 1, 1))) as first from big`.execute(store.db);
+    expect(left.rows).toEqual([{ n: 1, first: 1 }]);
+  });
+
   it("answers a lone call as before: its value, or its error with nothing written", async () => {
     await expect(store.relaxed(async (trx) => (await trx.insertInto("t" as never).values({ x: 5 } as never).execute(), "done"))).resolves.toBe("done");
     await expect(
