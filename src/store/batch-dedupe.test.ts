@@ -99,6 +99,15 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it("keeps each key with its own row whichever rows of a batch carry one (one statement text for both)", async () => {
+      const { db, request, job } = await setup();
+      const opts = (keys: ({ input_id: string; delivery_id: string } | undefined)[]) => ({ keys, expiresAt: NOW + 1000, now: NOW });
+      const first = await insertDedupedWithJobs(s!.store, db, "inbound_requests", [request(0), request(1)], [job("req_0", "a"), job("req_1", "a")], false, opts([{ input_id: "in_1", delivery_id: "k0" }, undefined]));
+      const second = await insertDedupedWithJobs(s!.store, db, "inbound_requests", [request(2), request(3)], [job("req_2", "a"), job("req_3", "a")], false, opts([undefined, { input_id: "in_1", delivery_id: "k0" }]));
+      expect([[...first], [...second]]).toEqual([[], [1]]);
+      expect((await stored(db)).requests.map((r) => r.split(":")[0])).toEqual(["req_0", "req_1", "req_2"]);
+    });
+
     it("stores nothing of a batch whose every key is held, and no key commits when the batch fails", async () => {
       const { db, request, job } = await setup();
       const seen = await insertDedupedWithJobs(s!.store, db, "inbound_requests", [request(0)], [job("req_0", "out_a")], false, {

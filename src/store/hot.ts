@@ -256,7 +256,8 @@ export async function insertDedupedWithJobsStatement(
   const jobsAt = params.length;
   params.push(...b.params);
   if (channel !== undefined) params.push(channel);
-  const shape = rows.map((_, r) => (keys[r] ? "k" : "-")).join("");
+  // The text depends on how many rows carry a key, not on which: each row brings its key or nulls.
+  const shape = `${rows.length}|${keyed.length}`;
   const text = cached(`drj|${table}|${a.columns.join(",")}|${shape}|${b.columns.join(",")}|${jobs.length}|${channel === undefined ? "" : "n"}`, () => {
     const typed = (columns: string[], types: Map<string, string>, n: number, offset: number, extra: string[]) => {
       const out: string[] = [];
