@@ -197,6 +197,22 @@ for (const dialect of DIALECTS) {
       expect((await listRequests(t, bucket.id)).filter((s) => s.inputId === input.id)).toHaveLength(3);
     });
 
+    it("dedupes hostile delivery ids like any other: __proto__, SQL, an 8,000-character id; each stored once, its repeat a duplicate", async () => {
+      const { bucket, input } = await setup(t, { input: { verification: { type: "github", secret: GITHUB_SECRET } }, outputs: [`${receiver.url}/hostile-ids`] });
+      const body = JSON.stringify({ action: "opened", number: 3 });
+      const signed = { "content-type": "application/json", "x-github-event": "pull_request", "x-hub-signature-256": await githubSign(GITHUB_SECRET, body) };
+      const ids = ["__proto__", `' or 1=1; -- $1 "d"`, "x".repeat(8_000)];
+      const dupesBefore = await metric(t, "hookwarden_ingress_requests_total", { outcome: "duplicate" });
+      for (const round of [1, 2]) {
+        const answers = await Promise.all(ids.map((id) => send(t.url, `/in/${input.id}`, { body, headers: { ...signed, "x-github-delivery": id } })));
+        expect(answers.map((a) => a.status), `round ${round}`).toEqual([200, 200, 200]);
+      }
+      await t.hw.worker.runUntilIdle();
+      expect(receiver.at("/hostile-ids")).toHaveLength(3);
+      expect(await metric(t, "hookwarden_ingress_requests_total", { outcome: "duplicate" })).toBe(dupesBefore + 3);
+      expect((await listRequests(t, bucket.id)).filter((s) => s.inputId === input.id)).toHaveLength(3);
+    });
+
     it("dedupes on webhook-id by default and forwards every repeat with dedupe: false", async () => {
       const { bucket, input } = await setup(t, { outputs: [`${receiver.url}/by-webhook-id`] });
       const noDedupe = (await t.api("POST", `/api/v1/bucket/${bucket.id}/input`, { name: "all", dedupe: false })).body;
