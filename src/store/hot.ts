@@ -141,6 +141,12 @@ export async function deleteLeasedJobs(db: Db, workerId: string, ids: readonly s
   await db.executeQuery(CompiledQuery.raw(text, [workerId, ...ids]));
 }
 
+/** A dedupe key of `inbound_dedupe`. */
+export interface DedupeKey {
+  input_id: string;
+  delivery_id: string;
+}
+
 /**
  * Records dedupe keys `(input_id, delivery_id)` valid until `expiresAt`, taking over a key whose
  * row has expired by `now`; returns the keys recorded (those not returned were seen within the
@@ -148,7 +154,7 @@ export async function deleteLeasedJobs(db: Db, workerId: string, ids: readonly s
  * `on conflict … do update … where … returning` cost about a seventh of the time the ingest bench
  * spent storing keys (`node --cpu-prof`).
  */
-export async function claimDedupeRows(db: Db, keys: readonly { input_id: string; delivery_id: string }[], expiresAt: number, now: number): Promise<{ input_id: string; delivery_id: string }[]> {
+export async function claimDedupeRows(db: Db, keys: readonly DedupeKey[], expiresAt: number, now: number): Promise<DedupeKey[]> {
   if (keys.length === 0) return [];
   const pg = isPostgres(db);
   const params: unknown[] = [];
@@ -163,8 +169,8 @@ export async function claimDedupeRows(db: Db, keys: readonly { input_id: string;
       `where "inbound_dedupe"."expires_at" <= ${pg ? `$${params.length}` : "?"} returning "input_id", "delivery_id"`;
     return pg ? named(text) : text;
   });
-  const res = await db.executeQuery<{ input_id: string; delivery_id: string }>(CompiledQuery.raw(text, params));
-  return res.rows as { input_id: string; delivery_id: string }[];
+  const res = await db.executeQuery<DedupeKey>(CompiledQuery.raw(text, params));
+  return res.rows as DedupeKey[];
 }
 
 /**
@@ -190,12 +196,6 @@ export async function insertWithJobsStatement(db: Db, table: keyof Database & st
   });
   await db.executeQuery(CompiledQuery.raw(text, params));
   return true;
-}
-
-/** A dedupe key of `inbound_dedupe`. */
-export interface DedupeKey {
-  input_id: string;
-  delivery_id: string;
 }
 
 /** PostgreSQL column types of the tables written through a `select … from (values …)`, read once. */
