@@ -1,3 +1,4 @@
+import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import { parseCidr, type Cidr } from "../net/ssrf.js";
 
@@ -34,8 +35,10 @@ export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
  * own claim and can be forged).
  */
 export function clientIp(socketAddress: string, forwardedFor: string | undefined, trusted: readonly Cidr[]): string {
-  const direct = parse(socketAddress)?.toString() ?? socketAddress;
-  if (!forwardedFor || !inRanges(direct, trusted)) return direct;
+  // A dotted IPv4 peer (the common case) is already in the form parsing would give back: parsing
+  // and printing it was 1.2% of the gateway's time per inbound request in the ingest bench.
+  const direct = isIPv4(socketAddress) ? socketAddress : (parse(socketAddress)?.toString() ?? socketAddress);
+  if (!forwardedFor || trusted.length === 0 || !inRanges(direct, trusted)) return direct;
   const hops = forwardedFor.split(",").map((h) => h.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hopAddress(hops[i]!)?.toString();
