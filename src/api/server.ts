@@ -18,6 +18,7 @@ import { contractRoutes, installContract } from "./contract/index.js";
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from "./errors.js";
 import { guardConnections, timeoutOptions } from "./connection-limits.js";
 import { installJsonBody } from "./json-body.js";
+import { lazyRequestLoggers } from "./lazy-logger.js";
 import { logApiRequests } from "./request-log.js";
 import { eventTypeRoutes } from "./event-types/index.js";
 import { healthRoutes } from "./health/index.js";
@@ -76,6 +77,7 @@ export async function buildApi(ctx: Context, deps: ApiDeps): Promise<FastifyInst
     clientErrorHandler,
     ...limits,
   });
+  lazyRequestLoggers(app);
   // First: every route registered from here on is observed, so the document cannot miss one.
   const contract = installContract(app);
   guardConnections(app, ctx.config, ctx.logger.child({ component: "http" }));
