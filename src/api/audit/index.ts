@@ -37,7 +37,8 @@ export function auditRoutes(app: FastifyInstance, ctx: Context, audit: AuditLog)
   const created = new WeakMap<object, string>();
   app.addHook("onSend", (req, reply, payload, done) => {
     // The id of what a POST created: the first "id" of the JSON answer (ids are never secrets).
-    if (req.method === "POST" && WRITE_OK(req.method, reply.statusCode) && typeof payload === "string") {
+    // Not for a publish: that answer holds the caller's payload and is never audited.
+    if (req.method === "POST" && WRITE_OK(req.method, reply.statusCode) && typeof payload === "string" && !NOT_AUDITED.has(`POST ${req.routeOptions.url ?? "?"}`)) {
       const m = /"id":"([^"\\]{1,256})"/.exec(payload);
       if (m) created.set(req, m[1]!);
     }
