@@ -73,22 +73,36 @@ declare module "fastify" {
   }
 }
 
-function lazyInput<Q, B>(spec: RouteSpec, req: FastifyRequest): RouteInput<Q, B> {
-  let body: { v: unknown } | undefined;
-  let query: { v: unknown } | undefined;
-  return {
-    get body() {
-      if (!spec.body) return undefined as Out<B>;
-      const raw = spec.bodyOptional === "absent" ? (req.body === undefined ? {} : req.body) : spec.bodyOptional ? (req.body ?? {}) : req.body;
-      body ??= { v: parse(spec.body, raw, "body") };
-      return body.v as Out<B>;
-    },
-    get query() {
-      if (!spec.query) return undefined as Out<Q>;
-      query ??= { v: parse(spec.query, req.query, "query") };
-      return query.v as Out<Q>;
-    },
-  };
+/**
+ * A class rather than an object literal with getters: a literal's accessors are made anew for every
+ * request (0.5-0.8% of the gateway's main thread in the ingest and e2e benches), a class's live
+ * once on its prototype.
+ */
+class LazyInput<Q, B> implements RouteInput<Q, B> {
+  #body: { v: unknown } | undefined;
+  #query: { v: unknown } | undefined;
+  readonly #spec: RouteSpec;
+  readonly #req: FastifyRequest;
+
+  constructor(spec: RouteSpec, req: FastifyRequest) {
+    this.#spec = spec;
+    this.#req = req;
+  }
+
+  get body(): Out<B> {
+    const spec = this.#spec;
+    const req = this.#req;
+    if (!spec.body) return undefined as Out<B>;
+    const raw = spec.bodyOptional === "absent" ? (req.body === undefined ? {} : req.body) : spec.bodyOptional ? (req.body ?? {}) : req.body;
+    this.#body ??= { v: parse(spec.body, raw, "body") };
+    return this.#body.v as Out<B>;
+  }
+
+  get query(): Out<Q> {
+    if (!this.#spec.query) return undefined as Out<Q>;
+    this.#query ??= { v: parse(this.#spec.query, this.#req.query, "query") };
+    return this.#query.v as Out<Q>;
+  }
 }
 
 /**
@@ -105,7 +119,7 @@ export function route<const U extends string, Q extends z.ZodType | undefined = 
   handler: RouteHandler<U, Q, B>,
 ): void {
   const declared = spec as RouteSpec;
-  const run = (req: FastifyRequest, reply: FastifyReply) => handler(req as FastifyRequest<{ Params: ParamsOf<U> }>, reply, lazyInput<Q, B>(declared, req));
+  const run = (req: FastifyRequest, reply: FastifyReply) => handler(req as FastifyRequest<{ Params: ParamsOf<U> }>, reply, new LazyInput<Q, B>(declared, req));
   if (spec.method === "ANY") app.all(spec.url, { config: { contract: declared } }, run);
   else app.route({ method: typeof spec.method === "string" ? spec.method : [...spec.method], url: spec.url, config: { contract: declared }, handler: run });
 }
