@@ -24,6 +24,7 @@ function hopAddress(hop: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
 }
 
 export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
+  if (ranges.length === 0) return false;
   const a = parse(ip);
   return a !== undefined && ranges.some(([r, bits]) => r.kind() === a.kind() && a.match(r, bits));
 }

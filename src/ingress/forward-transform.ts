@@ -4,7 +4,7 @@ import { HookwardenError } from "../errors/index.js";
 import type { StoredRequest } from "./stored-request.js";
 import { latestFunction } from "../functions/index.js";
 import type { FunctionRunner } from "../functions/runner.js";
-import { readThrough } from "../store/table-writes.js";
+import { freshEntry, readThrough } from "../store/table-writes.js";
 import { lookupCache, type TtlCache } from "../util/ttl-cache.js";
 
 export async function getOutputTransformation(ctx: Context, outputId: string): Promise<string | undefined> {
@@ -69,7 +69,7 @@ const names = new WeakMap<object, Record<Step, TtlCache<string | undefined>>>();
  * by any write to those tables (`Store.writes`: at once through this process, on the next batch
  * or NOTIFY from another).
  */
-function transformationName(ctx: Context, step: Step, id: string): Promise<string | undefined> {
+function transformationName(ctx: Context, step: Step, id: string): string | undefined | Promise<string | undefined> {
   const load = () => (step === "input" ? getInputTransformation(ctx, id) : getOutputTransformation(ctx, id));
   if (!ctx.config.deliveryCache) return load();
   let caches = names.get(ctx.store);
@@ -82,7 +82,8 @@ function transformationName(ctx: Context, step: Step, id: string): Promise<strin
     names.set(ctx.store, made);
     caches = made;
   }
-  return readThrough(ctx.store.writes, NAME_TABLES, caches[step], id, load);
+  const hit = freshEntry(ctx.store.writes, caches[step], id);
+  return hit ? hit.value : readThrough(ctx.store.writes, NAME_TABLES, caches[step], id, load);
 }
 export type ForwardTransformOutcome =
   | { kind: "none" }
@@ -104,10 +105,10 @@ export async function applyForwardTransform(
   target: { output: { id: string; bucket_id: string; org_id: string } },
   stored: StoredRequest,
 ): Promise<ForwardTransformOutcome> {
-  const [inputFn, outputFn] = await Promise.all([
-    stored.inputId === undefined ? undefined : transformationName(ctx, "input", stored.inputId),
-    transformationName(ctx, "output", target.output.id),
-  ]);
+  // Both names are usually cached: then no promise is made for them.
+  const input = stored.inputId === undefined ? undefined : transformationName(ctx, "input", stored.inputId);
+  const output = transformationName(ctx, "output", target.output.id);
+  const [inputFn, outputFn] = typeof input === "object" || typeof output === "object" ? await Promise.all([input, output]) : [input, output];
   if (inputFn === undefined && outputFn === undefined) return { kind: "none" };
   let current = stored;
   for (const [by, name] of [["input", inputFn], ["output", outputFn]] as const) {

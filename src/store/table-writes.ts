@@ -103,6 +103,16 @@ function tableName(node: unknown): string | undefined {
 }
 
 /**
+ * `readThrough`'s first step alone: the fresh entry for `key`, or `undefined` when it must be
+ * loaded. For a caller that can answer without a promise on a hit (a forward asks two such caches
+ * per request).
+ */
+export function freshEntry<V>(writes: TableWrites, cache: { get(key: string): { value: V | undefined } | undefined }, key: string): { value: V | undefined } | undefined {
+  writes.check();
+  return cache.get(key);
+}
+
+/**
  * Reads `key` through `cache`: a fresh entry, or `load()`, kept unless one of `tables` was
  * written while it ran (the read may predate that write).
  */
