@@ -79,7 +79,7 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** Bucket auth: basic (username + sealed password) or a token in `Authorization: Bearer` or `?token=`. */
-function authorised(resolved: ResolvedInput, req: FastifyRequest, query: URLSearchParams): boolean {
+function authorised(resolved: ResolvedInput, req: FastifyRequest, query: string): boolean {
   const { bucket, authSecret } = resolved;
   if (bucket.auth_type === "none") return true;
   if (!authSecret) return false;
@@ -95,7 +95,7 @@ function authorised(resolved: ResolvedInput, req: FastifyRequest, query: URLSear
     return userOk && passOk;
   }
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-  const token = bearer ?? query.get("token");
+  const token = bearer ?? new URLSearchParams(query).get("token");
   return token !== null && token !== undefined && sameSecret(token, authSecret.reveal());
 }
 
@@ -211,7 +211,7 @@ export async function ingressRoutes(app: FastifyInstance, ctx: Context, deps: In
       receivedAt: state.receivedAt,
     };
 
-    if (!authorised(resolved, req, new URLSearchParams(query))) {
+    if (!authorised(resolved, req, query)) {
       if (bucket.auth_type === "basic") reply.header("www-authenticate", 'Basic realm="hookwarden"');
       return reject(req, reply, 401, "E_UNAUTHORIZED", "Missing or wrong credentials");
     }
