@@ -39,9 +39,13 @@ export function eventPayload(i: number): Record<string, unknown> {
 
 /**
  * What the `e2e` phase measured, per dialect, for phases that compare against it later in the same
- * run (`bullmq`). CPU per message includes the datastore: PostgreSQL's server processes.
+ * run (`bullmq`, `floor`). `totalCpuMsPerMsg` includes the datastore (PostgreSQL's server
+ * processes); `gatewayCpuMsPerMsg` is the gateway's process alone, as the floor's CPU is.
  */
-export const e2eResults = new Map<Dialect, { rate: number; totalCpuMsPerMsg: number; p50: number; p99: number }>();
+export const e2eResults = new Map<Dialect, { rate: number; gatewayCpuMsPerMsg: number; totalCpuMsPerMsg: number; p50: number; p99: number }>();
+
+/** What the `ingest` phase measured, per dialect, for the `floor` phase's ratios. */
+export const ingestResults = new Map<Dialect, { rate: number; gatewayCpuMsPerPost: number }>();
 
 /** Run in reverse order of registration by `runCleanups`; a phase removes its own once done. */
 export const cleanups: (() => Promise<void>)[] = [];

@@ -8,7 +8,7 @@
 import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { CONCURRENCY, PG_URL, QUICK, emit, log, withCleanup, type Dialect } from "./common.js";
+import { CONCURRENCY, PG_URL, QUICK, e2eResults, emit, ingestResults, log, withCleanup, type Dialect } from "./common.js";
 import { peak, signedPoster } from "./ingest.js";
 import { closedLoop, cpuMsOf, round } from "./load.js";
 import type { ReceiverProcess } from "./receiver-process.js";
@@ -68,6 +68,30 @@ export async function floor(dialect: Dialect, receiver: ReceiverProcess): Promis
             ? "bench/floor-gateway.ts: node:http, HMAC check, AES-256-GCM seal, PostgreSQL INSERT (durable commit), 200, undici forward, DELETE"
             : "bench/floor-gateway.ts: node:http, HMAC check, AES-256-GCM seal, SQLite insert (no fsync), 200, undici forward, delete",
       });
+      // Issue 10's goal, as lines: each path's rate over the floor's, and its gateway CPU per
+      // message over the floor's CPU per post, with the phases that ran earlier in this run. The
+      // phases run minutes apart: on a machine whose speed drifts, compare several runs.
+      const floorCpu = cpuMs / POSTS;
+      const e2e = e2eResults.get(dialect);
+      const ingested = ingestResults.get(dialect);
+      const paths = [
+        ...(e2e ? [{ path: "e2e", rate: e2e.rate, cpu: e2e.gatewayCpuMsPerMsg }] : []),
+        ...(ingested ? [{ path: "ingest", rate: ingested.rate, cpu: ingested.gatewayCpuMsPerPost }] : []),
+      ];
+      for (const { path, ...r } of paths) {
+        emit({
+          bench: `${path}_ratio_to_floor`,
+          dialect,
+          value: round(r.rate / gwPeak.rps, 3),
+          unit: "ratio",
+          target: 0.7,
+          [`${path}_per_s`]: Math.round(r.rate),
+          floor_req_s: Math.round(gwPeak.rps),
+          gateway_cpu_ms_per_msg: round(r.cpu, 3),
+          floor_cpu_ms_per_post: round(floorCpu, 3),
+          cpu_ratio_to_floor: round(r.cpu / floorCpu, 2),
+        });
+      }
     } finally {
       await raw.close();
       await gateway.close();

@@ -11,7 +11,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { Agent, request } from "undici";
 import { withGateway } from "./gateway.js";
-import { CONCURRENCY, LATENCY_RATE, LATENCY_SECONDS, QUICK, emit, eventPayload, log, type Dialect } from "./common.js";
+import { CONCURRENCY, LATENCY_RATE, LATENCY_SECONDS, QUICK, emit, eventPayload, ingestResults, log, type Dialect } from "./common.js";
 import { benchNow, closedLoop, cpuMsOf, openLoop, percentile, round } from "./load.js";
 import type { ReceiverProcess } from "./receiver-process.js";
 
@@ -119,6 +119,7 @@ export async function ingest(dialect: Dialect, receiver: ReceiverProcess): Promi
           // How far the background forwards trail the ingest: a growing backlog would show here.
           forwards_done_ms_after_last_2xx: Math.round(done.last - gwPeak.lastAnswer),
         });
+        ingestResults.set(dialect, { rate: gwPeak.rps, gatewayCpuMsPerPost: (cores * gwPeak.elapsedMs) / POSTS });
         emit({ bench: "ingest_ratio_to_raw", dialect, value: round(gwPeak.rps / rawPeak.rps, 3), unit: "ratio", raw_req_s: Math.round(rawPeak.rps), raw_p99_at_peak_ms: round(rawPeak.p99Ms, 2), accepted_req_s: Math.round(gwPeak.rps), target: 0.5, ...context });
 
         const rate = LATENCY_RATE ?? Math.max(20, Math.round(gwPeak.rps / 2));

@@ -215,7 +215,7 @@ async function endToEnd(dialect: Dialect, receiver: ReceiverProcess, rawAtStart:
       after_202_p50_ms: round(percentile(from202, 50), 2),
     };
     emit({ bench: "publish_to_delivery_p50", dialect, value: round(percentile(fromPublish, 50), 2), unit: "ms", ...latencyContext });
-    e2eResults.set(dialect, { rate, totalCpuMsPerMsg: gatewayCpu + datastoreCpu, p50: percentile(fromPublish, 50), p99: percentile(fromPublish, 99) });
+    e2eResults.set(dialect, { rate, gatewayCpuMsPerMsg: gatewayCpu, totalCpuMsPerMsg: gatewayCpu + datastoreCpu, p50: percentile(fromPublish, 50), p99: percentile(fromPublish, 99) });
     emit({ bench: "publish_to_delivery_p99", dialect, value: round(percentile(fromPublish, 99), 2), unit: "ms", ...latencyContext, after_202_p99_ms: round(percentile(from202, 99), 2) });
   });
 }
