@@ -71,6 +71,17 @@ export function messageOut(row: MessageRow, withContent: boolean): z.output<type
 }
 
 /**
+ * `messageOut` as JSON text, the stored payload spliced in as it is kept (`JSON.stringify` of the
+ * parsed body, so valid JSON) instead of parsed and serialised again for every publish answer;
+ * the same text `JSON.stringify(messageOut(row, withContent))` gives, keys in the same order.
+ */
+export function messageJson(row: MessageRow, withContent: boolean): string {
+  if (!withContent || contentRemoved(row)) return JSON.stringify(messageOut(row, withContent));
+  const { id, eventId, eventType, payload: _empty, ...rest } = messageOut(row, false);
+  return `${JSON.stringify({ id, eventId, eventType }).slice(0, -1)},"payload":${row.payload},${JSON.stringify(rest).slice(1)}`;
+}
+
+/**
  * `deliverAt` as epoch ms. Svix schedules up to its retention period ahead; ours is
  * `--retention` (a message keeps its content while its delivery is pending, whatever its expiry).
  */
@@ -132,7 +143,7 @@ export function messageRoutes(app: FastifyInstance, ctx: Context, publisher: Pub
       throw err;
     }
     span?.end({ "http.response.status_code": 202, "hookwarden.message.id": row.id });
-    return reply.status(202).send(messageOut(row, q.with_content !== "false"));
+    return reply.status(202).type("application/json; charset=utf-8").send(messageJson(row, q.with_content !== "false"));
   });
 
   route(app, { method: "GET", url: "/api/v1/app/:app_id/msg", operationId: "v1.message.list", summary: "List messages, newest first", tag: TAG, query: listQuery, responses: { 200: { description: "A page of messages", schema: listOf(Message) } } }, async (req, _reply, { query: q }) => {
