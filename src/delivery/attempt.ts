@@ -93,8 +93,8 @@ export async function performAttempt(
     if (broker) ({ result, masked } = await sendToDestination(destinations?.forUrl(ep.url), built, msg, epCtx.integration, epCtx.secrets, timeoutMs, signal));
     else result = await sender.send({ url: built.url, method: built.method, headers: built.headers, body: built.body, tlsVerify, timeoutMs, ...(signal ? { signal } : {}) });
   }
-  const functionRedactor = transform.kind === "changed" || transform.kind === "error" ? transform.redactor : new Redactor([]);
-  const redactor = (built?.redactor ?? new Redactor([])).and(new Redactor(masked)).and(functionRedactor);
+  const functionRedactor = transform.kind === "changed" || transform.kind === "error" ? transform.redactor : Redactor.NONE;
+  const redactor = (built?.redactor ?? Redactor.NONE).and(Redactor.of(masked)).and(functionRedactor);
   const r = result!;
   const answered = r.statusCode !== 0;
   const received = r.ok || answered ? r.body : (r.errorDetail ?? "");

@@ -122,7 +122,7 @@ export function buildRequest(input: BuildInput): BuiltRequest {
   if (input.ep.signature_scheme !== "none" && input.signingKeys.length > 0) {
     headers["webhook-signature"] = preview ? "v1,******" : signatureHeader(input.signingKeys, msg.id, input.timestamp, body);
   }
-  const redactor = new Redactor(used);
+  const redactor = Redactor.of(used);
   const recorded = { method: rendered.method, url: redactor.redact(url), headers: redactor.redactHeaders(headers), body: redactor.redact(plaintext) };
   if (preview) {
     // No credential, whichever header holds it (a custom header is sealed and write-only). Only

@@ -76,7 +76,7 @@ export async function applyEndpointTransform(
   if (!t || !t.enabled) return { kind: "none" };
   const fn = await latestFunction(ctx, { orgId: ep.org_id, kind: "app", id: ep.app_id }, t.function);
   if (!fn) {
-    return { kind: "error", redactor: new Redactor([]), error: new HookwardenError("E_FUNCTION_ERROR", 422, `The endpoint's transformation names function ${t.function}, which does not exist`) };
+    return { kind: "error", redactor: Redactor.NONE, error: new HookwardenError("E_FUNCTION_ERROR", 422, `The endpoint's transformation names function ${t.function}, which does not exist`) };
   }
   const secrets = await loadAppSecrets(ctx, ep.app_id, await appSecretNames(ctx.store.db, ep.app_id), new Set());
   const out = await runner.run({

@@ -93,4 +93,20 @@ describe("Redactor", () => {
     // A redactor that knows no secret still hides credentials.
     expect(new Redactor([]).redactHeaders({ authorization: "Bearer t" })).toEqual({ authorization: "******" });
   });
+
+  it("Redactor.of: the shared NONE when no value is non-empty, a masking redactor otherwise (any iterable)", () => {
+    expect(Redactor.of([])).toBe(Redactor.NONE);
+    expect(Redactor.of(new Set([""]))).toBe(Redactor.NONE);
+    function* once() {
+      yield "";
+      yield SECRET;
+    }
+    const r = Redactor.of(once());
+    expect(r).not.toBe(Redactor.NONE);
+    expect(r.redact(`k=${encodeURIComponent(SECRET)}`)).toBe("k=******");
+    // NONE stays empty when combined: `and` builds a new redactor instead of changing it.
+    expect(Redactor.NONE.and(r).redact(SECRET)).toBe("******");
+    expect(Redactor.NONE.empty).toBe(true);
+    expect(Redactor.NONE.redactHeaders({ authorization: "Bearer t", x: SECRET })).toEqual({ authorization: "******", x: SECRET });
+  });
 });

@@ -11,6 +11,15 @@ const MASK = SecretValue.MASK;
  * @example new Redactor(["s3cr3t"]).redact("https://x/?k=s3cr3t") === "https://x/?k=******"
  */
 export class Redactor {
+  /** Masks nothing; shared, as it never changes (`and` builds a new redactor). */
+  static readonly NONE = new Redactor([]);
+
+  /** A redactor of these values, or `NONE` when there is none: most attempts reveal no secret. */
+  static of(values: Iterable<string>): Redactor {
+    const list = [...values];
+    return list.some((v) => v.length > 0) ? new Redactor(list) : Redactor.NONE;
+  }
+
   readonly #needles: string[];
 
   constructor(values: Iterable<string>) {
