@@ -22,13 +22,14 @@ const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 type Mode = "redis_as_configured" | "appendfsync_always";
 
-interface Sender {
+export interface Sender {
   url: string;
   pid: number;
   stop: () => Promise<void>;
 }
 
-async function startSender(target: string, queue: string): Promise<Sender> {
+/** The BullMQ sender (bench/bullmq-sender.ts) in its own process, posting to `target`. */
+export async function startSender(target: string, queue: string): Promise<Sender> {
   const script = fileURLToPath(new URL("./bullmq-sender.ts", import.meta.url));
   const child = spawn(process.execPath, ["--import", "tsx", script], {
     cwd: REPO_ROOT,

@@ -14,7 +14,7 @@ export const DIALECTS = (process.env.BENCH_DIALECTS ?? "sqlite,postgres").split(
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 export const PROFILE = process.env.BENCH_PROFILE === "1";
 export const PG_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-export const PHASES = new Set((process.env.BENCH_PHASES ?? "raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness,switches").split(","));
+export const PHASES = new Set((process.env.BENCH_PHASES ?? "raw,e2e,ingest,rss,floor,ratio,agent,brokers,functions,retention,bullmq,fanout,fairness,switches").split(","));
 /** `fairness` phase: the scenarios to run (comma-separated), all when unset. */
 export const FAIRNESS_SCENARIOS = process.env.BENCH_FAIRNESS?.split(",");
 /** Open-loop latency runs last this long. */

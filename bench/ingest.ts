@@ -55,14 +55,14 @@ export function signedPoster(url: string, key: Buffer, idPrefix: string): Poster
   };
 }
 
-/** Closed loop at `CONCURRENCY`: answered requests/s from the first send to the last answer. */
-export async function peak(poster: Poster, n: number): Promise<{ rps: number; elapsedMs: number; lastAnswer: number; p50Ms: number; p99Ms: number }> {
+/** Closed loop at `CONCURRENCY`: answered requests/s from the first send to the last answer; ids from `offset`. */
+export async function peak(poster: Poster, n: number, offset = 0): Promise<{ rps: number; elapsedMs: number; lastAnswer: number; p50Ms: number; p99Ms: number }> {
   const lat: number[] = [];
   const t0 = benchNow();
   let last = t0;
   await closedLoop(n, CONCURRENCY, async (i) => {
     const sent = benchNow();
-    last = await poster.post(i);
+    last = await poster.post(offset + i);
     lat.push(last - sent);
   });
   lat.sort((a, b) => a - b);

@@ -6,7 +6,8 @@
  * Phases (BENCH_PHASES, default all): `raw` (undici straight to the receiver), `e2e` (publish →
  * delivered, then latency at half the peak), `ingest` (verified, sealed, durable posts to /in,
  * bench/ingest.ts), `rss` (memory with a large backlog), `floor` (the same posts through the least a
- * gateway can do, bench/floor.ts), `agent` (bench/agent.ts in its own process), `brokers`
+ * gateway can do, bench/floor.ts), `ratio` (issue 10's ratio to the floor with the drift cancelled:
+ * floor, ingest and e2e measured back to back in alternating rounds, bench/ratio.ts), `agent` (bench/agent.ts in its own process), `brokers`
  * (RabbitMQ, NATS JetStream and Redis Streams destinations on this machine's brokers, bench/brokers.ts),
  * `functions` (what a sandboxed function costs per call and per sandbox start, bench/functions.ts),
  * `retention` (data size after simulated days of traffic, retention on vs off, bench/retention.ts),
@@ -24,8 +25,9 @@
  * Environment (parsed in bench/common.ts): BENCH_QUICK=1, BENCH_DIALECTS=sqlite,postgres,
  * BENCH_CONCURRENCY (32), BENCH_PROFILE=1 (the gateway writes a .cpuprofile per run into
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
- * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,agent,brokers,functions,retention,bullmq,fanout,fairness,switches (+ backlog),
- * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate).
+ * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,ratio,agent,brokers,functions,retention,bullmq,fanout,fairness,switches (+ backlog),
+ * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate),
+ * BENCH_RATIO_ROUNDS (the `ratio` phase's rounds, 6; 3 with BENCH_QUICK).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
  */
@@ -41,6 +43,7 @@ import { brokers } from "./brokers.js";
 import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, vacuumCatalogs, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
+import { ratioPhase } from "./ratio.js";
 import { fairnessPhase } from "./fairness.js";
 import { functionsPhase } from "./functions.js";
 import { retentionPhase } from "./retention.js";
@@ -290,6 +293,7 @@ async function main(): Promise<void> {
   if (PHASES.has("ingest")) for (const dialect of DIALECTS) await ingest(dialect, receiver);
   if (PHASES.has("rss")) for (const dialect of DIALECTS) await pendingMemory(dialect);
   if (PHASES.has("floor")) for (const dialect of DIALECTS) await floor(dialect, receiver);
+  if (PHASES.has("ratio")) for (const dialect of DIALECTS) await ratioPhase(dialect, receiver);
   if (PHASES.has("brokers")) for (const dialect of DIALECTS) await brokers(dialect, publishBody);
   if (PHASES.has("fanout")) for (const dialect of DIALECTS) await fanout(dialect, receiver);
   if (PHASES.has("backlog")) for (const dialect of DIALECTS) await backlog(dialect, receiver);
