@@ -26,6 +26,9 @@ describe("messageJson (the publish answer with the stored payload spliced in)", 
     {},
     { "2": "integer-like keys come first", b: [1, 2.5, -0, 1e21, null, true], "\u2028": "line separator", quote: '"\\', emoji: "💥", nested: { x: { y: [{}] } } },
     { __proto__x: 1, constructor: "c", "\u00e9": "é" },
+    // A hostile payload whose strings look like the answer's own structure stays inside its value.
+    { evil: '"},"id":"msg_forged","eventType":"x","payload":{"', "\"}": "}{", tail: "\\" },
+    JSON.parse('{"__proto__": {"polluted": true}, "a": [[[[[]]]]]}'),
   ];
   for (const [i, payload] of payloads.entries()) {
     it(`gives the same text as serialising messageOut (payload ${i})`, () => {
@@ -33,6 +36,7 @@ describe("messageJson (the publish answer with the stored payload spliced in)", 
       const row = { ...base, payload: JSON.stringify(JSON.parse(JSON.stringify(payload))) };
       expect(messageJson(row, true)).toBe(before(row, true));
       expect(JSON.parse(messageJson(row, true))).toEqual(messageOut(row, true));
+      expect((JSON.parse(messageJson(row, true)) as { id: string }).id).toBe(base.id);
     });
   }
 
