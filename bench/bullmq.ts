@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { Agent, request } from "undici";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
-import { CONCURRENCY, LATENCY_RATE, LATENCY_SECONDS, QUICK, e2eResults, emit, eventPayload, log, withCleanup } from "./common.js";
+import { CONCURRENCY, LATENCY_RATE, LATENCY_SECONDS, QUICK, e2eResults, emit, log, publishBody, withCleanup } from "./common.js";
 import { benchNow, closedLoop, cpuMsOf, openLoop, percentile, round } from "./load.js";
 import type { ReceiverProcess } from "./receiver-process.js";
 
@@ -62,6 +62,24 @@ export async function startSender(target: string, queue: string): Promise<Sender
   };
 }
 
+/** Publishes `publishBody(i)` through the sender's API; resolves with the message id once answered 202. */
+export async function publishToSender(sender: Sender, agent: Agent, i: number): Promise<string> {
+  const res = await request(`${sender.url}/api/v1/app/bench/msg`, {
+    method: "POST",
+    dispatcher: agent,
+    headers: { "content-type": "application/json" },
+    body: publishBody(i),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 202) throw new Error(`BullMQ sender answered ${res.statusCode}: ${text}`);
+  return (JSON.parse(text) as { id: string }).id;
+}
+
+/** The pid of the redis-server this client talks to (its CPU counts as the sender's datastore's). */
+export async function redisServerPid(redis: Redis): Promise<number> {
+  return Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+}
+
 /** Waits until Redis has finished rewriting its append-only file (switched on just before). */
 async function aofSettled(redis: Redis): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -81,17 +99,7 @@ async function measure(mode: Mode, receiver: ReceiverProcess, redisPid: number):
       await sender.stop();
     },
     async () => {
-      const publish = async (i: number): Promise<string> => {
-        const res = await request(`${sender.url}/api/v1/app/bench/msg`, {
-          method: "POST",
-          dispatcher: agent,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ eventType: "invoice.paid", payload: eventPayload(i) }),
-        });
-        const text = await res.body.text();
-        if (res.statusCode !== 202) throw new Error(`BullMQ sender answered ${res.statusCode}: ${text}`);
-        return (JSON.parse(text) as { id: string }).id;
-      };
+      const publish = (i: number) => publishToSender(sender, agent, i);
       const warm = (await receiver.track(WARMUP, 60_000)).done;
       await closedLoop(WARMUP, CONCURRENCY, async (i) => void (await publish(i)));
       await warm;
@@ -169,7 +177,7 @@ export async function bullmqPhase(receiver: ReceiverProcess): Promise<void> {
   const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 3 });
   const [, appendonly] = (await redis.config("GET", "appendonly")) as [string, string];
   const [, appendfsync] = (await redis.config("GET", "appendfsync")) as [string, string];
-  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+  const redisPid = await redisServerPid(redis);
   const restore = async () => {
     await redis.config("SET", "appendfsync", appendfsync);
     await redis.config("SET", "appendonly", appendonly);

@@ -37,6 +37,9 @@ export function eventPayload(i: number): Record<string, unknown> {
   };
 }
 
+/** A publish request's body (Svix's `MessageIn`) carrying `eventPayload(i)`. */
+export const publishBody = (i: number): string => JSON.stringify({ eventType: "invoice.paid", payload: eventPayload(i) });
+
 /**
  * What the `e2e` phase measured, per dialect, for phases that compare against it later in the same
  * run (`bullmq`, `floor`). `totalCpuMsPerMsg` includes the datastore (PostgreSQL's server

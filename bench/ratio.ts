@@ -18,9 +18,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { Agent, request } from "undici";
-import { startSender } from "./bullmq.js";
-import { CONCURRENCY, QUICK, emit, eventPayload, log, withCleanup, type Dialect } from "./common.js";
+import { Agent } from "undici";
+import { publishToSender, redisServerPid, startSender } from "./bullmq.js";
+import { CONCURRENCY, QUICK, emit, log, publishBody, withCleanup, type Dialect } from "./common.js";
 import { startFloor } from "./floor.js";
 import { withGateway } from "./gateway.js";
 import { peak, signedPoster, type Poster } from "./ingest.js";
@@ -57,7 +57,7 @@ export async function ratioPhase(dialect: Dialect, receiver: ReceiverProcess): P
   let sender: Awaited<ReturnType<typeof startSender>>;
   try {
     const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 3 });
-    redisPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+    redisPid = await redisServerPid(redis);
     redis.disconnect();
     sender = await startSender(`${receiver.url}/hook`, `hwbench-ratio-${Date.now()}`);
   } catch (err) {
@@ -81,7 +81,7 @@ export async function ratioPhase(dialect: Dialect, receiver: ReceiverProcess): P
       const ingestPoster = signedPoster(`${gw.url}/in/${input.id}`, key, `ratio_in_${dialect}_`);
       const publisher: Poster = {
         post: async (i) => {
-          const r = await client.publish(app.id, JSON.stringify({ eventType: "invoice.paid", payload: eventPayload(i) }));
+          const r = await client.publish(app.id, publishBody(i));
           if (r.status !== 202) throw new Error(`publish ${i} answered ${r.status}`);
           return benchNow();
         },
@@ -89,14 +89,7 @@ export async function ratioPhase(dialect: Dialect, receiver: ReceiverProcess): P
       };
       const bullmq: Poster = {
         post: async (i) => {
-          const res = await request(`${sender.url}/api/v1/app/bench/msg`, {
-            method: "POST",
-            dispatcher: senderAgent,
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ eventType: "invoice.paid", payload: eventPayload(i) }),
-          });
-          await res.body.dump();
-          if (res.statusCode !== 202) throw new Error(`BullMQ sender answered ${res.statusCode}`);
+          await publishToSender(sender, senderAgent, i);
           return benchNow();
         },
         close: async () => {},

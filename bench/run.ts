@@ -40,7 +40,7 @@ import type { GatewayClient } from "../test/helpers/gateway-client.js";
 import { REPO_ROOT } from "../test/helpers/gateway-process.js";
 import { switchesPhase } from "./switches.js";
 import { brokers } from "./brokers.js";
-import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, runCleanups, vacuumCatalogs, withCleanup, type Dialect } from "./common.js";
+import { CONCURRENCY, DIALECTS, LATENCY_RATE, LATENCY_SECONDS, PHASES, QUICK, cleanups, e2eResults, emit, eventPayload, log, publishBody, runCleanups, vacuumCatalogs, withCleanup, type Dialect } from "./common.js";
 import { withGateway } from "./gateway.js";
 import { floor } from "./floor.js";
 import { ratioPhase } from "./ratio.js";
@@ -58,7 +58,6 @@ const E2E_MESSAGES = QUICK ? 3_000 : 10_000;
 const WARMUP_MESSAGES = QUICK ? 300 : 1_000;
 const PENDING_MESSAGES = QUICK ? 20_000 : 100_000;
 
-const publishBody = (i: number) => JSON.stringify({ eventType: "invoice.paid", payload: eventPayload(i) });
 
 /**
  * A receiver that takes 25 s to answer each delivery (under the 30 s attempt timeout): the gateway
