@@ -42,7 +42,7 @@ export async function performAgentForward(
       path: stored.suffix,
       query: forwardedQuery(target, stored).toString(),
       headers: Object.entries(headers),
-      body: stored.body,
+      body: stored.body.toString("base64"),
     },
     { broadcast: target.output.broadcast === 1, timeoutMs: config.requestTimeout, ...(signal ? { signal } : {}) },
   );

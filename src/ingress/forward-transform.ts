@@ -133,7 +133,7 @@ async function runStep(
   // Header names come from the caller: a plain object would turn `__proto__` into its prototype.
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of stored.headers) headers[k.toLowerCase()] = headers[k.toLowerCase()] === undefined ? v : `${headers[k.toLowerCase()]}, ${v}`;
-  const body = Buffer.from(stored.body, "base64").toString("utf8");
+  const body = stored.body.toString("utf8");
   const out = await runner.run({
     code: fn.code,
     input: { method: stored.method, path: stored.suffix || "/", query: Object.fromEntries(new URLSearchParams(stored.query)), headers, body },
@@ -157,7 +157,7 @@ async function runStep(
       // From the function's own (JSON-parsed) object: zod copies a record into a plain object, where
       // a header named `__proto__` would become the prototype and vanish.
       headers: r.headers === undefined ? stored.headers : Object.entries((out.result as { headers: Record<string, string> }).headers),
-      body: r.body === undefined ? stored.body : Buffer.from(r.body, "utf8").toString("base64"),
+      body: r.body === undefined ? stored.body : Buffer.from(r.body, "utf8"),
       ...(stored.inputId === undefined ? {} : { inputId: stored.inputId }),
     },
   };

@@ -57,7 +57,7 @@ export function buildForward(target: ForwardTarget, requestId: string, stored: S
   const query = forwardedQuery(target, stored);
   if (query) url.search = url.search.length > 1 ? `${url.search.slice(1)}&${query}` : query;
   const headers = forwardedHeaders(target, stored);
-  const body = Buffer.from(stored.body, "base64");
+  const body = stored.body;
   if (target.output.resign === 1 && target.signingSecret) {
     headers["webhook-id"] = requestId;
     headers["webhook-timestamp"] = String(timestampSec);

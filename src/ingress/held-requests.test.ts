@@ -3,7 +3,7 @@ import { FakeClock } from "../clock/index.js";
 import { HeldRequests, MAX_HELD } from "./held-requests.js";
 import type { StoredRequest } from "./stored-request.js";
 
-const stored = (n: number): StoredRequest => ({ method: "POST", suffix: "", query: "", headers: [["x-n", String(n)]], body: "" });
+const stored = (n: number): StoredRequest => ({ method: "POST", suffix: "", query: "", headers: [["x-n", String(n)]], body: Buffer.alloc(0) });
 
 describe("HeldRequests: ephemeral requests in memory, bounded", () => {
   it("keeps a request until the last of its jobs is over", () => {

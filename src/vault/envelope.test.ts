@@ -35,6 +35,10 @@ describe("Keyring", () => {
     expect(ring.openString(ring.seal("clé ✓ 秘密", AAD), AAD)).toBe("clé ✓ 秘密");
     const bytes = randomBytes(100);
     expect(ring.open(ring.seal(bytes, AAD), AAD).equals(bytes)).toBe(true);
+    // Parts seal as their concatenation, none of them empty or all of them.
+    const parts = [Buffer.from("head\n"), Buffer.alloc(0), randomBytes(70_000)];
+    expect(ring.open(ring.seal(parts, AAD), AAD).equals(Buffer.concat(parts))).toBe(true);
+    expect(ring.open(ring.seal([], AAD), AAD).length).toBe(0);
   });
 
   it("is standard AES-256-GCM: node:crypto opens the stored bytes with the master key", () => {

@@ -34,13 +34,17 @@ export class Keyring {
     }
   }
 
-  seal(plaintext: string | Buffer, aad: string): string {
+  /** Seals `plaintext`; given as parts, their concatenation (without copying them into one). */
+  seal(plaintext: string | Buffer | readonly Buffer[], aad: string): string {
     const key = this.#keys.get(this.currentKid)!;
     const nonce = nonces.take(NONCE_BYTES);
     const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(aad, "utf8"));
-    const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return `${PREFIX}:${this.currentKid}:${Buffer.concat([nonce, ct, cipher.getAuthTag()]).toString("base64")}`;
+    const out: Buffer[] = [nonce];
+    if (typeof plaintext === "string" || Buffer.isBuffer(plaintext)) out.push(cipher.update(plaintext));
+    else for (const part of plaintext) out.push(cipher.update(part));
+    out.push(cipher.final(), cipher.getAuthTag());
+    return `${PREFIX}:${this.currentKid}:${Buffer.concat(out).toString("base64")}`;
   }
 
   open(sealed: string, aad: string): Buffer {

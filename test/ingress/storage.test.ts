@@ -67,8 +67,11 @@ for (const dialect of DIALECTS) {
       expect(rows[0]!.data_enc).toEqual(expect.any(String));
       expect(rows[0]!.size).toBe(Buffer.byteLength(r.body));
       // AES-256-GCM under the master key, bound to the row: opened here with node:crypto alone.
-      const opened = JSON.parse(openAesGcm(rows[0]!.data_enc!, t.hw.ctx.config.masterKey!.reveal(), `inbound-request:${rows[0]!.id}`).toString("utf8"));
-      expect(Buffer.from(opened.body, "base64").toString()).toBe(r.body);
+      // The plaintext is the request's fields as JSON, a newline, and the body's bytes as received.
+      const opened = openAesGcm(rows[0]!.data_enc!, t.hw.ctx.config.masterKey!.reveal(), `inbound-request:${rows[0]!.id}`);
+      const end = opened.indexOf("\n");
+      expect(JSON.parse(opened.subarray(0, end).toString("utf8"))).toMatchObject({ v: 2, method: "POST" });
+      expect(opened.subarray(end + 1).toString()).toBe(r.body);
       expect(() => openAesGcm(rows[0]!.data_enc!, t.hw.ctx.config.masterKey!.reveal(), "inbound-request:req_other")).toThrow();
 
       await t.hw.worker.runUntilIdle();

@@ -15,7 +15,7 @@ import { newId } from "../../src/ids/index.js";
 import { createBucket } from "../../src/ingress/buckets.js";
 import { createInput } from "../../src/ingress/inputs.js";
 import { createOutput } from "../../src/ingress/outputs.js";
-import { sealRequest } from "../../src/ingress/stored-request.js";
+import { requestAad } from "../../src/ingress/stored-request.js";
 import { JobQueue } from "../../src/queue/job-queue.js";
 import { createLogger } from "../../src/logger/index.js";
 import { startHookwarden, type Hookwarden } from "../../src/server/index.js";
@@ -28,6 +28,11 @@ import { Receiver } from "../helpers/receiver.js";
 import { dropTestStorage, testConfigInput } from "../helpers/server.js";
 
 const NOW = 1_700_000_000_000;
+
+/** A request sealed as releases before stop 28 sealed it: JSON alone, the body in base64. */
+function sealedAsBefore(ctx: Context, id: string, r: { method: string; suffix: string; query: string; rawHeaders: [string, string][]; body: Buffer }): string {
+  return ctx.keyring.seal(JSON.stringify({ method: r.method, suffix: r.suffix, query: r.query, headers: r.rawHeaders, body: r.body.toString("base64") }), requestAad(id));
+}
 
 /** The store as a release before 0016 left it: migrations 0001-0015 run, job and attempt columns still `app_id`, `msg_id`, `endpoint_id`. */
 async function openBefore0016(dialect: Dialect, config: Config): Promise<Store> {
@@ -84,7 +89,7 @@ for (const dialect of DIALECTS) {
         const received = { method: "POST", publicUrl: "http://127.0.0.1/in", suffix: "/events", query: "", headers: {}, rawHeaders: [["content-type", "application/json"]] as [string, string][], body: Buffer.from('{"id":"evt_1"}'), clientIp: "127.0.0.1", receivedAt: NOW - 60_000 };
         await store.db
           .insertInto("inbound_requests")
-          .values({ id: ids.request, org_id: orgId, bucket_id: bucket.id, input_id: input.id, status_code: 200, size: received.body.length, data_enc: sealRequest(ctx.keyring, ids.request, received), received_at: NOW - 60_000, trace_context: null })
+          .values({ id: ids.request, org_id: orgId, bucket_id: bucket.id, input_id: input.id, status_code: 200, size: received.body.length, data_enc: sealedAsBefore(ctx, ids.request, received), received_at: NOW - 60_000, trace_context: null })
           .execute();
 
         // Rows as the code before 0016 wrote them: a forward's app_id is its bucket, msg_id its
@@ -163,7 +168,9 @@ for (const dialect of DIALECTS) {
       const destinations = (await api(`/api/v1/app/${ids.app}/msg/${ids.queued}/endpoint`)).data;
       expect(destinations.map((d: any) => [d.id, d.status])).toEqual([[ids.ep, 0]]);
 
+      // Sealed in the first format: still shown, and forwarded above, byte for byte.
       const request = await api(`/api/v1/bucket/${ids.bucket}/request/${ids.request}`);
+      expect(request.request).toMatchObject({ method: "POST", path: "/events", body: '{"id":"evt_1"}', bodyEncoding: "utf8", headers: [["content-type", "application/json"]] });
       expect(request.attempts.map((a: any) => [a.endpointId, a.responseStatusCode]).sort()).toEqual(
         [
           [ids.output, 502],

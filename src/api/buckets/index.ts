@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { listAttempts } from "../../attempts/index.js";
@@ -255,8 +256,8 @@ export function bucketRoutes(app: FastifyInstance, ctx: Context, deps: { inputs:
     const bucket = await findBucket(ctx, req.orgId, req.params.bucket_id);
     const r = await getRequest(ctx, bucket, req.params.id);
     const attempts = await listAttempts(ctx, bucket.id, { limit: 250, iterator: undefined, order: "descending" }, { msgId: r.id });
-    const body = r.request ? Buffer.from(r.request.body, "base64") : undefined;
-    const utf8 = body !== undefined && Buffer.from(body.toString("utf8"), "utf8").equals(body);
+    const body = r.request?.body;
+    const utf8 = body !== undefined && isUtf8(body);
     return {
       id: r.id,
       inputId: r.inputId,
