@@ -49,13 +49,17 @@ function joinPath(base: URL, suffix: string): void {
  * byte for byte. With `resign`, Standard Webhooks headers signed by the output's secret are added.
  */
 export function buildForward(target: ForwardTarget, requestId: string, stored: StoredRequest, timestampSec: number): ForwardRequest {
-  const url = new URL(target.output.url!);
   // The attempt record shows the output's own URL: the caller's path suffix and query are request
   // data, kept only sealed (and not at all by ephemeral buckets).
-  const recordedUrl = url.toString();
-  joinPath(url, stored.suffix);
+  const recordedUrl = normalizedUrl(target.output.url!);
+  let url = recordedUrl;
   const query = forwardedQuery(target, stored);
-  if (query) url.search = url.search.length > 1 ? `${url.search.slice(1)}&${query}` : query;
+  if (stored.suffix || query) {
+    const u = new URL(recordedUrl);
+    joinPath(u, stored.suffix);
+    if (query) u.search = u.search.length > 1 ? `${u.search.slice(1)}&${query}` : query;
+    url = u.toString();
+  }
   const headers = forwardedHeaders(target, stored);
   const body = stored.body;
   if (target.output.resign === 1 && target.signingSecret) {
@@ -63,7 +67,20 @@ export function buildForward(target: ForwardTarget, requestId: string, stored: S
     headers["webhook-timestamp"] = String(timestampSec);
     headers["webhook-signature"] = signatureHeader([signingKeyFrom(target.signingSecret)], requestId, timestampSec, body);
   }
-  return { method: stored.method, url: url.toString(), recordedUrl, headers, body };
+  return { method: stored.method, url, recordedUrl, headers, body };
+}
+
+/** Output URLs as `URL` writes them, parsed once each (a forward with no suffix or query parses none). */
+const normalized = new Map<string, string>();
+
+function normalizedUrl(raw: string): string {
+  let url = normalized.get(raw);
+  if (url === undefined) {
+    url = new URL(raw).toString();
+    if (normalized.size >= 1024) normalized.clear();
+    normalized.set(raw, url);
+  }
+  return url;
 }
 
 /**
@@ -72,6 +89,7 @@ export function buildForward(target: ForwardTarget, requestId: string, stored: S
  * RFC 3986 §3.4 leaves to the destination to interpret.
  */
 export function forwardedQuery(target: ForwardTarget, stored: StoredRequest): string {
+  if (stored.query === "") return "";
   const dropToken = target.bucket.auth_type === "token";
   return stored.query
     .split("&")
