@@ -151,6 +151,13 @@ export async function ratioPhase(dialect: Dialect, receiver: ReceiverProcess): P
             gateway_cpu_ms_per_msg: round(median(rounds.map((x) => x[path].cpuMsPerMsg)), 3),
             floor_cpu_ms_per_post: round(median(rounds.map((x) => x.floor.cpuMsPerMsg)), 3),
             cpu_ratio_to_floor: round(median(cpuRatios), 2),
+            // With PostgreSQL's server processes: both sides write to the same server.
+            ...(dialect === "postgres"
+              ? {
+                  total_cpu_ms_per_msg: round(median(rounds.map((x) => x[path].totalCpuMsPerMsg)), 3),
+                  floor_total_cpu_ms_per_post: round(median(rounds.map((x) => x.floor.totalCpuMsPerMsg)), 3),
+                }
+              : {}),
             // Accepted/s can run ahead of the forwards, which trail after the last 2xx: the
             // same ratio with both sides' rates taken to the last webhook's arrival.
             ...(path === "ingest" ? { forwarded_ratio: round(median(rounds.map((x) => x.ingest.arrivedRate / x.floor.arrivedRate)), 3) } : {}),
