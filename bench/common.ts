@@ -21,19 +21,31 @@ export const FAIRNESS_SCENARIOS = process.env.BENCH_FAIRNESS?.split(",");
 export const LATENCY_SECONDS = QUICK ? 3 : 10;
 /** A fixed rate (req/s or msg/s) for the latency runs instead of half the measured peak. */
 export const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 0) || undefined;
+/**
+ * BENCH_EVENT_BYTES: the event's size in bytes of JSON, for every phase (default: the ~1 KB event
+ * below). Real providers' webhooks run larger (GitHub's and Stripe's are often 3-20 KB), and past
+ * ~1.4 KB PostgreSQL stores rows differently (TOAST: migration 0019). Lines then say `event_bytes`.
+ */
+export const EVENT_BYTES = Number(process.env.BENCH_EVENT_BYTES ?? 0) || undefined;
 
 const startedAt = Date.now();
 /** Progress on stderr, with the seconds since the run started (the whole run should stay under ~6 min). */
 export const log = (msg: string): void => void process.stderr.write(`[bench +${Math.round((Date.now() - startedAt) / 1000)}s] ${msg}\n`);
-export const emit = (line: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...line, loadavg_1m: round(loadavg()[0]!, 2) })}\n`);
+export const emit = (line: Record<string, unknown>): void =>
+  void process.stdout.write(`${JSON.stringify({ ...line, ...(EVENT_BYTES ? { event_bytes: EVENT_BYTES } : {}), loadavg_1m: round(loadavg()[0]!, 2) })}\n`);
 
-/** A ~1 KB event, the same bytes for a raw client and the gateway. */
+/** The event with an empty note, in bytes of JSON (an id of eight digits, as every event has). */
+const BARE_EVENT = 179;
+/** The note that makes the event `EVENT_BYTES` long (or ~1 KB). */
+const NOTE_LENGTH = EVENT_BYTES ? Math.max(0, EVENT_BYTES - BARE_EVENT) : 840;
+
+/** A ~1 KB event (`BENCH_EVENT_BYTES`), the same bytes for a raw client and the gateway. */
 export function eventPayload(i: number): Record<string, unknown> {
   return {
     id: `evt_${String(i).padStart(8, "0")}`,
     type: "invoice.paid",
     created: 1_700_000_000 + i,
-    data: { customer: "cus_8f2kQ0aLm3", amount: 1999, currency: "eur", lines: [{ sku: "plan-pro", qty: 1 }], note: "x".repeat(840) },
+    data: { customer: "cus_8f2kQ0aLm3", amount: 1999, currency: "eur", lines: [{ sku: "plan-pro", qty: 1 }], note: "x".repeat(NOTE_LENGTH) },
   };
 }
 

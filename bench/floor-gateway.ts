@@ -10,7 +10,8 @@
  *
  * With `FLOOR_DATABASE_URL` the row goes to PostgreSQL instead, with group commit as a gateway
  * would do it there: the requests that arrived during one event-loop turn share one multi-row
- * INSERT (a durable commit, PostgreSQL's default), and finished forwards one DELETE.
+ * INSERT (a durable commit, PostgreSQL's default), and finished forwards one DELETE. The sealed
+ * body is never compressed and stays in its row up to 8 KB, as Hookwarden stores it (0019).
  *
  * argv: receiver URL. Prints `{ port }` on stdout once listening; exits on SIGTERM.
  */
@@ -36,7 +37,9 @@ let remove: (id: string) => unknown;
 let closeDb: () => Promise<void>;
 if (pgUrl) {
   const pool = new pg.Pool({ connectionString: pgUrl, max: 10 });
-  await pool.query(`create table ${table} (id text primary key, body bytea not null)`);
+  // Ciphertext never compresses: stored as it is, in the row up to 8 KB (as Hookwarden's 0019).
+  await pool.query(`create table ${table} (id text primary key, body bytea not null) with (toast_tuple_target = 8160)`);
+  await pool.query(`alter table ${table} alter column body set storage external`);
   let rows: { id: string; body: Buffer; done: (err?: unknown) => void }[] = [];
   let gone: string[] = [];
   const flushRows = () => {

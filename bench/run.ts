@@ -27,7 +27,8 @@
  * $TMPDIR/hookwarden-profiles/; summarise with `npx tsx bench/profile-summary.ts FILE...`),
  * BENCH_SKIP_BUILD=1, BENCH_DATABASE_URL, BENCH_PHASES=raw,e2e,ingest,rss,floor,ratio,agent,brokers,functions,retention,bullmq,fanout,fairness,switches (+ backlog),
  * BENCH_LATENCY_RATE=req/s (instead of half the measured peak, to compare two builds at one rate),
- * BENCH_RATIO_ROUNDS (the `ratio` phase's rounds, 6; 3 with BENCH_QUICK).
+ * BENCH_RATIO_ROUNDS (the `ratio` phase's rounds, 6; 3 with BENCH_QUICK), BENCH_EVENT_BYTES (the
+ * event's size, ~1 KB by default; lines then carry `event_bytes`).
  *
  * Every line carries `loadavg_1m`: the figures are only comparable on an otherwise idle machine.
  */

@@ -19,6 +19,7 @@ import * as m0015 from "./migrations/0015-input-transformations.js";
 import * as m0016 from "./migrations/0016-job-columns.js";
 import * as m0017 from "./migrations/0017-endpoint-events.js";
 import * as m0018 from "./migrations/0018-held-jobs.js";
+import * as m0019 from "./migrations/0019-sealed-request-storage.js";
 import { openPostgres } from "./postgres/connect.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite/connect.js";
@@ -47,6 +48,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   "0016-job-columns": m0016,
   "0017-endpoint-events": m0017,
   "0018-held-jobs": m0018,
+  "0019-sealed-request-storage": m0019,
 });
 
 /**

@@ -98,6 +98,43 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it("stores requests of 5 KB and 20 KB sealed and shows them byte for byte; on PostgreSQL never compressed, in the table up to 8 KB", async () => {
+      const { bucket, input } = await setup(t, { outputs: [`${receiver.url}/sizes`] });
+      const db = t.hw.ctx.store.db;
+      // Ciphertext does not compress: PostgreSQL's pglz pass over it was wasted work (0019).
+      const toastRows = async (): Promise<number> => {
+        const { rows } = await sql<{ toast: string }>`select reltoastrelid::regclass::text as toast from pg_class where oid = 'inbound_requests'::regclass`.execute(db);
+        const counted = await sql<{ n: string }>`select count(*) as n from ${sql.raw(rows[0]!.toast)}`.execute(db);
+        return Number(counted.rows[0]!.n);
+      };
+      if (dialect === "postgres") {
+        const { rows } = await sql<{ attstorage: string }>`select attstorage from pg_attribute where attrelid = 'inbound_requests'::regclass and attname = 'data_enc'`.execute(db);
+        expect(rows[0]!.attstorage).toBe("e");
+      }
+      for (const [bytes, outOfLine] of [
+        [5_000, false],
+        [20_000, true],
+      ] as const) {
+        // Random letters: the sealed value is ciphertext whatever the body, and the body itself
+        // must come back exactly, newlines and all.
+        const body = JSON.stringify({ n: bytes, text: randomUUID().repeat(Math.ceil(bytes / 36)).slice(0, bytes) + "\n\u00e9" });
+        const before = dialect === "postgres" ? await toastRows() : 0;
+        const res = await send(t.url, `/in/${input.id}`, { body, headers: { "content-type": "application/json" } });
+        expect(res.status).toBe(200);
+        const row = await db.selectFrom("inbound_requests").select(["id", "data_enc"]).where("input_id", "=", input.id).orderBy("id", "desc").executeTakeFirstOrThrow();
+        expect(row.data_enc!.length).toBeGreaterThan(bytes);
+        if (dialect === "postgres") {
+          const { rows } = await sql<{ c: string | null }>`select pg_column_compression(data_enc) as c from inbound_requests where id = ${row.id}`.execute(db);
+          expect(rows[0]!.c, `${bytes} bytes compressed`).toBeNull();
+          if (outOfLine) expect(await toastRows(), `${bytes} bytes in TOAST`).toBeGreaterThan(before);
+          else expect(await toastRows(), `${bytes} bytes in TOAST`).toBe(before);
+        }
+        const shown = await getRequest(t, bucket.id, row.id);
+        expect(shown.request).toMatchObject({ body, bodyEncoding: "utf8" });
+        expect(shown.size).toBe(Buffer.byteLength(body));
+      }
+    });
+
     it("keeps only status, time and size of an ephemeral bucket's requests, and still forwards them", async () => {
       const { bucket, input, outputs } = await setup(t, { bucket: { ephemeral: true }, outputs: [`${receiver.url}/ephemeral`] });
       const r = tracedRequest();
